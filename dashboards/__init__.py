@@ -1,0 +1,1 @@
+"""The Streamlit dashboard (UI only; all logic is imported from xai and reference_models)."""

@@ -1,0 +1,35 @@
+"""xai: explainability and evaluation toolkit for PyTorch.
+
+One attribution interface over Grad-CAM, Integrated Gradients, SHAP and LIME for any
+``torch.nn.Module``::
+
+    import xai
+    expl = xai.explain(model, inputs, method="integrated_gradients")
+    expl.plot(0)
+"""
+
+from importlib import metadata as _metadata
+
+from xai.explainers import (
+    Explainer,
+    available_explainers,
+    explain,
+    get_explainer,
+    register_explainer,
+)
+from xai.explanation import Explanation
+
+try:
+    __version__ = _metadata.version("xai-toolkit")
+except _metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Explainer",
+    "Explanation",
+    "__version__",
+    "available_explainers",
+    "explain",
+    "get_explainer",
+    "register_explainer",
+]

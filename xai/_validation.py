@@ -1,0 +1,196 @@
+"""Checks on user input. Every error names the argument, what was expected, what was given,
+and the fix when there is one. Never ``assert``: asserts vanish under ``python -O``."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _shape(x: torch.Tensor | np.ndarray) -> str:
+    return "(" + ", ".join(str(d) for d in x.shape) + (",)" if x.ndim == 1 else ")")
+
+
+def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
+    """Return ``inputs`` as a floating-point tensor batch ``(N, ...)``, or raise a clear error."""
+    if isinstance(inputs, np.ndarray):
+        inputs = torch.from_numpy(inputs)
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(
+            f"{name}: expected a torch.Tensor (or numpy array) batch of shape (N, ...), "
+            f"got {type(inputs).__name__}."
+        )
+    if not torch.is_floating_point(inputs):
+        raise TypeError(
+            f"{name}: expected a floating-point tensor, got dtype {inputs.dtype}. "
+            f"Convert it with {name}.float()."
+        )
+    if inputs.ndim < 2:
+        raise ValueError(
+            f"{name}: expected a batch with a leading sample dimension, shape (N, ...), got shape "
+            f"{_shape(inputs)}. Add a batch dimension with {name}.unsqueeze(0)."
+        )
+    if inputs.shape[0] == 0:
+        raise ValueError(
+            f"{name}: expected at least one sample, got an empty batch {_shape(inputs)}."
+        )
+    check_finite(inputs, name)
+    return inputs
+
+
+def check_finite(tensor: torch.Tensor, name: str) -> None:
+    """Raise if ``tensor`` holds NaN or infinite values, saying where the first one is."""
+    bad = ~torch.isfinite(tensor)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"{name}: expected finite values, got {count} NaN/inf value(s) (first at index {first}). "
+            "Clean or impute the data before explaining it."
+        )
+
+
+def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: str = "") -> None:
+    """Raise if ``inputs`` does not have one of the ``allowed`` numbers of dimensions."""
+    if inputs.ndim in allowed:
+        return
+    layouts = {2: "(N, F) tabular", 3: "(N, C, L) sequence", 4: "(N, C, H, W) image"}
+    expected = " or ".join(layouts.get(d, f"{d}-D") for d in allowed)
+    message = f"inputs: method {method!r} expects a {expected} batch, got shape {_shape(inputs)}."
+    if inputs.ndim == min(allowed) - 1:
+        message += " If this is a single sample, add a batch dimension with inputs.unsqueeze(0)."
+    if hint:
+        message += " " + hint
+    raise ValueError(message)
+
+
+def resolve_target(target: Any, outputs: torch.Tensor) -> torch.Tensor:
+    """Turn the user's ``target`` into a LongTensor ``(N,)`` of class indices.
+
+    Args:
+        target: ``None`` (the predicted class; column 0 for single-output models), an int
+            (the same class for every sample), or one index per sample (sequence, array or tensor).
+        outputs: the model's outputs on the inputs, shape ``(N, K)``.
+    """
+    n, k = outputs.shape
+    if target is None:
+        if k == 1:
+            return torch.zeros(n, dtype=torch.long, device=outputs.device)
+        return outputs.argmax(dim=1)
+    if isinstance(target, bool):
+        raise TypeError(
+            f"target: expected None, an int or one int per sample, got bool {target!r}."
+        )
+    if isinstance(target, int | np.integer):
+        indices = torch.full((n,), int(target), dtype=torch.long, device=outputs.device)
+    else:
+        if isinstance(target, np.ndarray):
+            target = torch.from_numpy(target)
+        elif not isinstance(target, torch.Tensor):
+            if not isinstance(target, Iterable) or isinstance(target, str | bytes):
+                raise TypeError(
+                    "target: expected None, an int, or a 1-D sequence/tensor with one class index "
+                    f"per sample, got {type(target).__name__}."
+                )
+            target = torch.as_tensor(list(target))
+        if target.ndim == 0:
+            target = target.reshape(1).expand(n)
+        if target.ndim != 1:
+            raise ValueError(
+                f"target: expected a 1-D tensor with one class index per sample, got shape {_shape(target)}."
+            )
+        if torch.is_floating_point(target) or target.dtype == torch.bool:
+            raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")
+        if target.shape[0] != n:
+            raise ValueError(
+                f"target: expected one class index per sample ({n}), got {target.shape[0]}. "
+                "Pass an int to use the same class for every sample."
+            )
+        indices = target.to(device=outputs.device, dtype=torch.long)
+    out_of_range = (indices < 0) | (indices >= k)
+    if bool(out_of_range.any()):
+        bad = int(indices[out_of_range][0])
+        raise ValueError(
+            f"target: class index {bad} is outside the model's outputs; the model returns {k} "
+            f"output column(s), so valid targets are 0..{k - 1}."
+        )
+    return indices
+
+
+def check_options(method: str, given: Iterable[str], accepted: Iterable[str]) -> None:
+    """Raise if an option is not one the method accepts, suggesting the closest name."""
+    accepted = sorted(accepted)
+    for option in given:
+        if option in accepted:
+            continue
+        close = difflib.get_close_matches(option, accepted, n=1)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(
+            f"{option}: not an option of method {method!r}.{suggestion} "
+            f"Its options are: {', '.join(accepted)}."
+        )
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(
+            f"{name}: expected an integer >= {minimum}, got {type(value).__name__} {value!r}."
+        )
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_seed(seed: Any) -> int | None:
+    """``None`` or a non-negative int below 2**32 (numpy's limit)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed: expected None or an integer in [0, 2**32), got {seed!r}.")
+    return int(seed)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}.")
+    return value
+
+
+def broadcast_reference(
+    value: Any, inputs: torch.Tensor, name: str, allow_batch: bool = True
+) -> torch.Tensor:
+    """Coerce a baseline-like argument to a float tensor on the inputs' device.
+
+    Accepts a scalar, one sample shaped like ``inputs[0]``, or (when ``allow_batch``) a batch
+    ``(M, ...)`` whose sample shape matches the inputs.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return torch.full_like(inputs[:1], float(value))
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name}: expected a number or a tensor shaped like one sample {_shape(inputs[0])} "
+            f"or a batch (M, {', '.join(map(str, inputs.shape[1:]))}), got {type(value).__name__}."
+        )
+    if not torch.is_floating_point(value):
+        value = value.float()
+    value = value.to(device=inputs.device, dtype=inputs.dtype)
+    sample_shape = tuple(inputs.shape[1:])
+    if tuple(value.shape) == sample_shape:
+        value = value.unsqueeze(0)
+    elif not (allow_batch and value.ndim == inputs.ndim and tuple(value.shape[1:]) == sample_shape):
+        raise ValueError(
+            f"{name}: expected a tensor of shape {sample_shape} (one sample) or (M, "
+            f"{', '.join(map(str, sample_shape))}) (a batch), got shape {_shape(value)}."
+        )
+    if value.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one row, got an empty tensor.")
+    check_finite(value, name)
+    return value

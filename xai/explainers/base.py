@@ -1,0 +1,179 @@
+"""The base class every attribution method derives from.
+
+The template (:meth:`Explainer.explain`) does everything methods have in common, once:
+validate the inputs, move them to the model's device, put the model in eval mode and restore it
+afterwards, call the model once to resolve ``target``, time the work, count model evaluations
+and record provenance. A method implements one hook, :meth:`Explainer._attribute`, and lists its
+options with their defaults in ``defaults``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from xai._device import describe_device, model_device
+from xai._model import ModelFunction, autograd_enabled, preserved_state
+from xai._provenance import library_versions
+from xai._validation import (
+    as_input_batch,
+    check_ndim,
+    check_options,
+    check_seed,
+    resolve_target,
+)
+from xai.explanation import Explanation
+
+#: Options every method accepts, on top of its own ``defaults``.
+COMMON_OPTIONS: dict[str, Any] = {"output": None}
+
+
+class Explainer(ABC):
+    """An attribution method bound to a model and its options.
+
+    Subclasses set ``name``, ``defaults`` (their own options and default values),
+    ``stochastic`` (whether they take ``seed``), optionally ``input_ndims`` (accepted numbers of
+    input dimensions) and ``reference`` (the paper), and implement :meth:`_attribute`.
+
+    ``__init__`` only stores the model and options (checking option *names*); everything else is
+    validated when :meth:`explain` is called.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    stochastic: ClassVar[bool] = False
+    input_ndims: ClassVar[tuple[int, ...] | None] = None
+    reference: ClassVar[str] = ""
+
+    def __init__(self, model: nn.Module, **options: Any) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model: expected a torch.nn.Module, got {type(model).__name__}. "
+                "Wrap plain functions in an nn.Module whose forward calls them."
+            )
+        check_options(self.name, options, self.accepted_options())
+        self.model = model
+        self.options = dict(options)
+
+    @classmethod
+    def accepted_options(cls) -> list[str]:
+        """Names of the options this method accepts."""
+        names = set(cls.defaults) | set(COMMON_OPTIONS)
+        if cls.stochastic:
+            names.add("seed")
+        return sorted(names)
+
+    def explain(self, inputs: torch.Tensor, target: Any = None) -> Explanation:
+        """Explain ``inputs`` for ``target``.
+
+        Args:
+            inputs: a batch ``(N, ...)``: ``(N, C, H, W)`` images, ``(N, F)`` tabular rows, ...
+            target: ``None`` (the predicted class), an int, or one class index per sample.
+
+        Returns:
+            An :class:`~xai.Explanation` whose attributions live on the inputs' device.
+
+        Raises:
+            TypeError, ValueError: on bad inputs, targets or options, naming the argument.
+        """
+        started = time.perf_counter()
+        inputs = as_input_batch(inputs)
+        if self.input_ndims is not None:
+            check_ndim(inputs, self.input_ndims, self.name)
+        params = {**self.defaults, **COMMON_OPTIONS, **self.options}
+        if self.stochastic:
+            seed = check_seed(params.get("seed"))
+            # A drawn seed is recorded, so every explanation can be reproduced from its params.
+            params["seed"] = secrets.randbelow(2**31) if seed is None else seed
+        device = model_device(self.model)
+        with preserved_state(self.model), autograd_enabled():
+            x = inputs.detach().to(device)
+            if x.is_inference():
+                x = x.clone()
+            function = ModelFunction(self.model, params["output"])
+            outputs = self._first_pass(function, x)
+            target_index = resolve_target(target, outputs)
+            attributions, extras = self._attribute(function, x, target_index, params)
+        attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
+        extras = {
+            **extras,
+            "model_evaluations": function.evaluations,
+            "seconds": time.perf_counter() - started,
+            "device": describe_device(device),
+            "library_versions": library_versions(),
+        }
+        return Explanation(
+            attributions=attributions,
+            inputs=inputs.detach(),
+            target=target_index.to(inputs.device),
+            method=self.name,
+            params=self._recorded(params),
+            extras={
+                k: v.detach().to(inputs.device) if isinstance(v, torch.Tensor) else v
+                for k, v in extras.items()
+            },
+        )
+
+    @staticmethod
+    def _first_pass(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
+        """Run the model once (no grad) to resolve the target; wrap model errors in plain words."""
+        try:
+            with torch.no_grad():
+                return function(inputs)
+        except (TypeError, ValueError) as error:
+            if str(error).startswith("output:"):
+                raise
+            raise _model_failure(inputs, error) from error
+        except RuntimeError as error:
+            raise _model_failure(inputs, error) from error
+
+    @abstractmethod
+    def _attribute(
+        self,
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        params: dict[str, Any],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Compute attributions for ``inputs`` (on the model's device, model in eval mode).
+
+        May update ``params`` in place to record values chosen automatically.
+
+        Returns:
+            ``(attributions, extras)``.
+        """
+
+    @staticmethod
+    def _recorded(params: dict[str, Any]) -> dict[str, Any]:
+        """The params as recorded in the explanation: tensors kept, callables described."""
+        recorded = {}
+        for key, value in params.items():
+            if isinstance(value, torch.Tensor):
+                recorded[key] = value.detach()
+            elif isinstance(value, nn.Module):
+                recorded[key] = f"<module {type(value).__name__}>"
+            elif callable(value):
+                recorded[key] = f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
+            else:
+                recorded[key] = value
+        return recorded
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return (
+            f"{type(self).__name__}({type(self.model).__name__}{', ' if options else ''}{options})"
+        )
+
+
+def _model_failure(inputs: torch.Tensor, error: Exception) -> ValueError:
+    return ValueError(
+        f"inputs: the model failed on inputs of shape {tuple(inputs.shape)} "
+        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+        "Check that the inputs have the shape and dtype the model expects."
+    )

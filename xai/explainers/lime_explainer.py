@@ -1,0 +1,253 @@
+"""LIME (Ribeiro et al., 2016, https://arxiv.org/abs/1602.04938), by the lime package."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from xai._batching import chunk_rows, map_in_chunks
+from xai._model import ModelFunction
+from xai._validation import broadcast_reference, check_positive_int
+from xai.explainers._segmentation import relabel, segment_image
+from xai.explainers.base import Explainer
+
+
+@contextlib.contextmanager
+def _no_lime_progress_bar() -> Iterator[None]:
+    """lime_image wraps its sampling loop in tqdm, which would print to stderr on every call."""
+    from lime import lime_image
+
+    original = lime_image.tqdm
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
+
+
+class LIME(Explainer):
+    """A local linear surrogate fitted on perturbed copies of each sample, by the lime package.
+
+    Images ``(N, C, H, W)``: features are superpixels, switched off by painting them with
+    ``hide_color``. Tabular ``(N, F)``: features are the columns.
+
+    Options:
+        num_samples: perturbed samples per explained input (default 1000 for images, 5000
+            for tabular, as in lime).
+        segmentation: images only. ``"slic"`` (default: SLIC on normalised values, sized to
+            give tens of segments even on 8x8 or 32x32 images, grid fallback), ``"grid"``,
+            ``"quickshift"`` (lime's own default, which gives 1-3 segments on small images),
+            a callable ``image (H, W, C) numpy -> int labels (H, W)``, or an integer tensor of
+            labels ``(H, W)`` or ``(N, H, W)``.
+        n_segments: approximate number of superpixels for ``"slic"``/``"grid"``
+            (default: one per 16 pixels, between 16 and 100).
+        hide_color: images only; the value switched-off superpixels get (default 0.0, the same
+            reference as IG's zero baseline). ``None`` uses each superpixel's mean colour, as
+            lime does (3-channel images only).
+        background: tabular only; training rows that give lime the feature scales and
+            quartiles (lime's ``training_data``). Default: none, and lime samples a unit-scale
+            Gaussian around each sample without discretisation (suits standardised features),
+            recorded in ``params`` as ``"none"``.
+        kernel_width: width of lime's exponential kernel (default: lime's own).
+        batch_size: rows per model call (default: automatic, large; lime's own default is 10).
+        seed: random seed; each sample is explained with the same seed, so the same seed gives
+            identical attributions and a sample's result does not depend on the batch.
+
+    Image attributions give every pixel its superpixel's weight divided by the number of
+    channels, so ``heatmap()`` shows the superpixel weights. ``extras`` holds the
+    ``segments`` ``(N, H, W)``, the surrogate's ``intercept`` and ``score`` (R^2) per sample.
+    """
+
+    name = "lime"
+    defaults = {
+        "num_samples": None,
+        "segmentation": None,
+        "n_segments": None,
+        "hide_color": 0.0,
+        "background": None,
+        "kernel_width": None,
+        "batch_size": None,
+    }
+    stochastic = True
+    input_ndims = (2, 4)
+    reference = "https://arxiv.org/abs/1602.04938"
+
+    def _attribute(
+        self,
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        params: dict[str, Any],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        is_image = inputs.ndim == 4
+        if params["num_samples"] is None:
+            params["num_samples"] = 1000 if is_image else 5000
+        num_samples = check_positive_int("num_samples", params["num_samples"], minimum=2)
+        if params["batch_size"] is None:
+            params["batch_size"] = min(num_samples, chunk_rows(inputs.shape[1:], inputs.device))
+        batch_size = check_positive_int("batch_size", params["batch_size"])
+        if params["n_segments"] is not None:
+            check_positive_int("n_segments", params["n_segments"], minimum=2)
+        if params["kernel_width"] is not None and not (
+            isinstance(params["kernel_width"], int | float) and params["kernel_width"] > 0
+        ):
+            raise ValueError(
+                f"kernel_width: expected a positive number, got {params['kernel_width']!r}."
+            )
+
+        def scores(batch: np.ndarray, layout: str) -> np.ndarray:
+            tensor = torch.as_tensor(batch, dtype=inputs.dtype, device=inputs.device)
+            if layout == "hwc":
+                tensor = tensor.permute(0, 3, 1, 2)
+            with torch.no_grad():
+                return map_in_chunks(function, tensor, batch_size).double().cpu().numpy()
+
+        with _no_lime_progress_bar():
+            if is_image:
+                return self._images(inputs, target, params, num_samples, batch_size, scores)
+            return self._tabular(inputs, target, params, num_samples, scores)
+
+    @staticmethod
+    def _images(
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        params: dict[str, Any],
+        num_samples: int,
+        batch_size: int,
+        scores: Callable[[np.ndarray, str], np.ndarray],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        from lime import lime_image
+
+        if params["background"] is not None:
+            raise ValueError(
+                "background: not used by LIME on images; switched-off superpixels get "
+                "`hide_color` instead (a number, or None for the superpixel's mean colour)."
+            )
+        hide_color = params["hide_color"]
+        channels = inputs.shape[1]
+        if hide_color is None and channels != 3:
+            raise ValueError(
+                f"hide_color: None (superpixel mean colour) needs 3-channel images, got {channels} "
+                "channel(s). Pass a number, e.g. hide_color=0.0."
+            )
+        given = params["segmentation"]
+        if isinstance(given, np.ndarray):
+            given = torch.from_numpy(given)
+        if isinstance(given, torch.Tensor):
+            labels = given.to("cpu", torch.long)
+            if labels.shape == inputs.shape[2:]:
+                labels = labels.expand(inputs.shape[0], *labels.shape)
+            if labels.shape != (inputs.shape[0], *inputs.shape[2:]):
+                raise ValueError(
+                    f"segmentation: a label tensor must have shape {tuple(inputs.shape[2:])} or "
+                    f"{(inputs.shape[0], *inputs.shape[2:])}, got {tuple(labels.shape)}."
+                )
+            params["segmentation"] = "given labels"
+        attributions = torch.zeros_like(inputs)
+        all_segments, intercepts, fit_scores, used = [], [], [], set()
+        for j in range(inputs.shape[0]):
+            image = inputs[j].permute(1, 2, 0).double().cpu().numpy()
+            if isinstance(given, torch.Tensor):
+                segments, how = relabel(labels[j].numpy()), "given labels"
+            else:
+                segments, how = segment_image(image, given, params["n_segments"])
+            used.add(how)
+            explainer = lime_image.LimeImageExplainer(
+                kernel_width=params["kernel_width"] or 0.25, random_state=params["seed"]
+            )
+            klass = int(target[j])
+            result = explainer.explain_instance(
+                image,
+                lambda batch: scores(batch, "hwc"),
+                labels=(klass,),
+                top_labels=None,
+                hide_color=hide_color,
+                num_features=int(segments.max()) + 1,
+                num_samples=num_samples,
+                batch_size=batch_size,
+                segmentation_fn=lambda _image, segments=segments: segments,
+                random_seed=params["seed"],
+            )
+            weights = np.zeros(int(segments.max()) + 1)
+            for feature, weight in result.local_exp[klass]:
+                weights[feature] = weight
+            pixel_map = torch.from_numpy(weights[segments] / channels).to(attributions)
+            attributions[j] = pixel_map.expand_as(attributions[j])
+            all_segments.append(torch.from_numpy(segments))
+            intercepts.append(float(result.intercept[klass]))
+            fit_scores.append(float(result.score))
+        if not isinstance(given, torch.Tensor):
+            params["segmentation"] = used.pop() if len(used) == 1 else sorted(used)
+        if params["kernel_width"] is None:
+            params["kernel_width"] = 0.25
+        return attributions, {
+            "segments": torch.stack(all_segments).to(inputs.device),
+            "intercept": torch.tensor(intercepts, dtype=torch.float64),
+            "score": torch.tensor(fit_scores, dtype=torch.float64),
+        }
+
+    @staticmethod
+    def _tabular(
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        params: dict[str, Any],
+        num_samples: int,
+        scores: Callable[[np.ndarray, str], np.ndarray],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        from lime.lime_tabular import LimeTabularExplainer
+
+        for option in ("hide_color", "n_segments"):
+            if params[option] != LIME.defaults[option]:
+                raise ValueError(
+                    f"{option}: only used by LIME on images, not on tabular (N, F) inputs."
+                )
+        if params["segmentation"] is not None:
+            raise ValueError(
+                "segmentation: only used by LIME on images, not on tabular (N, F) inputs."
+            )
+        n_features = inputs.shape[1]
+        if params["background"] is None:
+            training = np.zeros((1, n_features))
+            settings = {"discretize_continuous": False, "sample_around_instance": True}
+            params["background"] = "none"
+        else:
+            training = (
+                broadcast_reference(params["background"], inputs, "background")
+                .double()
+                .cpu()
+                .numpy()
+            )
+            settings = {"discretize_continuous": True}
+        column = {"index": 0}
+        rows = inputs.double().cpu().numpy()
+        attributions = torch.zeros_like(inputs)
+        intercepts, fit_scores = [], []
+        for j in range(inputs.shape[0]):
+            column["index"] = int(target[j])
+            explainer = LimeTabularExplainer(
+                training,
+                mode="regression",
+                kernel_width=params["kernel_width"],
+                random_state=params["seed"],
+                **settings,
+            )
+            result = explainer.explain_instance(
+                rows[j],
+                lambda batch: scores(batch, "rows")[:, column["index"]],
+                num_features=n_features,
+                num_samples=num_samples,
+            )
+            for feature, weight in result.local_exp[1]:
+                attributions[j, feature] = weight
+            intercepts.append(float(result.intercept[1]))
+            fit_scores.append(float(result.score))
+        if params["kernel_width"] is None:
+            params["kernel_width"] = float(np.sqrt(n_features) * 0.75)
+        return attributions, {
+            "intercept": torch.tensor(intercepts, dtype=torch.float64),
+            "score": torch.tensor(fit_scores, dtype=torch.float64),
+        }

@@ -1,0 +1,231 @@
+"""SHAP values (Lundberg & Lee, 2017, https://arxiv.org/abs/1705.07874), by the shap package.
+
+Three algorithms:
+- ``"gradient"``: expected gradients (shap.GradientExplainer), the default for differentiable
+  models;
+- ``"deep"``: DeepLIFT-style rescale rules (shap.DeepExplainer);
+- ``"kernel"``: model-agnostic Kernel SHAP (shap.KernelExplainer), tabular inputs only; the
+  default for models whose outputs carry no gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from xai._batching import chunk_rows, map_in_chunks
+from xai._model import ModelFunction, TargetColumn, trace_layers
+from xai._validation import broadcast_reference, check_choice, check_positive_int
+from xai.explainers.base import Explainer
+
+_ALGORITHMS = ("gradient", "deep", "kernel")
+_DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
+
+
+@contextlib.contextmanager
+def _quiet_shap() -> Iterator[None]:
+    """shap logs and warns about things that are expected here (e.g. background size)."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("shap")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="shap")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+class SHAP(Explainer):
+    """SHAP values of the target output, through the shap package.
+
+    Options:
+        algorithm: ``"gradient"``, ``"deep"`` or ``"kernel"``; ``None`` picks ``"gradient"``
+            when the model's output has a gradient and ``"kernel"`` otherwise.
+        background: the reference data the features are "removed" to, ``(M, ...)`` or one
+            sample. Default: a single all-zeros sample (the same reference as Integrated
+            Gradients' default baseline), recorded in ``params`` as ``"zeros"``. Pass real data
+            (e.g. 50-200 training rows) for SHAP values relative to the data distribution.
+        nsamples: samples per explained input: 200 for ``"gradient"``, ``"auto"``
+            (2*F + 2048) for ``"kernel"``; unused by ``"deep"``.
+        batch_size: rows per model call for ``"gradient"``/``"kernel"`` (default: automatic).
+        seed: random seed; the same seed gives identical values. Each sample is explained with
+            the same seed, so a sample's values do not depend on the rest of the batch.
+
+    ``extras["expected_value"]`` is the mean target output over the background, per sample.
+    """
+
+    name = "shap"
+    defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
+    stochastic = True
+    reference = "https://arxiv.org/abs/1705.07874"
+
+    def _attribute(
+        self,
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        params: dict[str, Any],
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        algorithm = params["algorithm"]
+        if algorithm is None:
+            algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
+        algorithm = check_choice("algorithm", algorithm, _ALGORITHMS)
+        params["algorithm"] = algorithm
+        if algorithm == "kernel" and inputs.ndim != 2:
+            raise ValueError(
+                f"algorithm: 'kernel' explains tabular (N, F) inputs, got shape "
+                f"{tuple(inputs.shape)}; Kernel SHAP over every pixel is intractable. Use "
+                "algorithm='gradient' or method='lime' (superpixels) for images."
+            )
+        if params["background"] is None:
+            background = torch.zeros_like(inputs[:1])
+            params["background"] = "zeros"
+        else:
+            background = broadcast_reference(params["background"], inputs, "background")
+        if params["nsamples"] is None:
+            params["nsamples"] = _DEFAULT_NSAMPLES[algorithm]
+        if params["batch_size"] is None:
+            params["batch_size"] = chunk_rows(inputs.shape[1:], inputs.device)
+        batch_size = check_positive_int("batch_size", params["batch_size"])
+
+        with torch.no_grad():
+            expected = function(background).mean(dim=0)[target]
+        with _quiet_shap():
+            if algorithm == "gradient":
+                values = self._gradient(function, inputs, target, background, params, batch_size)
+            elif algorithm == "deep":
+                values = self._deep(function, inputs, target, background)
+            else:
+                values = self._kernel(function, inputs, target, background, params, batch_size)
+        return values.to(inputs.dtype), {"expected_value": expected}
+
+    @staticmethod
+    def _differentiable(function: ModelFunction, inputs: torch.Tensor) -> bool:
+        probe = inputs[:1].clone().requires_grad_(True)
+        return bool(function(probe).requires_grad)
+
+    @staticmethod
+    def _gradient(
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        background: torch.Tensor,
+        params: dict[str, Any],
+        batch_size: int,
+    ) -> torch.Tensor:
+        import shap
+
+        nsamples = check_positive_int("nsamples", params["nsamples"])
+        column = TargetColumn(function)
+        explainer = shap.GradientExplainer(column, background, batch_size=min(batch_size, nsamples))
+        values = []
+        for j in range(inputs.shape[0]):
+            column.column = int(target[j])
+            phi = explainer.shap_values(inputs[j : j + 1], nsamples=nsamples, rseed=params["seed"])
+            values.append(torch.from_numpy(np.asarray(phi)).reshape(inputs[j : j + 1].shape))
+        return torch.cat(values).to(inputs.device)
+
+    def _deep(
+        self,
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        background: torch.Tensor,
+    ) -> torch.Tensor:
+        import shap
+
+        self._check_deep_support(function, inputs)
+        column = TargetColumn(function, expose_model=True)
+        values = torch.zeros_like(inputs)
+        try:
+            explainer = shap.DeepExplainer(column, background)
+            # DeepExplainer is deterministic: samples sharing a target are explained together.
+            for klass in torch.unique(target).tolist():
+                rows = (target == klass).nonzero().flatten()
+                column.column = int(klass)
+                phi = explainer.shap_values(inputs[rows], check_additivity=True)
+                values[rows] = (
+                    torch.from_numpy(np.asarray(phi)).reshape(inputs[rows].shape).to(values)
+                )
+        except AssertionError as error:
+            if "do not sum up" not in str(error):
+                raise
+            raise ValueError(
+                "algorithm: shap's DeepExplainer could not explain this model exactly: its "
+                "attributions do not sum to the model's output, which happens when the forward "
+                "uses operations it has no rule for (functional activations such as torch.relu "
+                "or F.gelu, multiplications between activations, custom ops). Use "
+                "algorithm='gradient' (the default) or method='integrated_gradients'."
+            ) from error
+        except RuntimeError as error:
+            raise ValueError(
+                f"algorithm: shap's DeepExplainer failed on this model ({str(error).splitlines()[0]}). "
+                "Use algorithm='gradient' (the default) or method='integrated_gradients'."
+            ) from error
+        return values
+
+    def _check_deep_support(self, function: ModelFunction, inputs: torch.Tensor) -> None:
+        """Name the constructs DeepExplainer is known to mishandle before running it."""
+        inplace = [n for n, m in self.model.named_modules() if getattr(m, "inplace", False)]
+        if inplace:
+            raise ValueError(
+                f"algorithm: shap's DeepExplainer cannot handle in-place activations (modules "
+                f"{', '.join(inplace[:5])} have inplace=True): its backward hooks break on "
+                "in-place ops. Use algorithm='gradient' (the default) or "
+                "method='integrated_gradients', or rebuild the model with inplace=False."
+            )
+        with torch.no_grad():
+            calls = trace_layers(self.model, lambda: function(inputs[:1]))
+        reused = [c.name for c in calls if c.calls > 1 and not list(c.module.children())]
+        if reused:
+            raise ValueError(
+                f"algorithm: shap's DeepExplainer gives wrong values when a module is used more "
+                f"than once in a forward pass ({', '.join(reused[:5])}), because it stores one "
+                "input/output per module. Use algorithm='gradient' (the default) or "
+                "method='integrated_gradients', or give each use its own module."
+            )
+
+    @staticmethod
+    def _kernel(
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        background: torch.Tensor,
+        params: dict[str, Any],
+        batch_size: int,
+    ) -> torch.Tensor:
+        import shap
+
+        nsamples = params["nsamples"]
+        if nsamples != "auto":
+            nsamples = check_positive_int("nsamples", nsamples)
+        device, dtype = inputs.device, inputs.dtype
+        state = {"column": 0}
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            batch = torch.as_tensor(rows, dtype=dtype, device=device)
+            with torch.no_grad():
+                scores = map_in_chunks(function, batch, batch_size)
+            return scores[:, state["column"]].double().cpu().numpy()
+
+        data = background.double().cpu().numpy()
+        explainers: dict[int, Any] = {}  # one per target column (init evaluates the background)
+        values = []
+        for j in range(inputs.shape[0]):
+            state["column"] = int(target[j])
+            if state["column"] not in explainers:
+                explainers[state["column"]] = shap.KernelExplainer(predict, data)
+            np.random.seed(params["seed"])
+            phi = explainers[state["column"]].shap_values(
+                inputs[j : j + 1].double().cpu().numpy(), nsamples=nsamples, silent=True
+            )
+            values.append(torch.from_numpy(np.asarray(phi, dtype=np.float64)).reshape(1, -1))
+        return torch.cat(values).to(device)

@@ -1,0 +1,273 @@
+"""``xai.Explanation``: the one result type, whatever the method."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_FORMAT = "xai.explanation"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class Explanation:
+    """Attributions of a batch of inputs, with everything needed to read and reproduce them.
+
+    Attributes:
+        attributions: tensor on the inputs' device with the inputs' shape; layer methods such
+            as Grad-CAM may keep a single channel, ``(N, 1, H, W)`` for ``(N, C, H, W)`` inputs.
+        inputs: the explained inputs ``(N, ...)``.
+        target: the explained class of each sample, LongTensor ``(N,)``.
+        method: name of the method, e.g. ``"integrated_gradients"``.
+        params: the options used, defaults included (seed, n_steps, layer, background, ...).
+        extras: everything else the method reports: convergence delta, LIME segments, SHAP
+            expected value, ``model_evaluations``, ``seconds``, ``library_versions`` ...
+
+    Example:
+        >>> expl = xai.explain(model, images, method="gradcam")
+        >>> expl.heatmap().shape          # (N, H, W)
+        >>> fig = expl.plot(0)
+        >>> expl.save("gradcam.safetensors"); same = xai.Explanation.load("gradcam.safetensors")
+    """
+
+    attributions: torch.Tensor
+    inputs: torch.Tensor
+    target: torch.Tensor
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.inputs.shape[0]
+        if self.attributions.shape[0] != n:
+            raise ValueError(
+                f"attributions: expected {n} rows (one per input), got shape "
+                f"{tuple(self.attributions.shape)}."
+            )
+        layer_map = (
+            self.inputs.ndim == 4
+            and self.attributions.ndim == 4
+            and self.attributions.shape[1] == 1
+            and self.attributions.shape[2:] == self.inputs.shape[2:]
+        )
+        if self.attributions.shape != self.inputs.shape and not layer_map:
+            raise ValueError(
+                f"attributions: expected the inputs' shape {tuple(self.inputs.shape)} (or "
+                f"(N, 1, H, W) for image layer maps), got {tuple(self.attributions.shape)}."
+            )
+        self.target = torch.as_tensor(self.target, dtype=torch.long)
+        if self.target.shape != (n,):
+            raise ValueError(f"target: expected shape ({n},), got {tuple(self.target.shape)}.")
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> Explanation:
+        """The explanation of a subset of samples (``expl[0]``, ``expl[2:5]``, ``expl[[0, 3]]``)."""
+        if isinstance(index, int):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index: {index} is out of range for {len(self)} samples.")
+            index = slice(index % len(self), index % len(self) + 1)
+        n = len(self)
+
+        def pick(value: Any) -> Any:
+            if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == n:
+                return value[index]
+            return value
+
+        return Explanation(
+            attributions=self.attributions[index],
+            inputs=self.inputs[index],
+            target=self.target[index],
+            method=self.method,
+            params=dict(self.params),
+            extras={key: pick(value) for key, value in self.extras.items()},
+        )
+
+    @property
+    def is_image(self) -> bool:
+        """True for ``(N, C, H, W)`` inputs."""
+        return self.inputs.ndim == 4
+
+    def heatmap(self) -> torch.Tensor:
+        """One map per sample: ``(N, H, W)`` for images (channels summed, sign kept),
+        ``(N, F)`` for tabular data, ``(N, L)`` for ``(N, C, L)`` sequences."""
+        attributions = self.attributions.detach()
+        if attributions.ndim in (3, 4):
+            return attributions.sum(dim=1)
+        if attributions.ndim == 2:
+            return attributions
+        return attributions.reshape(attributions.shape[0], -1)
+
+    def numpy(self) -> np.ndarray:
+        """The attributions as a numpy array (copied to the CPU)."""
+        return self.attributions.detach().cpu().numpy()
+
+    def to(self, device: str | torch.device) -> Explanation:
+        """A copy with every tensor moved to ``device``."""
+
+        def move(value: Any) -> Any:
+            return value.to(device) if isinstance(value, torch.Tensor) else value
+
+        return Explanation(
+            attributions=self.attributions.to(device),
+            inputs=self.inputs.to(device),
+            target=self.target.to(device),
+            method=self.method,
+            params={k: move(v) for k, v in self.params.items()},
+            extras={k: move(v) for k, v in self.extras.items()},
+        )
+
+    def plot(
+        self,
+        index: int = 0,
+        *,
+        shared_scale: bool = False,
+        overlay: bool = True,
+        feature_names: Sequence[str] | None = None,
+        max_features: int = 20,
+        ax: Axes | None = None,
+    ) -> Figure:
+        """Plot sample ``index``; see :func:`xai.viz.plot_explanation` for the options."""
+        from xai.viz import plot_explanation
+
+        return plot_explanation(
+            self,
+            index,
+            shared_scale=shared_scale,
+            overlay=overlay,
+            feature_names=feature_names,
+            max_features=max_features,
+            ax=ax,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Explanation(method={self.method!r}, inputs={tuple(self.inputs.shape)}, "
+            f"attributions={tuple(self.attributions.shape)}, target={self.target.tolist()[:8]}"
+            f"{'...' if len(self) > 8 else ''})"
+        )
+
+    # ------------------------------------------------------------- save/load
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the explanation to one safetensors file (tensors) with a JSON header (the rest).
+
+        Tensor-valued params/extras are stored as tensors; other values as JSON, where values
+        JSON cannot hold (modules, callables) are stored as their text description. Nothing is
+        pickled. The file is written atomically (temp file, then rename).
+
+        Returns:
+            The path written.
+        """
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        tensors = {
+            "attributions": self.attributions,
+            "inputs": self.inputs,
+            "target": self.target,
+        }
+        header: dict[str, Any] = {"method": self.method}
+        for section in ("params", "extras"):
+            values = getattr(self, section)
+            json_part: dict[str, Any] = {}
+            for key, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{section}.{key}"] = value
+                else:
+                    json_part[key] = _to_json(value)
+            header[section] = json_part
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        metadata = {
+            "format": _FORMAT,
+            "format_version": str(_FORMAT_VERSION),
+            "xai": json.dumps(header, allow_nan=True),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        os.close(handle)
+        try:
+            save_file(tensors, temp_name, metadata=metadata)
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Explanation:
+        """Read an explanation written by :meth:`save` (no unpickling)."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"path: no explanation file at {str(path)!r}.")
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as handle:
+                metadata = handle.metadata() or {}
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        except Exception as error:
+            raise ValueError(
+                f"path: {str(path)!r} is not a safetensors file written by Explanation.save ({error})."
+            ) from error
+        if metadata.get("format") != _FORMAT:
+            raise ValueError(
+                f"path: {str(path)!r} is a safetensors file but not an xai explanation "
+                f"(format {metadata.get('format')!r})."
+            )
+        header = json.loads(metadata["xai"])
+        sections: dict[str, dict[str, Any]] = {
+            "params": dict(header.get("params", {})),
+            "extras": dict(header.get("extras", {})),
+        }
+        for key, tensor in tensors.items():
+            section, _, name = key.partition(".")
+            if section in sections and name:
+                sections[section][name] = tensor
+        return cls(
+            attributions=tensors["attributions"],
+            inputs=tensors["inputs"],
+            target=tensors["target"],
+            method=header["method"],
+            params=sections["params"],
+            extras=sections["extras"],
+        )
+
+
+def _to_json(value: Any) -> Any:
+    """A JSON-able version of ``value``; what JSON cannot hold becomes its description."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return _to_json(value.item())
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return _to_json(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_to_json(v) for v in value]
+    if isinstance(value, torch.device | torch.dtype):
+        return str(value)
+    if isinstance(value, torch.nn.Module):
+        return f"<module {type(value).__name__}>"
+    if callable(value):
+        return f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
+    return repr(value)

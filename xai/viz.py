@@ -1,0 +1,167 @@
+"""Figures of explanations (matplotlib only, no pyplot state: every function returns a Figure).
+
+Signed attributions use a diverging colormap centred on zero; non-negative ones (Grad-CAM) a
+sequential one. ``shared_scale=True`` gives every sample of a batch the same colour scale, so
+maps can be compared across samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from xai.explanation import Explanation
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "inferno"
+
+
+def _display_image(image: torch.Tensor) -> tuple[np.ndarray, str | None]:
+    """``(C, H, W)`` -> something imshow can draw: grey for 1 channel, RGB for 3, mean otherwise."""
+    array = image.detach().float().cpu().numpy()
+    if array.shape[0] == 3:
+        array = array.transpose(1, 2, 0)
+        cmap = None
+    else:
+        array = array.mean(axis=0)
+        cmap = "gray"
+    low, high = float(array.min()), float(array.max())
+    array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+    return array, cmap
+
+
+def _scale(values: torch.Tensor) -> tuple[float, bool]:
+    """(largest magnitude, whether values are signed)."""
+    magnitude = float(values.abs().max()) if values.numel() else 0.0
+    return (magnitude if magnitude > 0 else 1.0), bool((values < 0).any())
+
+
+def plot_explanation(
+    explanation: Explanation,
+    index: int = 0,
+    *,
+    shared_scale: bool = False,
+    overlay: bool = True,
+    feature_names: Sequence[str] | None = None,
+    max_features: int = 20,
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot the explanation of sample ``index``.
+
+    Images: the input next to its attribution map (overlaid on the input when ``overlay``).
+    Tabular: a bar chart of the ``max_features`` largest attributions with feature names
+    (``feature_names``, else ``explanation.extras["feature_names"]``, else ``x0, x1, ...``).
+
+    Args:
+        explanation: the explanation to plot.
+        index: which sample.
+        shared_scale: use one colour/axis scale for all samples of the batch.
+        overlay: draw image maps over a faded copy of the input.
+        feature_names: names of tabular features.
+        max_features: bars shown for tabular data.
+        ax: draw the attribution panel into this Axes instead of a new figure.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    n = len(explanation)
+    if not isinstance(index, int) or not -n <= index < n:
+        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+    heatmaps = explanation.heatmap().detach().float().cpu()
+    values = heatmaps[index]
+    magnitude, signed = _scale(heatmaps if shared_scale else values)
+    signed = signed or (shared_scale and bool((heatmaps < 0).any()))
+    title = f"{explanation.method} · sample {index} · target {int(explanation.target[index])}"
+
+    if explanation.is_image:
+        return _plot_image(explanation, index, values, magnitude, signed, overlay, ax, title)
+    return _plot_bars(
+        explanation, values.flatten(), magnitude, feature_names, max_features, ax, title
+    )
+
+
+def _plot_image(
+    explanation: Explanation,
+    index: int,
+    values: torch.Tensor,
+    magnitude: float,
+    signed: bool,
+    overlay: bool,
+    ax: Axes | None,
+    title: str,
+) -> Figure:
+    image, image_cmap = _display_image(explanation.inputs[index])
+    if ax is None:
+        figure = Figure(figsize=(7.0, 3.4), layout="constrained")
+        input_ax, ax = figure.subplots(1, 2)
+        input_ax.imshow(image, cmap=image_cmap)
+        input_ax.set_title("input")
+        input_ax.axis("off")
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    cmap, vmin = (DIVERGING, -magnitude) if signed else (SEQUENTIAL, 0.0)
+    if overlay:
+        ax.imshow(image, cmap=image_cmap, alpha=0.35)
+    shown = ax.imshow(
+        values.numpy(), cmap=cmap, vmin=vmin, vmax=magnitude, alpha=0.75 if overlay else 1.0
+    )
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    figure.colorbar(shown, ax=ax, shrink=0.8)
+    return figure
+
+
+def _plot_bars(
+    explanation: Explanation,
+    values: torch.Tensor,
+    magnitude: float,
+    feature_names: Sequence[str] | None,
+    max_features: int,
+    ax: Axes | None,
+    title: str,
+) -> Figure:
+    names = list(feature_names or explanation.extras.get("feature_names") or [])
+    if names and len(names) != values.numel():
+        raise ValueError(f"feature_names: expected {values.numel()} names, got {len(names)}.")
+    names = names or [f"x{i}" for i in range(values.numel())]
+    order = values.abs().argsort(descending=True)[:max_features].flip(0).tolist()
+    shown = values[order].numpy()
+    if ax is None:
+        figure = Figure(figsize=(6.0, 0.3 * len(order) + 1.2), layout="constrained")
+        ax = figure.subplots()
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    colors = ["#b2182b" if v > 0 else "#2166ac" for v in shown]
+    ax.barh(range(len(order)), shown, color=colors)
+    ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=8)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlim(-magnitude * 1.05, magnitude * 1.05)
+    ax.set_xlabel("attribution")
+    ax.set_title(title, fontsize=9)
+    return figure
+
+
+def plot_comparison(
+    explanations: Sequence[Explanation], index: int = 0, *, shared_scale: bool = False
+) -> Figure:
+    """The maps of several explanations of the same sample, side by side (one row)."""
+    if not explanations:
+        raise ValueError("explanations: expected at least one explanation, got none.")
+    figure = Figure(figsize=(3.2 * len(explanations), 3.2), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(explanations)))
+    for axis, explanation in zip(axes, explanations, strict=True):
+        heatmaps = explanation.heatmap().detach().float().cpu()
+        magnitude, signed = _scale(heatmaps if shared_scale else heatmaps[index])
+        title = explanation.method
+        if explanation.is_image:
+            _plot_image(explanation, index, heatmaps[index], magnitude, signed, True, axis, title)
+        else:
+            _plot_bars(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
+    return figure
