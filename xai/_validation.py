@@ -61,7 +61,7 @@ def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: 
     layouts = {2: "(N, F) tabular", 3: "(N, C, L) sequence", 4: "(N, C, H, W) image"}
     expected = " or ".join(layouts.get(d, f"{d}-D") for d in allowed)
     message = f"inputs: method {method!r} expects a {expected} batch, got shape {_shape(inputs)}."
-    if inputs.ndim == min(allowed) - 1:
+    if inputs.ndim + 1 in allowed:
         message += " If this is a single sample, add a batch dimension with inputs.unsqueeze(0)."
     if hint:
         message += " " + hint

@@ -129,9 +129,9 @@ class Explainer(ABC):
         except (TypeError, ValueError) as error:
             if str(error).startswith("output:"):
                 raise
-            raise _model_failure(inputs, error) from error
+            raise _model_failure(function, inputs, error) from error
         except RuntimeError as error:
-            raise _model_failure(inputs, error) from error
+            raise _model_failure(function, inputs, error) from error
 
     @abstractmethod
     def _attribute(
@@ -171,9 +171,27 @@ class Explainer(ABC):
         )
 
 
-def _model_failure(inputs: torch.Tensor, error: Exception) -> ValueError:
-    return ValueError(
+def _model_failure(function: ModelFunction, inputs: torch.Tensor, error: Exception) -> ValueError:
+    reason = str(error).splitlines()[0] if str(error) else ""
+    message = (
         f"inputs: the model failed on inputs of shape {tuple(inputs.shape)} "
-        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
-        "Check that the inputs have the shape and dtype the model expects."
+        f"({type(error).__name__}: {reason}). "
     )
+    if _runs_on(function, inputs.unsqueeze(0)):
+        message += (
+            "The model accepts it with a leading batch dimension: if this is a single sample, "
+            "add one with inputs.unsqueeze(0)."
+        )
+    else:
+        message += "Check that the inputs have the shape and dtype the model expects."
+    return ValueError(message)
+
+
+def _runs_on(function: ModelFunction, inputs: torch.Tensor) -> bool:
+    """Whether the model accepts ``inputs`` (used only to suggest a fix in an error message)."""
+    try:
+        with torch.no_grad():
+            function.model(inputs)
+    except Exception:
+        return False
+    return True

@@ -146,11 +146,12 @@ class SHAP(Explainer):
         column = TargetColumn(function, expose_model=True)
         values = torch.zeros_like(inputs)
         try:
-            explainer = shap.DeepExplainer(column, background)
             # DeepExplainer is deterministic: samples sharing a target are explained together.
+            # One explainer per target column: its expected value is computed at construction.
             for klass in torch.unique(target).tolist():
                 rows = (target == klass).nonzero().flatten()
                 column.column = int(klass)
+                explainer = shap.DeepExplainer(column, background)
                 phi = explainer.shap_values(inputs[rows], check_additivity=True)
                 values[rows] = (
                     torch.from_numpy(np.asarray(phi)).reshape(inputs[rows].shape).to(values)

@@ -1,0 +1,224 @@
+"""Each method equals its reference library called directly on the same model and inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shap
+import torch
+import torch.nn.functional as F
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
+from lime import lime_image, lime_tabular
+
+import xai
+from tests.explainers import models
+
+CASES = {
+    "cnn": (models.small_cnn, models.images),
+    "mlp": (models.small_mlp, models.rows),
+}
+
+
+# --------------------------------------------------------------------- Integrated Gradients
+@pytest.mark.parametrize("case", ["cnn", "mlp"])
+@pytest.mark.parametrize("target", [None, 1, "per_sample"])
+def test_integrated_gradients_equals_captum(case: str, target: object) -> None:
+    model, x = CASES[case][0](), CASES[case][1]()
+    if target == "per_sample":
+        target = [i % 3 for i in range(x.shape[0])]
+    expl = xai.explain(model, x, method="integrated_gradients", target=target)
+    reference, delta = IntegratedGradients(model).attribute(
+        x, target=expl.target, n_steps=50, return_convergence_delta=True
+    )
+    torch.testing.assert_close(expl.attributions, reference, rtol=0, atol=1e-5)
+    torch.testing.assert_close(expl.extras["convergence_delta"], delta, rtol=0, atol=1e-5)
+
+
+def test_integrated_gradients_baselines_and_steps_equal_captum() -> None:
+    model, x = models.small_cnn(), models.images(4)
+    baselines = torch.randn_like(x)
+    expl = xai.explain(
+        model, x, method="integrated_gradients", baselines=baselines, n_steps=20, target=2
+    )
+    reference = IntegratedGradients(model).attribute(x, baselines=baselines, target=2, n_steps=20)
+    torch.testing.assert_close(expl.attributions, reference, rtol=0, atol=1e-5)
+    scalar = xai.explain(
+        model, x, method="integrated_gradients", baselines=0.5, n_steps=20, target=2
+    )
+    reference = IntegratedGradients(model).attribute(x, baselines=0.5, target=2, n_steps=20)
+    torch.testing.assert_close(scalar.attributions, reference, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("internal_batch_size", [3, 17, 64])
+def test_integrated_gradients_chunking_does_not_change_results(internal_batch_size: int) -> None:
+    model, x = models.small_cnn(), models.images(5)
+    chunked = xai.explain(
+        model, x, method="integrated_gradients", internal_batch_size=internal_batch_size
+    )
+    reference = IntegratedGradients(model).attribute(x, target=chunked.target, n_steps=50)
+    torch.testing.assert_close(chunked.attributions, reference, rtol=0, atol=1e-5)
+    assert chunked.params["internal_batch_size"] == internal_batch_size
+
+
+def test_integrated_gradients_chooses_internal_batch_size() -> None:
+    model = models.small_cnn()
+    expl = xai.explain(model, models.images(2), method="integrated_gradients")
+    chosen = expl.params["internal_batch_size"]
+    assert isinstance(chosen, int) and chosen >= 50  # one sample's steps in one pass at least
+
+
+# ------------------------------------------------------------------------------- Grad-CAM
+@pytest.mark.parametrize("layer", [None, "0", "2", "3"])
+def test_gradcam_equals_captum_layer_gradcam(layer: str | None) -> None:
+    model, x = models.small_cnn(), models.images(4, size=16)
+    expl = xai.explain(model, x, method="gradcam", layer=layer)
+    used = expl.params["layer"]
+    assert used == (layer or "3")  # the last module with a spatial output is the 2nd ReLU
+    reference = LayerGradCam(model, model.get_submodule(used)).attribute(
+        x, target=expl.target, relu_attributions=True
+    )
+    upsampled = LayerAttribution.interpolate(reference, (16, 16), interpolate_mode="bilinear")
+    torch.testing.assert_close(expl.attributions, upsampled, rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_layer_given_as_module_and_without_relu() -> None:
+    model, x = models.small_cnn(), models.images(3)
+    expl = xai.explain(
+        model, x, method="gradcam", layer=model[2], relu_attributions=False, target=0
+    )
+    assert expl.params["layer"] == "2"
+    reference = LayerGradCam(model, model[2]).attribute(x, target=0)
+    reference = F.interpolate(reference, size=x.shape[2:], mode="bilinear", align_corners=False)
+    torch.testing.assert_close(expl.attributions, reference, rtol=1e-5, atol=1e-6)
+    assert (expl.attributions < 0).any()  # signed maps are kept when relu is off
+
+
+# ----------------------------------------------------------------------------------- SHAP
+@pytest.mark.parametrize("case", ["cnn", "mlp"])
+def test_shap_gradient_equals_shap_gradient_explainer(case: str) -> None:
+    model, x = CASES[case][0](), CASES[case][1]()
+    background = CASES[case][1](10) * 0.5
+    expl = xai.explain(model, x, method="shap", background=background, nsamples=40, seed=11)
+    assert expl.params["algorithm"] == "gradient"
+    explainer = shap.GradientExplainer(model, background)
+    for j in range(x.shape[0]):
+        # shap reseeds for each output column, so one sample per call, all columns, same seed.
+        values = explainer.shap_values(x[j : j + 1], nsamples=40, rseed=11)
+        expected = torch.from_numpy(values[..., int(expl.target[j])]).float()
+        torch.testing.assert_close(expl.attributions[j : j + 1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shap_gradient_ranked_output_matches_predicted_target() -> None:
+    """target=None explains the predicted class, as shap's ranked_outputs=1 does."""
+    model, x = models.small_mlp(), models.rows(1)
+    background = models.rows(8)
+    expl = xai.explain(model, x, method="shap", background=background, nsamples=30, seed=3)
+    values, ranks = shap.GradientExplainer(model, background).shap_values(
+        x, nsamples=30, rseed=3, ranked_outputs=1
+    )
+    assert int(ranks[0, 0]) == int(expl.target[0])
+    torch.testing.assert_close(
+        expl.attributions, torch.from_numpy(values[..., 0]).float(), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("case", ["cnn", "mlp"])
+def test_shap_deep_equals_shap_deep_explainer(case: str) -> None:
+    model, x = CASES[case][0](), CASES[case][1]()
+    background = CASES[case][1](6)
+    expl = xai.explain(model, x, method="shap", algorithm="deep", background=background, target=1)
+    values = shap.DeepExplainer(model, background).shap_values(x)
+    torch.testing.assert_close(
+        expl.attributions, torch.from_numpy(values[..., 1]).float(), rtol=1e-4, atol=1e-5
+    )
+    # additivity: values sum to f(x) - E[f(background)]
+    with torch.no_grad():
+        gap = model(x)[:, 1] - model(background)[:, 1].mean()
+    torch.testing.assert_close(expl.attributions.flatten(1).sum(1), gap, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        expl.extras["expected_value"], model(background)[:, 1].mean().expand(x.shape[0]).detach()
+    )
+
+
+def test_shap_kernel_equals_shap_kernel_explainer() -> None:
+    model, x = models.small_mlp(), models.rows(3)
+    background = models.rows(5)
+    expl = xai.explain(
+        model,
+        x,
+        method="shap",
+        algorithm="kernel",
+        background=background,
+        nsamples=60,
+        seed=5,
+        target=2,
+    )
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(rows).float())[:, 2].double().numpy()
+
+    explainer = shap.KernelExplainer(predict, background.double().numpy())
+    for j in range(x.shape[0]):
+        np.random.seed(5)
+        values = explainer.shap_values(x[j : j + 1].double().numpy(), nsamples=60, silent=True)
+        torch.testing.assert_close(
+            expl.attributions[j], torch.from_numpy(values[0]).float(), rtol=1e-5, atol=1e-6
+        )
+
+
+# ----------------------------------------------------------------------------------- LIME
+def test_lime_image_equals_lime_image_explainer() -> None:
+    model, x = models.small_cnn(), models.images(2, size=16)
+    expl = xai.explain(model, x, method="lime", num_samples=150, seed=4, target=1)
+    for j in range(2):
+        segments = expl.extras["segments"][j].numpy()
+        image = x[j].permute(1, 2, 0).double().numpy()
+
+        def classify(batch: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.from_numpy(batch).float().permute(0, 3, 1, 2)).double().numpy()
+
+        result = lime_image.LimeImageExplainer(random_state=4).explain_instance(
+            image,
+            classify,
+            labels=(1,),
+            top_labels=None,
+            hide_color=0.0,
+            num_samples=150,
+            segmentation_fn=lambda _, segments=segments: segments,
+            random_seed=4,
+        )
+        weights = dict(result.local_exp[1])
+        expected = torch.tensor(
+            [[weights.get(int(s), 0.0) for s in row] for row in segments]
+        ).float()
+        torch.testing.assert_close(expl.heatmap()[j], expected, rtol=1e-5, atol=1e-6)
+        assert expl.extras["score"][j] == pytest.approx(result.score)
+
+
+def test_lime_tabular_equals_lime_tabular_explainer() -> None:
+    model, x = models.small_mlp(), models.rows(2)
+    background = models.rows(40)
+    expl = xai.explain(
+        model, x, method="lime", background=background, num_samples=300, seed=9, target=0
+    )
+    for j in range(2):
+        explainer = lime_tabular.LimeTabularExplainer(
+            background.double().numpy(),
+            mode="regression",
+            random_state=9,
+            discretize_continuous=True,
+        )
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.from_numpy(rows).float())[:, 0].double().numpy()
+
+        result = explainer.explain_instance(
+            x[j].double().numpy(), predict, num_features=6, num_samples=300
+        )
+        expected = torch.zeros(6)
+        for feature, weight in result.local_exp[1]:
+            expected[feature] = weight
+        torch.testing.assert_close(expl.attributions[j], expected, rtol=1e-5, atol=1e-6)
