@@ -10,6 +10,7 @@ One attribution interface over Grad-CAM, Integrated Gradients, SHAP and LIME for
 
 from importlib import metadata as _metadata
 
+from xai.evaluation import evaluate
 from xai.explainers import (
     Explainer,
     available_explainers,
@@ -18,6 +19,7 @@ from xai.explainers import (
     register_explainer,
 )
 from xai.explanation import Explanation
+from xai.training import fit
 
 try:
     __version__ = _metadata.version("xai-toolkit")
@@ -29,7 +31,9 @@ __all__ = [
     "Explanation",
     "__version__",
     "available_explainers",
+    "evaluate",
     "explain",
+    "fit",
     "get_explainer",
     "register_explainer",
 ]

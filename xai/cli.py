@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from xai._cli_models import add_evaluate, add_train
+
 
 def _demo(args: argparse.Namespace) -> int:
     from xai.demo import run_demo
@@ -26,7 +28,11 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: Functions that add one subcommand each; new subcommands append theirs here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_demo,
+    add_train,
+    add_evaluate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -165,3 +165,4 @@ def plot_comparison(
         else:
             _plot_bars(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
     return figure
+from xai._viz_classification import *  # noqa: E402, F403

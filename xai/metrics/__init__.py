@@ -1,0 +1,25 @@
+"""Metrics: classification metrics (functional core on tensors) and their report."""
+
+from xai.metrics.classification import (
+    accuracy_score,
+    as_probabilities,
+    confusion_matrix,
+    expected_calibration_error,
+    f1_score,
+    log_loss,
+    reliability_bins,
+    roc_auc_score,
+    roc_curve,
+)
+
+__all__ = [
+    "accuracy_score",
+    "as_probabilities",
+    "confusion_matrix",
+    "expected_calibration_error",
+    "f1_score",
+    "log_loss",
+    "reliability_bins",
+    "roc_auc_score",
+    "roc_curve",
+]

@@ -1,0 +1,7 @@
+"""Training: the :func:`fit` loop, its :class:`History`, and safetensors checkpoints."""
+
+from xai.training.checkpoint import load_checkpoint, save_checkpoint
+from xai.training.history import History
+from xai.training.loop import fit
+
+__all__ = ["History", "fit", "load_checkpoint", "save_checkpoint"]

@@ -1,0 +1,145 @@
+"""Checkpoints: weights as safetensors, metadata as JSON next to them. Loading never unpickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xai._provenance import library_versions
+
+__all__ = ["load_checkpoint", "metadata_path", "save_checkpoint"]
+
+FORMAT = "xai.checkpoint"
+FORMAT_VERSION = 1
+
+
+def metadata_path(path: str | Path) -> Path:
+    """The JSON metadata file of a checkpoint: ``model.safetensors`` -> ``model.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def history_path(path: str | Path) -> Path:
+    """The training-history file of a checkpoint: ``model.safetensors`` -> ``model.history.json``."""
+    return Path(path).with_suffix(".history.json")
+
+
+def _check_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(
+            f"path: expected a file name ending in '.safetensors', got {str(path)!r}. "
+            f"Use e.g. {str(path.with_suffix('.safetensors'))!r}."
+        )
+    return path
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Save ``model``'s state dict as safetensors at ``path`` and metadata as JSON beside it.
+
+    Args:
+        path: the weights file, ending in ``.safetensors``; metadata goes to the same name with
+            ``.json``.
+        model: the model (a ``DistributedDataParallel`` or compiled wrapper is unwrapped).
+        metadata: anything JSON-serialisable: architecture name and config, data split seed,
+            metrics ... Library versions and the format are added.
+
+    Returns:
+        The path of the weights file.
+    """
+    from safetensors.torch import save_file
+
+    path = _check_path(path)
+    model = unwrap(model)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    record = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    record.update(dict(metadata or {}))
+    record.setdefault("library_versions", library_versions())
+    write_json(metadata_path(path), record)
+    return path
+
+
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module | None = None,
+    device: str | torch.device = "cpu",
+    strict: bool = True,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint` (safetensors + JSON; no pickle).
+
+    Args:
+        path: the ``.safetensors`` weights file.
+        model: when given, the weights are loaded into it (``load_state_dict``).
+        device: where the tensors are loaded.
+        strict: passed to ``load_state_dict``.
+
+    Returns:
+        ``(state_dict, metadata)``; metadata is ``{}`` when the JSON file is absent.
+
+    Raises:
+        FileNotFoundError: when the weights file does not exist.
+    """
+    from safetensors.torch import load_file
+
+    path = _check_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"path: no checkpoint at {str(path)!r}. Train one with xai.fit(..., checkpoint=path) "
+            "or `xai train NAME --out DIR`."
+        )
+    state = load_file(str(path), device=str(device))
+    meta_file = metadata_path(path)
+    metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+    if model is not None:
+        unwrap(model).load_state_dict(state, strict=strict)
+    return state, metadata
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user's module inside ``DistributedDataParallel`` / ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod  # type: ignore[assignment]
+        elif isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
+            model = model.module
+        else:
+            return model
