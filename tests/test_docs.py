@@ -1,0 +1,51 @@
+"""The documentation's examples run: README's snippet and docs/examples/ (interface pages)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("getting_started*.py")) + sorted(
+    (ROOT / "docs" / "examples").glob("explainers_*.py")
+)
+
+
+def test_readme_example_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "README has no python example"
+    code = blocks[0]
+    assert len(code.strip().splitlines()) <= 15
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "explanation.png").stat().st_size > 0
+    assert (tmp_path / "explanation.safetensors").stat().st_size > 0
+    for method in ("gradcam", "integrated_gradients", "lime", "shap"):
+        assert method in result.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_docs_example_runs(example: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(example), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_docs_pages_link_to_existing_files() -> None:
+    for page in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            if target.startswith("http"):
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
