@@ -1,0 +1,73 @@
+"""xai.fit under torchrun: DDP with the gloo backend on CPU, two processes, only rank 0 writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch.distributed as dist
+
+SCRIPT = textwrap.dedent(
+    """
+    import hashlib, json, os, sys
+    import torch
+    from torch import nn
+    import xai
+
+    out, rank = sys.argv[1], int(os.environ["RANK"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 8, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    history = xai.fit(
+        model, (x, y), (x, y), epochs=4, batch_size=16, lr=3e-2, seed=0, device="cpu",
+        checkpoint=f"{out}/rank{rank}/model.safetensors", progress=False,
+    )
+    params = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
+    print("RESULT " + json.dumps({
+        "rank": rank,
+        "world_size": int(os.environ["WORLD_SIZE"]),
+        "digest": hashlib.sha256(params).hexdigest(),
+        "group_left_open": torch.distributed.is_initialized(),
+        "val_accuracy": history[-1]["val_accuracy"],
+        "epochs": len(history), "losses": history.column("train_loss"),
+    }), flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+def test_fit_under_torchrun_with_two_processes(tmp_path) -> None:
+    script = tmp_path / "train_ddp.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node", "2", str(script), str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=240, env=env,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = [
+        json.loads(line.split("RESULT ", 1)[1])
+        for line in completed.stdout.splitlines()
+        if "RESULT " in line
+    ]
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert all(r["world_size"] == 2 for r in results)
+    # DDP keeps the replicas identical: both ranks end with the same weights
+    assert results[0]["digest"] == results[1]["digest"]
+    assert not any(r["group_left_open"] for r in results)
+    assert all(r["val_accuracy"] > 0.85 for r in results), results
+    # only rank 0 writes
+    assert (tmp_path / "rank0" / "model.safetensors").is_file()
+    assert (tmp_path / "rank0" / "model.history.json").is_file()
+    assert not (tmp_path / "rank1").exists()
+    meta = json.loads((tmp_path / "rank0" / "model.json").read_text())
+    assert meta["training"]["world_size"] == 2
