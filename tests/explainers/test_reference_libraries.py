@@ -168,9 +168,12 @@ def test_shap_kernel_equals_shap_kernel_explainer() -> None:
 
 
 # ----------------------------------------------------------------------------------- LIME
-def test_lime_image_equals_lime_image_explainer() -> None:
-    model, x = models.small_cnn(), models.images(2, size=16)
-    expl = xai.explain(model, x, method="lime", num_samples=150, seed=4, target=1)
+@pytest.mark.parametrize(("channels", "hide_color"), [(1, 0.0), (3, None), (3, 0.3)])
+def test_lime_image_equals_lime_image_explainer(channels: int, hide_color: float | None) -> None:
+    model, x = models.small_cnn(channels=channels), models.images(2, channels=channels, size=16)
+    expl = xai.explain(
+        model, x, method="lime", num_samples=150, seed=4, target=1, hide_color=hide_color
+    )
     for j in range(2):
         segments = expl.extras["segments"][j].numpy()
         image = x[j].permute(1, 2, 0).double().numpy()
@@ -184,10 +187,11 @@ def test_lime_image_equals_lime_image_explainer() -> None:
             classify,
             labels=(1,),
             top_labels=None,
-            hide_color=0.0,
+            hide_color=hide_color,
             num_samples=150,
             segmentation_fn=lambda _, segments=segments: segments,
             random_seed=4,
+            batch_size=10,
         )
         weights = dict(result.local_exp[1])
         expected = torch.tensor(
@@ -195,6 +199,7 @@ def test_lime_image_equals_lime_image_explainer() -> None:
         ).float()
         torch.testing.assert_close(expl.heatmap()[j], expected, rtol=1e-5, atol=1e-6)
         assert expl.extras["score"][j] == pytest.approx(result.score)
+        assert expl.extras["intercept"][j] == pytest.approx(result.intercept[1])
 
 
 def test_lime_tabular_equals_lime_tabular_explainer() -> None:
