@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check xai reference_models dashboards tests benchmarks docs
+	$(VENV)/bin/ruff check .
 
 test: lint
 	$(PY) -m pytest
