@@ -75,13 +75,23 @@ def test_shapes_generator_is_deterministic() -> None:
     assert not torch.equal(a[0], c[0])
     images, labels, masks = a
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
-    # class is the shape only: each mask's area relative to its bounding box tells the shape
-    for label, mask in zip(labels, masks[:, 0], strict=True):
-        rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
-        box = (int(rows.max() - rows.min()) + 1) * (int(cols.max() - cols.min()) + 1)
-        fill = float(mask.sum()) / box
-        expected = {0: (0.95, 1.01), 1: (0.7, 0.92), 2: (0.4, 0.6), 3: (0.45, 0.65)}[int(label)]
-        assert expected[0] <= fill <= expected[1], (int(label), fill)
+    # the label is the shape: check each mask's geometry within its bounding box
+    for label, mask in zip(labels.tolist(), masks[:, 0], strict=True):
+        rows = mask.any(1).nonzero().flatten()
+        cols = mask.any(0).nonzero().flatten()
+        box = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        widths = box.sum(1)
+        fill = float(box.float().mean())
+        if SHAPE_CLASSES[label] == "square":
+            assert fill == 1.0
+        elif SHAPE_CLASSES[label] == "circle":
+            assert 0.7 <= fill <= 0.92
+            assert widths[0] < box.shape[1] and widths[len(widths) // 2] == box.shape[1]
+        elif SHAPE_CLASSES[label] == "triangle":
+            assert widths[0] < widths[-1] == box.shape[1]  # apex at the top, base at the bottom
+        else:  # cross: full-width bar in the middle, narrow arms at top and bottom
+            assert widths[0] == widths[-1] < 0.5 * box.shape[1]
+            assert int(widths.max()) == box.shape[1]
 
 
 def test_stratified_split() -> None:
