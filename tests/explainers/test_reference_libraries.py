@@ -94,11 +94,14 @@ def test_gradcam_layer_given_as_module_and_without_relu() -> None:
 
 
 # ----------------------------------------------------------------------------------- SHAP
+@pytest.mark.parametrize("batch_size", [None, 7])
 @pytest.mark.parametrize("case", ["cnn", "mlp"])
-def test_shap_gradient_equals_shap_gradient_explainer(case: str) -> None:
+def test_shap_gradient_equals_shap_gradient_explainer(case: str, batch_size: int | None) -> None:
     model, x = CASES[case][0](), CASES[case][1]()
     background = CASES[case][1](10) * 0.5
-    expl = xai.explain(model, x, method="shap", background=background, nsamples=40, seed=11)
+    expl = xai.explain(
+        model, x, method="shap", background=background, nsamples=40, seed=11, batch_size=batch_size
+    )
     assert expl.params["algorithm"] == "gradient"
     explainer = shap.GradientExplainer(model, background)
     for j in range(x.shape[0]):
