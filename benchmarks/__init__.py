@@ -1,0 +1,24 @@
+"""Performance harness (``make bench`` = ``python -m benchmarks``).
+
+Each benchmark is a module with ``run(out: Path, quick: bool = False) -> dict`` registered in
+:data:`BENCHMARKS`; it prints a short table and writes ``out/<name>.json``. Add a benchmark by
+writing such a module and adding one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Benchmark = Callable[..., dict[str, Any]]
+
+
+def _training(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.training import run
+
+    return run(out, quick=quick)
+
+
+#: name -> function(out_dir, quick) -> results dict
+BENCHMARKS: dict[str, Benchmark] = {"training": _training}

@@ -1,0 +1,35 @@
+"""``python -m benchmarks [NAME ...] [--out DIR] [--quick]``: run the registered benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks import BENCHMARKS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})",
+    )
+    parser.add_argument("--out", default="bench_output", help="folder for the JSON results")
+    parser.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; available: {', '.join(BENCHMARKS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(BENCHMARKS):
+        print(f"== benchmark {name}", flush=True)
+        BENCHMARKS[name](out, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
