@@ -10,6 +10,7 @@ One attribution interface over Grad-CAM, Integrated Gradients, SHAP and LIME for
 
 from importlib import metadata as _metadata
 
+from xai.compare import compare
 from xai.evaluation import evaluate
 from xai.explainers import (
     Explainer,
@@ -19,6 +20,7 @@ from xai.explainers import (
     register_explainer,
 )
 from xai.explanation import Explanation
+from xai.quality import evaluate_explanation
 from xai.training import fit
 
 try:
@@ -31,7 +33,9 @@ __all__ = [
     "Explanation",
     "__version__",
     "available_explainers",
+    "compare",
     "evaluate",
+    "evaluate_explanation",
     "explain",
     "fit",
     "get_explainer",

@@ -166,3 +166,4 @@ def plot_comparison(
             _plot_bars(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
     return figure
 from xai._viz_classification import *  # noqa: E402, F403
+from xai._viz_quality import *  # noqa: E402, F403

@@ -23,3 +23,4 @@ __all__ = [
     "roc_auc_score",
     "roc_curve",
 ]
+from xai.metrics._quality_exports import *  # noqa: F403

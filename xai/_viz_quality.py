@@ -1,0 +1,130 @@
+"""Figures of explanation quality (matplotlib only, no pyplot state: every function returns a
+Figure): deletion/insertion curves, randomisation sanity checks, and method comparisons."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from xai.compare import Comparison
+    from xai.metrics.sanity import RandomizationResult
+    from xai.quality import QualityReport
+
+__all__ = [
+    "plot_agreement_matrix",
+    "plot_method_comparison",
+    "plot_perturbation_curves",
+    "plot_randomization",
+]
+
+
+def plot_perturbation_curves(report: QualityReport, index: int | None = None) -> Figure:
+    """Deletion and insertion curves of a quality report: the target score against the fraction
+    of features removed (added), mean over samples with its spread, or sample ``index``.
+
+    Args:
+        report: a :class:`~xai.quality.QualityReport` computed with ``deletion_auc`` and/or
+            ``insertion_auc``.
+        index: one sample; ``None`` draws the mean and the 10-90% band over samples.
+    """
+    if not report.curves:
+        raise ValueError(
+            "report: it holds no deletion/insertion curves; evaluate with "
+            "metrics=['deletion_auc', 'insertion_auc'] (or the default set)."
+        )
+    figure = Figure(figsize=(4.2 * len(report.curves), 3.4), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(report.curves)))
+    for axis, (mode, (fractions, scores)) in zip(axes, report.curves.items(), strict=True):
+        x = fractions.numpy()
+        values = scores.numpy()
+        key = f"{mode}_auc"
+        if index is not None:
+            if not -values.shape[0] <= index < values.shape[0]:
+                raise IndexError(f"index: expected an int in [0, {values.shape[0]}), got {index}.")
+            axis.plot(x, values[index], color="C0" if mode == "deletion" else "C1")
+            auc = float(report.values[key][index]) if key in report.values else float("nan")
+        else:
+            axis.plot(x, values.mean(axis=0), color="C0" if mode == "deletion" else "C1")
+            low, high = np.percentile(values, [10, 90], axis=0)
+            axis.fill_between(x, low, high, alpha=0.25, color="C0" if mode == "deletion" else "C1")
+            auc = report.means.get(key, float("nan"))
+        axis.set_xlim(0, 1)
+        axis.set_xlabel(f"fraction of features {'removed' if mode == 'deletion' else 'added'}")
+        axis.set_ylabel("target score")
+        better = "lower" if mode == "deletion" else "higher"
+        axis.set_title(f"{report.method} · {mode} AUC {auc:.3f} ({better} is better)", fontsize=8)
+    return figure
+
+
+def plot_randomization(result: RandomizationResult) -> Figure:
+    """Similarity to the original attributions at each randomisation step (mean over samples
+    with the 10-90% band), with the pass threshold."""
+    figure = Figure(figsize=(max(4.5, 0.7 * len(result.steps) + 2), 3.6), layout="constrained")
+    axis = figure.subplots()
+    x = np.arange(len(result.steps))
+    for number, (measure, values) in enumerate(result.similarity.items()):
+        array = values.numpy()
+        axis.plot(x, np.nanmean(array, axis=1), marker="o", label=measure, color=f"C{number}")
+        low, high = np.nanpercentile(array, [10, 90], axis=1)
+        axis.fill_between(x, low, high, alpha=0.2, color=f"C{number}")
+    axis.axhline(result.threshold, color="black", linestyle="--", linewidth=0.8, label="threshold")
+    axis.set_xticks(x, result.steps, rotation=45, ha="right", fontsize=8)
+    axis.set_ylim(-1.05, 1.05)
+    axis.set_ylabel("similarity to original")
+    axis.set_xlabel("randomised (cumulative, from the top)" if len(x) > 1 else "")
+    axis.set_title(result.verdict, fontsize=8, wrap=True)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def plot_agreement_matrix(
+    comparison: Comparison, measure: str = "rank_correlation", ax: object = None
+) -> Figure:
+    """The ``(M, M)`` agreement matrix of a comparison as an annotated heatmap."""
+    if measure not in comparison.agreement:
+        raise ValueError(
+            f"measure: expected one of {', '.join(map(repr, comparison.agreement))}, got {measure!r}."
+        )
+    if ax is None:
+        figure = Figure(figsize=(1.1 * len(comparison.methods) + 2.2, 3.4), layout="constrained")
+        ax = figure.subplots()
+    else:
+        figure = ax.get_figure()  # type: ignore[attr-defined]
+    matrix = comparison.agreement[measure].numpy()
+    shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)  # type: ignore[attr-defined]
+    ticks = range(len(comparison.methods))
+    ax.set_xticks(ticks, comparison.methods, rotation=45, ha="right", fontsize=8)  # type: ignore[attr-defined]
+    ax.set_yticks(ticks, comparison.methods, fontsize=8)  # type: ignore[attr-defined]
+    for i in ticks:
+        for j in ticks:
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)  # type: ignore[attr-defined]
+    ax.set_title(measure.replace("_", " "), fontsize=9)  # type: ignore[attr-defined]
+    figure.colorbar(shown, ax=ax, shrink=0.8)
+    return figure
+
+
+def plot_method_comparison(comparison: Comparison, index: int = 0) -> Figure:
+    """The methods' maps of sample ``index`` side by side (each method's own scale), with the
+    rank-correlation agreement matrix on the right."""
+    from xai.viz import _plot_bars, _plot_image, _scale
+
+    methods = comparison.methods
+    figure = Figure(figsize=(3.0 * len(methods) + 4.0, 3.8), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(methods) + 1))
+    for axis, method in zip(axes[:-1], methods, strict=True):
+        explanation = comparison.explanations[method]
+        n = len(explanation)
+        if not -n <= index < n:
+            raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+        values = explanation.heatmap().detach().float().cpu()[index]
+        magnitude, signed = _scale(values)
+        title = method
+        if explanation.is_image:
+            _plot_image(explanation, index, values, magnitude, signed, True, axis, title)
+        else:
+            _plot_bars(explanation, values.flatten(), magnitude, None, 12, axis, title)
+    plot_agreement_matrix(comparison, "rank_correlation", ax=axes[-1])
+    return figure

@@ -1,0 +1,243 @@
+"""``xai.compare``: several methods on the same inputs — quality, cost and agreement side by side."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from xai._device import model_device
+from xai._model import ModelFunction, preserved_state
+from xai._validation import as_input_batch, check_seed, resolve_target
+from xai.explanation import Explanation
+from xai.metrics.agreement import rank_correlation, top_k_overlap
+from xai.quality import QualityReport, evaluate_explanation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Comparison", "compare"]
+
+_log = logging.getLogger(__name__)
+
+#: Agreement measures reported between every pair of methods.
+AGREEMENT_MEASURES = ("rank_correlation", "top_k_overlap")
+
+
+@dataclass
+class Comparison:
+    """Several methods explained on the same inputs and targets.
+
+    Attributes:
+        methods: the methods, in order.
+        explanations: method -> its :class:`~xai.Explanation`.
+        reports: method -> its :class:`~xai.quality.QualityReport`.
+        seconds: method -> seconds the explanation took.
+        model_evaluations: method -> rows passed through the model to explain.
+        agreement: measure (``"rank_correlation"``, ``"top_k_overlap"``) -> ``(M, M)`` matrix
+            of mean agreement between methods (diagonal 1).
+        agreement_per_sample: ``(measure, method_a, method_b)`` -> ``(N,)`` values.
+        top_k: the ``k`` of the top-k overlap (a fraction of positions, or a count).
+    """
+
+    methods: list[str]
+    explanations: dict[str, Explanation]
+    reports: dict[str, QualityReport]
+    seconds: dict[str, float]
+    model_evaluations: dict[str, int]
+    agreement: dict[str, torch.Tensor]
+    agreement_per_sample: dict[tuple[str, str, str], torch.Tensor] = field(default_factory=dict)
+    top_k: float | int = 0.1
+
+    def metric_names(self) -> list[str]:
+        """Every metric computed for at least one method, in registry order."""
+        from xai.metrics._registry import quality_metrics
+
+        computed = {name for report in self.reports.values() for name in report.values}
+        registered = [name for name in quality_metrics() if name in computed]
+        return registered + sorted(computed - set(registered))
+
+    def table(self, digits: int = 3) -> str:
+        """A Markdown table: one row per method; metric means (direction in the header), time
+        and model evaluations; ``-`` where a metric does not apply."""
+        names = self.metric_names()
+        directions = {}
+        for report in self.reports.values():
+            directions.update(report.higher_is_better)
+        header = ["method"] + [f"{n} {'↑' if directions[n] else '↓'}" for n in names]
+        header += ["seconds", "model evals"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for method in self.methods:
+            means = self.reports[method].means
+            cells = [method] + [_cell(means.get(n), digits) for n in names]
+            cells += [f"{self.seconds[method]:.2f}", str(self.model_evaluations[method])]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def agreement_table(self, measure: str = "rank_correlation", digits: int = 2) -> str:
+        """The ``(M, M)`` agreement matrix of ``measure`` as a Markdown table."""
+        matrix = self.agreement[measure]
+        lines = ["| " + " | ".join([measure, *self.methods]) + " |"]
+        lines.append("|" + "---|" * (len(self.methods) + 1))
+        for i, method in enumerate(self.methods):
+            row = [_cell(float(v), digits) for v in matrix[i]]
+            lines.append("| " + " | ".join([method, *row]) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: per-method reports, time, evaluations, agreement matrices."""
+        return {
+            "methods": list(self.methods),
+            "n_samples": len(next(iter(self.explanations.values()))),
+            "reports": {m: r.to_dict() for m, r in self.reports.items()},
+            "seconds": dict(self.seconds),
+            "model_evaluations": dict(self.model_evaluations),
+            "agreement": {k: v.tolist() for k, v in self.agreement.items()},
+            "top_k": self.top_k,
+        }
+
+    def plot(self, index: int = 0) -> Figure:
+        """The methods' maps of sample ``index`` side by side, with the agreement matrix
+        (see :func:`xai.viz.plot_method_comparison`)."""
+        from xai._viz_quality import plot_method_comparison
+
+        return plot_method_comparison(self, index=index)
+
+    def __repr__(self) -> str:
+        return f"Comparison(methods={self.methods}, n_samples={len(self.explanations[self.methods[0]])})"
+
+
+def _cell(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return "nan"
+    return f"{value:.{digits}f}"
+
+
+def _default_methods(inputs: torch.Tensor) -> list[str]:
+    from xai.explainers import available_explainers, explainer_class
+
+    methods = []
+    for name in available_explainers():
+        ndims = explainer_class(name).input_ndims
+        if ndims is None or inputs.ndim in ndims:
+            methods.append(name)
+    return methods
+
+
+def compare(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    methods: Sequence[str] | None = None,
+    target: Any = None,
+    *,
+    masks: torch.Tensor | None = None,
+    metrics: Sequence[str] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    top_k: float | int = 0.1,
+    seed: int = 0,
+    output: Any = None,
+) -> Comparison:
+    """Run several methods on the same inputs and targets and compare them.
+
+    For every method: the quality metrics of :func:`xai.evaluate_explanation`, the time and
+    the number of model evaluations its explanation took; between every pair of methods: the
+    Spearman rank correlation and the top-k overlap of their absolute relevance maps.
+
+    Args:
+        model: any ``nn.Module`` (left as found).
+        inputs: a batch ``(N, ...)``.
+        methods: method names (default: every registered method that accepts the inputs'
+            layout: Grad-CAM only for images).
+        target: ``None`` (the predicted class), an int, or one class per sample; resolved once,
+            so every method explains the same class.
+        masks: ground-truth masks for the localization metrics.
+        metrics: metric names (default: every applicable one).
+        options: per-method options, e.g. ``{"lime": {"num_samples": 500}}``.
+        metric_options: per-metric options, as in :func:`xai.evaluate_explanation`.
+        top_k: the ``k`` of the top-k overlap: a fraction of positions (default 0.1) or a count.
+        seed: seed of the stochastic methods without one in ``options``.
+        output: how to pick the logits from the model's output.
+
+    Returns:
+        A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``, ``.plot(i)``.
+
+    Example:
+        >>> comparison = xai.compare(model, images[:8], masks=masks[:8])
+        >>> print(comparison.table()); comparison.plot(0)
+    """
+    from xai.explainers import explainer_class, get_explainer
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
+    inputs = as_input_batch(inputs).detach()
+    seed = check_seed(seed) or 0
+    if methods is None:
+        methods = _default_methods(inputs)
+    elif isinstance(methods, str):
+        methods = [methods]
+    methods = list(methods)
+    if not methods:
+        raise ValueError("methods: expected at least one method name, got none.")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods: each method may appear once, got {methods}.")
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    unknown = [name for name in options if name not in methods]
+    if unknown:
+        raise ValueError(
+            f"options: given for {unknown}, which are not among the compared methods {methods}."
+        )
+    classes = {name: explainer_class(name) for name in methods}  # unknown names fail here
+
+    with preserved_state(model), torch.no_grad():
+        outputs = ModelFunction(model, output)(inputs.to(model_device(model)))
+    target = resolve_target(target, outputs).to(inputs.device)
+
+    explanations: dict[str, Explanation] = {}
+    reports: dict[str, QualityReport] = {}
+    for name in methods:
+        method_options = dict(options.get(name, {}))
+        if classes[name].stochastic:
+            method_options.setdefault("seed", seed)
+        if output is not None:
+            method_options.setdefault("output", output)
+        _log.info("compare: explaining with %s", name)
+        explanation = get_explainer(name, model, **method_options).explain(inputs, target=target)
+        explanations[name] = explanation
+        reports[name] = evaluate_explanation(
+            model, explanation, metrics, masks, options=metric_options, output=output
+        )
+
+    count = len(methods)
+    agreement = {m: torch.eye(count) for m in AGREEMENT_MEASURES}
+    per_sample: dict[tuple[str, str, str], torch.Tensor] = {}
+    for (i, a), (j, b) in itertools.combinations(enumerate(methods), 2):
+        first, second = explanations[a].attributions, explanations[b].attributions
+        values = {
+            "rank_correlation": rank_correlation(first, second),
+            "top_k_overlap": top_k_overlap(first, second, k=top_k),
+        }
+        for measure, value in values.items():
+            value = value.cpu()
+            per_sample[(measure, a, b)] = value
+            agreement[measure][i, j] = agreement[measure][j, i] = float(value.nanmean())
+    return Comparison(
+        methods=methods,
+        explanations=explanations,
+        reports=reports,
+        seconds={m: float(e.extras.get("seconds", float("nan"))) for m, e in explanations.items()},
+        model_evaluations={
+            m: int(e.extras.get("model_evaluations", 0)) for m, e in explanations.items()
+        },
+        agreement=agreement,
+        agreement_per_sample=per_sample,
+        top_k=top_k,
+    )

@@ -1,0 +1,375 @@
+"""``xai.evaluate_explanation``: is the explanation right? Every applicable quality metric in one
+call, with per-sample values, their means, the deletion/insertion curves and ``to_dict()``.
+
+The metrics themselves are plain functions on tensors in :mod:`xai.metrics` (faithfulness,
+localization, complexity, robustness); this module only decides which apply to an explanation,
+feeds them what they need, and collects the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from xai.explanation import Explanation
+from xai.metrics._registry import QualityMetric, get_quality_metric, quality_metrics
+from xai.metrics.faithfulness import perturbation_curves
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["QualityReport", "evaluate_explanation"]
+
+_log = logging.getLogger(__name__)
+
+# Recorded param values that stand for "the default" and are not valid option values.
+_PLACEHOLDERS = {"baselines": ("zeros",), "background": ("zeros", "none")}
+
+
+@dataclass
+class QualityReport:
+    """Quality metrics of one explanation.
+
+    Attributes:
+        method: the explanation's method.
+        values: metric name -> per-sample values ``(N,)`` (CPU, float).
+        higher_is_better: metric name -> direction.
+        curves: ``"deletion"``/``"insertion"`` -> ``(fractions (S+1,), scores (N, S+1))``.
+        skipped: metric name -> why it was not computed.
+        seconds: metric name -> seconds it took.
+        settings: the options the metrics ran with.
+
+    Example:
+        >>> report = xai.evaluate_explanation(model, expl, masks=masks)
+        >>> report.means["deletion_auc"], report["pointing_game_score"]   # mean, (N,) values
+        >>> report.to_dict(); report.plot_curves()
+    """
+
+    method: str
+    values: dict[str, torch.Tensor]
+    higher_is_better: dict[str, bool]
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def means(self) -> dict[str, float]:
+        """Mean over samples of each metric (NaN values, e.g. empty masks, ignored)."""
+        return {name: float(values.float().nanmean()) for name, values in self.values.items()}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.values:
+            raise KeyError(
+                f"{name!r} was not computed; computed: {', '.join(self.values)}"
+                + (f"; skipped: {', '.join(self.skipped)}" if self.skipped else "")
+            )
+        return self.values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: per-sample values, means, directions, curves, skipped metrics."""
+        return {
+            "method": self.method,
+            "n_samples": next((int(v.shape[0]) for v in self.values.values()), 0),
+            "means": {k: _json_float(v) for k, v in self.means.items()},
+            "values": {k: [_json_float(x) for x in v.tolist()] for k, v in self.values.items()},
+            "higher_is_better": dict(self.higher_is_better),
+            "curves": {
+                k: {"fractions": f.tolist(), "scores": s.tolist()}
+                for k, (f, s) in self.curves.items()
+            },
+            "skipped": dict(self.skipped),
+            "seconds": dict(self.seconds),
+            "settings": {k: _describe(v) for k, v in self.settings.items()},
+        }
+
+    def plot_curves(self, index: int | None = None) -> Figure:
+        """Deletion and insertion curves (mean over samples, or sample ``index``)."""
+        from xai._viz_quality import plot_perturbation_curves
+
+        return plot_perturbation_curves(self, index=index)
+
+    def __repr__(self) -> str:
+        lines = [f"QualityReport(method={self.method!r})"]
+        for name, mean in self.means.items():
+            arrow = "higher" if self.higher_is_better[name] else "lower"
+            lines.append(f"  {name:<24} {mean:>10.4f}   ({arrow} is better)")
+        for name, reason in self.skipped.items():
+            lines.append(f"  {name:<24} skipped: {reason}")
+        return "\n".join(lines)
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist() if value.numel() <= 16 else f"<tensor {tuple(value.shape)}>"
+    if isinstance(value, Mapping):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_describe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def rerun_function(
+    model: nn.Module, explanation: Explanation, output: Any = None
+) -> Callable[..., torch.Tensor] | None:
+    """``explain(inputs, target, seed=None) -> attributions``: the explanation's method with
+    the options it recorded (its seed too, unless another is given), or None when the method
+    is not registered or its options cannot be recovered."""
+    from xai.explainers import explainer_class
+
+    try:
+        cls = explainer_class(explanation.method)
+    except (TypeError, ValueError):
+        return None
+    accepted = set(cls.accepted_options())
+    options: dict[str, Any] = {}
+    for key, value in explanation.params.items():
+        if key not in accepted:
+            continue
+        if isinstance(value, str) and value in _PLACEHOLDERS.get(key, ()):
+            continue
+        if key == "segmentation" and not (isinstance(value, str) and value != "given labels"):
+            continue
+        if key == "output":
+            continue
+        if isinstance(value, str) and value.startswith(("<callable", "<module")):
+            return None  # a callable/module option was recorded only by name
+        options[key] = value
+    if output is not None:
+        options["output"] = output
+    elif explanation.params.get("output") is not None:
+        recorded = explanation.params["output"]
+        if isinstance(recorded, str) and recorded.startswith("<callable"):
+            return None
+        options["output"] = recorded
+
+    def explain(
+        inputs: torch.Tensor, target: torch.Tensor, seed: int | None = None
+    ) -> torch.Tensor:
+        run_options = dict(options)
+        if seed is not None and cls.stochastic:
+            run_options["seed"] = seed
+        return cls(model, **run_options).explain(inputs, target=target).attributions
+
+    return explain
+
+
+def _resolve_metrics(
+    metrics: Sequence[str] | None, explanation: Explanation, context: dict[str, Any]
+) -> tuple[list[QualityMetric], dict[str, str]]:
+    """The metrics to run and, for the default set, why the others are skipped."""
+    stochastic = _is_stochastic(explanation.method)
+    skipped: dict[str, str] = {}
+    if metrics is None:
+        chosen = []
+        for metric in quality_metrics().values():
+            if metric.category == "agreement" or not metric.default:
+                continue
+            reason = _not_applicable(metric, explanation, context, stochastic)
+            if reason:
+                skipped[metric.name] = reason
+            else:
+                chosen.append(metric)
+        return chosen, skipped
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, Sequence):
+        raise TypeError(
+            f"metrics: expected None (every applicable metric) or a list of metric names, got "
+            f"{type(metrics).__name__}."
+        )
+    chosen = [get_quality_metric(name) for name in metrics]
+    for metric in chosen:
+        if metric.category == "agreement":
+            raise ValueError(
+                f"metrics: {metric.name!r} compares two explanations; use xai.compare(...) or "
+                f"xai.metrics.{metric.name}(a, b)."
+            )
+        missing = [key for key in metric.requires if context.get(key) is None]
+        if missing:
+            hint = (
+                " Pass masks=... (ground-truth masks (N, 1, H, W))."
+                if "masks" in missing
+                else " The explanation's method could not be re-run (not registered, or an "
+                "option was recorded only by name); pass output= for callable outputs."
+            )
+            raise ValueError(f"metrics: {metric.name!r} needs {', '.join(missing)}.{hint}")
+        if metric.image_only and not explanation.is_image:
+            raise ValueError(f"metrics: {metric.name!r} is defined for image inputs only.")
+    return chosen, skipped
+
+
+def _is_stochastic(method: str) -> bool:
+    from xai.explainers import explainer_class
+
+    try:
+        return bool(explainer_class(method).stochastic)
+    except (TypeError, ValueError):
+        return False
+
+
+def _not_applicable(
+    metric: QualityMetric, explanation: Explanation, context: dict[str, Any], stochastic: bool
+) -> str:
+    missing = [key for key in metric.requires if context.get(key) is None]
+    if "masks" in missing:
+        return "no ground-truth masks given (masks=...)"
+    if "explain" in missing:
+        return "the method cannot be re-run from the explanation's recorded options"
+    if missing:
+        return f"needs {', '.join(missing)}"
+    if metric.image_only and not explanation.is_image:
+        return "images only"
+    if metric.methods is not None and explanation.method not in metric.methods:
+        return f"defined for {', '.join(metric.methods)} only"
+    if metric.stochastic_only and not stochastic:
+        return "the method is deterministic"
+    return ""
+
+
+def evaluate_explanation(
+    model: nn.Module,
+    explanation: Explanation,
+    metrics: Sequence[str] | None = None,
+    masks: torch.Tensor | None = None,
+    *,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    baseline: Any = 0.0,
+    output: Any = None,
+) -> QualityReport:
+    """Score an explanation with explanation-quality metrics.
+
+    Args:
+        model: the model that was explained (left as found).
+        explanation: an :class:`~xai.Explanation` of ``model``.
+        metrics: metric names (see :func:`xai.metrics.quality_metrics`); ``None`` runs every
+            applicable one: deletion/insertion AUC, infidelity, max-sensitivity, sparseness;
+            completeness for Integrated Gradients and SHAP; localization when ``masks`` are
+            given; seed stability for stochastic methods (LIME, SHAP).
+        masks: ground-truth object masks ``(N, 1, H, W)`` or ``(N, H, W)`` for the localization
+            metrics (``shapes_cnn``'s data carries them).
+        options: per-metric options, e.g. ``{"deletion_auc": {"steps": 10, "score": "logit"},
+            "max_sensitivity_error": {"n_perturb_samples": 4}}``. Deletion and insertion share
+            the options of their curves.
+        baseline: what removed features are replaced by for deletion/insertion (default 0.0;
+            keep it the same across methods to compare them). Completeness uses the method's
+            own baseline (IG's ``baselines``, SHAP's expected value).
+        output: how to pick the logits from the model's output, when the explanation recorded
+            a callable ``output`` only by name.
+
+    Returns:
+        A :class:`QualityReport`.
+
+    Raises:
+        TypeError, ValueError: bad arguments, unknown metric names, or a named metric whose
+            inputs are missing (e.g. localization without masks).
+
+    Example:
+        >>> expl = xai.explain(model, images, method="integrated_gradients")
+        >>> report = xai.evaluate_explanation(model, expl, masks=masks)
+        >>> report.means
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
+    if not isinstance(explanation, Explanation):
+        raise TypeError(
+            f"explanation: expected an xai.Explanation (from xai.explain), got "
+            f"{type(explanation).__name__}."
+        )
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    for name in options:
+        get_quality_metric(name)  # unknown names fail early, with suggestions
+    if output is None:
+        recorded = explanation.params.get("output")
+        if recorded is not None and not (
+            isinstance(recorded, str) and recorded.startswith("<callable")
+        ):
+            output = recorded
+    if masks is not None and not isinstance(masks, torch.Tensor):
+        masks = torch.as_tensor(masks)
+    context: dict[str, Any] = {
+        "model": model,
+        "inputs": explanation.inputs,
+        "attributions": explanation.attributions,
+        "target": explanation.target,
+        "masks": masks,
+        "segments": explanation.extras.get("segments") if explanation.is_image else None,
+        "baseline": baseline,
+        "output": output,
+        "explain": rerun_function(model, explanation, output),
+    }
+    chosen, skipped = _resolve_metrics(metrics, explanation, context)
+    report = QualityReport(
+        method=explanation.method,
+        values={},
+        higher_is_better={m.name: m.higher_is_better for m in chosen},
+        skipped=skipped,
+    )
+    for metric in chosen:
+        started = time.perf_counter()
+        metric_context = {
+            **context,
+            **_method_context(metric, explanation),
+            **options.get(metric.name, {}),
+        }
+        if metric.name in ("deletion_auc", "insertion_auc"):
+            values = _curve_metric(metric, metric_context, report)
+        else:
+            values = metric(**metric_context)
+        report.values[metric.name] = values.detach().float().cpu()
+        report.seconds[metric.name] = time.perf_counter() - started
+        report.settings[metric.name] = options.get(metric.name, {})
+        _log.debug("%s: %s = %.4g", explanation.method, metric.name, report.means[metric.name])
+    return report
+
+
+def _method_context(metric: QualityMetric, explanation: Explanation) -> dict[str, Any]:
+    """Method-specific inputs: completeness against the method's own reference."""
+    if metric.name != "completeness_error":
+        return {}
+    if explanation.method == "shap" and "expected_value" in explanation.extras:
+        return {"reference_output": explanation.extras["expected_value"]}
+    baselines = explanation.params.get("baselines")
+    if isinstance(baselines, torch.Tensor | int | float) and not isinstance(baselines, bool):
+        return {"baseline": baselines}
+    return {"baseline": 0.0}
+
+
+def _curve_metric(
+    metric: QualityMetric, context: dict[str, Any], report: QualityReport
+) -> torch.Tensor:
+    mode = "deletion" if metric.name == "deletion_auc" else "insertion"
+    accepted = ("steps", "baseline", "segments", "patch_size", "score", "output")
+    fractions, scores = perturbation_curves(
+        context["model"],
+        context["inputs"],
+        context["attributions"],
+        context["target"],
+        mode=mode,
+        **{k: context[k] for k in accepted if k in context},
+    )
+    unknown = set(context) - set(accepted) - {"model", "inputs", "attributions", "target"}
+    unknown -= {"masks", "explain", "reference_output", "other"}
+    if unknown:
+        raise TypeError(
+            f"options: {metric.name} has no option(s) {sorted(unknown)}; its options are "
+            f"{', '.join(a for a in accepted if a != 'output')}."
+        )
+    report.curves[mode] = (fractions.cpu(), scores.detach().float().cpu())
+    return torch.trapezoid(scores, fractions, dim=1)
