@@ -131,15 +131,26 @@ def plot_reliability_diagram(
     filled = bins["count"].numpy() > 0
     figure, ax = _new_axes(ax, (4.8, 4.2))
     width = 1.0 / n_bins
-    ax.bar(centers[filled], accuracy[filled], width=width, edgecolor="black", label="accuracy")
     ax.bar(
         centers[filled],
-        (confidence - accuracy)[filled],
-        bottom=accuracy[filled],
+        accuracy[filled],
         width=width,
-        color="#e08080",
-        alpha=0.5,
-        label="gap to confidence",
+        color="#4c72b0",
+        edgecolor="black",
+        linewidth=0.6,
+        label="accuracy",
+    )
+    low = np.minimum(accuracy, confidence)
+    ax.bar(
+        centers[filled],
+        np.abs(confidence - accuracy)[filled],
+        bottom=low[filled],
+        width=width,
+        fill=False,
+        hatch="//",
+        edgecolor="#c44e52",
+        linewidth=0.6,
+        label="gap to mean confidence",
     )
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlim(0, 1)
