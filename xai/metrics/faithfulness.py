@@ -373,7 +373,8 @@ def infidelity_error(
                     normalize=normalize,
                 )
             )
-    return torch.cat(values)
+    # captum's normalised form expands the square, which can leave tiny negative round-off
+    return torch.cat(values).clamp(min=0.0)
 
 
 def max_sensitivity_error(
