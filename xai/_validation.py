@@ -68,6 +68,45 @@ def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: 
     raise ValueError(message)
 
 
+def normalize_target(target: Any, n: int) -> int | torch.Tensor | None:
+    """Check the user's ``target`` for ``n`` samples without looking at the model.
+
+    Returns ``None``, an int, or a LongTensor ``(n,)`` (on the CPU or the tensor's device).
+    Range checks need the model's outputs: see :func:`resolve_target`.
+    """
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise TypeError(
+            f"target: expected None, an int or one int per sample, got bool {target!r}."
+        )
+    if isinstance(target, int | np.integer):
+        return int(target)
+    if isinstance(target, np.ndarray):
+        target = torch.from_numpy(target)
+    elif not isinstance(target, torch.Tensor):
+        if not isinstance(target, Iterable) or isinstance(target, str | bytes):
+            raise TypeError(
+                "target: expected None, an int, or a 1-D sequence/tensor with one class index "
+                f"per sample, got {type(target).__name__}."
+            )
+        target = torch.as_tensor(list(target))
+    if target.ndim == 0:
+        target = target.reshape(1).expand(n)
+    if target.ndim != 1:
+        raise ValueError(
+            f"target: expected a 1-D tensor with one class index per sample, got shape {_shape(target)}."
+        )
+    if torch.is_floating_point(target) or target.dtype == torch.bool:
+        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")
+    if target.shape[0] != n:
+        raise ValueError(
+            f"target: expected one class index per sample ({n}), got {target.shape[0]}. "
+            "Pass an int to use the same class for every sample."
+        )
+    return target.long()
+
+
 def resolve_target(target: Any, outputs: torch.Tensor) -> torch.Tensor:
     """Turn the user's ``target`` into a LongTensor ``(N,)`` of class indices.
 
@@ -77,39 +116,14 @@ def resolve_target(target: Any, outputs: torch.Tensor) -> torch.Tensor:
         outputs: the model's outputs on the inputs, shape ``(N, K)``.
     """
     n, k = outputs.shape
+    target = normalize_target(target, n)
     if target is None:
         if k == 1:
             return torch.zeros(n, dtype=torch.long, device=outputs.device)
         return outputs.argmax(dim=1)
-    if isinstance(target, bool):
-        raise TypeError(
-            f"target: expected None, an int or one int per sample, got bool {target!r}."
-        )
-    if isinstance(target, int | np.integer):
-        indices = torch.full((n,), int(target), dtype=torch.long, device=outputs.device)
+    if isinstance(target, int):
+        indices = torch.full((n,), target, dtype=torch.long, device=outputs.device)
     else:
-        if isinstance(target, np.ndarray):
-            target = torch.from_numpy(target)
-        elif not isinstance(target, torch.Tensor):
-            if not isinstance(target, Iterable) or isinstance(target, str | bytes):
-                raise TypeError(
-                    "target: expected None, an int, or a 1-D sequence/tensor with one class index "
-                    f"per sample, got {type(target).__name__}."
-                )
-            target = torch.as_tensor(list(target))
-        if target.ndim == 0:
-            target = target.reshape(1).expand(n)
-        if target.ndim != 1:
-            raise ValueError(
-                f"target: expected a 1-D tensor with one class index per sample, got shape {_shape(target)}."
-            )
-        if torch.is_floating_point(target) or target.dtype == torch.bool:
-            raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")
-        if target.shape[0] != n:
-            raise ValueError(
-                f"target: expected one class index per sample ({n}), got {target.shape[0]}. "
-                "Pass an int to use the same class for every sample."
-            )
         indices = target.to(device=outputs.device, dtype=torch.long)
     out_of_range = (indices < 0) | (indices >= k)
     if bool(out_of_range.any()):

@@ -149,17 +149,18 @@ def test_model_state_unchanged(method: str, kind: str, variant: dict[str, Any]) 
     handle.remove()
 
 
-class FailsOnThirdCall(nn.Module):
-    """Raises in the middle of an explanation, after the library has set up its hooks."""
+class FailsOnCall(nn.Module):
+    """Raises on its ``fail_at``-th forward call (never when ``fail_at`` is 0)."""
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, body: nn.Module, fail_at: int = 0) -> None:
         super().__init__()
         self.body = body
+        self.fail_at = fail_at
         self.calls = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        if self.calls >= 3:
+        if self.calls == self.fail_at:
             raise RuntimeError("boom")
         return self.body(x)
 
@@ -168,8 +169,13 @@ class FailsOnThirdCall(nn.Module):
 def test_state_restored_when_explainer_raises(
     method: str, kind: str, variant: dict[str, Any]
 ) -> None:
+    """The model fails on the last call a successful explanation makes: in the middle of the
+    attribution, after the library has set up its hooks."""
     body, x = model_and_inputs(kind)
-    model = FailsOnThirdCall(body).train()
+    counter = FailsOnCall(body)
+    xai.explain(counter, x, method=method, **options_for(method, variant=variant))
+    assert counter.calls >= 2
+    model = FailsOnCall(body, fail_at=counter.calls).train()
     before = snapshot(model)
     with pytest.raises(RuntimeError, match="boom"):
         xai.explain(model, x, method=method, **options_for(method, variant=variant))

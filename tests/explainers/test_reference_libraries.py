@@ -230,3 +230,29 @@ def test_lime_tabular_equals_lime_tabular_explainer() -> None:
         for feature, weight in result.local_exp[1]:
             expected[feature] = weight
         torch.testing.assert_close(expl.attributions[j], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_costs_one_forward_backward_once_the_layer_is_known() -> None:
+    model, x = models.small_cnn(), models.images(5)
+    xai.explain(model, x, method="gradcam")  # finds and remembers the layer
+    batches: list[int] = []
+    handle = model.register_forward_hook(
+        lambda module, inputs, output: batches.append(inputs[0].shape[0])
+    )
+    try:
+        expl = xai.explain(model, x, method="gradcam")
+    finally:
+        handle.remove()
+    assert batches == [5]  # the target comes from the same forward pass
+    assert expl.extras["model_evaluations"] == 5
+
+
+def test_gradcam_on_a_frozen_model_equals_captum() -> None:
+    model, x = models.small_cnn(), models.images(3)
+    reference = LayerGradCam(model, model[3]).attribute(x, target=1, relu_attributions=True)
+    reference = F.interpolate(reference, size=x.shape[2:], mode="bilinear", align_corners=False)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    expl = xai.explain(model, x, method="gradcam", target=1)
+    torch.testing.assert_close(expl.attributions, reference, rtol=1e-5, atol=1e-6)
+    assert not any(parameter.requires_grad for parameter in model.parameters())

@@ -26,6 +26,7 @@ from xai._validation import (
     check_ndim,
     check_options,
     check_seed,
+    normalize_target,
     resolve_target,
 )
 from xai.explanation import Explanation
@@ -50,6 +51,10 @@ class Explainer(ABC):
     stochastic: ClassVar[bool] = False
     input_ndims: ClassVar[tuple[int, ...] | None] = None
     reference: ClassVar[str] = ""
+    #: False: the template runs the model once to resolve ``target`` and passes ``_attribute``
+    #: a LongTensor. True: ``_attribute`` gets a :class:`TargetRequest` and resolves it from its
+    #: own forward pass (saves one model evaluation for single-pass methods such as Grad-CAM).
+    resolves_target: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
         if not isinstance(model, nn.Module):
@@ -97,9 +102,14 @@ class Explainer(ABC):
             if x.is_inference():
                 x = x.clone()
             function = ModelFunction(self.model, params["output"])
-            outputs = self._first_pass(function, x)
-            target_index = resolve_target(target, outputs)
-            attributions, extras = self._attribute(function, x, target_index, params)
+            request = TargetRequest(target, x.shape[0])
+            if self.resolves_target:
+                attributions, extras = self._attribute(function, x, request, params)
+            else:
+                with torch.no_grad():
+                    request.resolve(self._call_model(function, x))
+                attributions, extras = self._attribute(function, x, request.indices, params)
+            target_index = request.indices
         attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
         extras = {
             **extras,
@@ -121,16 +131,13 @@ class Explainer(ABC):
         )
 
     @staticmethod
-    def _first_pass(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
-        """Run the model once (no grad) to resolve the target; wrap model errors in plain words."""
+    def _call_model(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
+        """Run the model; failures of the model itself become errors in plain words."""
         try:
-            with torch.no_grad():
-                return function(inputs)
-        except (TypeError, ValueError) as error:
-            if str(error).startswith("output:"):
-                raise
-            raise _model_failure(function, inputs, error) from error
-        except RuntimeError as error:
+            return function(inputs)
+        except (TypeError, ValueError, RuntimeError) as error:
+            if str(error).startswith("output:") or _runs_on(function, inputs[:1]):
+                raise  # not about the inputs' shape or dtype: the model's own error
             raise _model_failure(function, inputs, error) from error
 
     @abstractmethod
@@ -138,10 +145,13 @@ class Explainer(ABC):
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: torch.Tensor,
+        target: Any,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Compute attributions for ``inputs`` (on the model's device, model in eval mode).
+
+        ``target`` is a LongTensor ``(N,)``, or a :class:`TargetRequest` to resolve when the
+        class sets ``resolves_target = True``.
 
         May update ``params`` in place to record values chosen automatically.
 
@@ -169,6 +179,39 @@ class Explainer(ABC):
         return (
             f"{type(self).__name__}({type(self.model).__name__}{', ' if options else ''}{options})"
         )
+
+
+class TargetRequest:
+    """The user's ``target`` for ``n`` samples, resolved against the model's outputs.
+
+    Checked on creation (type, length); :meth:`resolve` checks the range against the outputs
+    and may be called chunk by chunk (``part``) by methods that run their own forward pass.
+    """
+
+    def __init__(self, target: Any, n: int) -> None:
+        self.target = normalize_target(target, n)
+        self.n = n
+        self._indices: torch.Tensor | None = None
+        self._resolved = torch.zeros(n, dtype=torch.bool)
+
+    def resolve(self, outputs: torch.Tensor, part: slice = slice(None)) -> torch.Tensor:
+        """Class indices of the samples ``part`` from their outputs ``(len(part), K)``."""
+        target = self.target
+        if isinstance(target, torch.Tensor):
+            target = target[part]
+        indices = resolve_target(target, outputs)
+        if self._indices is None:
+            self._indices = torch.zeros(self.n, dtype=torch.long, device=indices.device)
+        self._indices[part] = indices
+        self._resolved[part] = True
+        return indices
+
+    @property
+    def indices(self) -> torch.Tensor:
+        """LongTensor ``(N,)`` once every sample has been resolved."""
+        if self._indices is None or not bool(self._resolved.all()):
+            raise RuntimeError("TargetRequest.indices read before every sample was resolved.")
+        return self._indices
 
 
 def _model_failure(function: ModelFunction, inputs: torch.Tensor, error: Exception) -> ValueError:

@@ -1,19 +1,31 @@
-"""Grad-CAM (Selvaraju et al., 2017, https://arxiv.org/abs/1610.02391), by captum's LayerGradCam."""
+"""Grad-CAM (Selvaraju et al., 2017, https://arxiv.org/abs/1610.02391).
+
+The map is captum's ``LayerGradCam`` (the test suite checks equality), computed in one
+forward/backward pass per chunk of samples: the target is read from the same forward pass, and
+the automatically chosen layer is remembered per model and input shape, so explaining costs
+one model evaluation with gradient per sample.
+"""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from captum.attr import LayerGradCam
+from torch import nn
 
 from xai._batching import chunk_rows, chunks
 from xai._model import LayerCall, ModelFunction, resolve_layer, trace_layers
 from xai._validation import check_choice
-from xai.explainers.base import Explainer
+from xai.explainers.base import Explainer, TargetRequest
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
+
+# model -> {(input sample shape, dtype): name of the automatically chosen layer}
+_AUTO_LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _layer_list(calls: list[LayerCall]) -> str:
@@ -27,7 +39,8 @@ class GradCAM(Explainer):
     Options:
         layer: the layer to explain: a module or its dotted name (``"features.3"``). ``None``
             finds the last layer with a spatial ``(N, C, h, w)`` output (h*w > 1) by a dry-run
-            forward on one sample; modules called more than once in a forward are skipped.
+            forward on one sample (once per model and input shape); modules called more than
+            once in a forward are skipped.
         relu_attributions: apply ReLU to the map (the paper's Grad-CAM; default True).
         interpolate_mode: how the ``(h, w)`` map is upsampled to the input's ``(H, W)``
             (default ``"bilinear"``).
@@ -40,31 +53,31 @@ class GradCAM(Explainer):
     defaults = {"layer": None, "relu_attributions": True, "interpolate_mode": "bilinear"}
     input_ndims = (4,)
     reference = "https://arxiv.org/abs/1610.02391"
+    resolves_target = True
 
     def _attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: torch.Tensor,
+        target: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         mode = check_choice("interpolate_mode", params["interpolate_mode"], _MODES)
-        with torch.no_grad():
-            calls = trace_layers(self.model, lambda: function(inputs[:1]))
-        name, layer = self._pick_layer(params["layer"], calls)
+        name, layer = self._pick_layer(function, inputs, params["layer"])
         params["layer"] = name
-        call = next(c for c in calls if c.module is layer)
-
-        gradcam = LayerGradCam(function, layer)
         size = inputs.shape[2:]
-        rows = chunk_rows(inputs.shape[1:], inputs.device)
-        maps = []
-        for part in chunks(inputs.shape[0], rows):
-            layer_map = gradcam.attribute(
-                inputs[part],
-                target=target[part],
-                relu_attributions=bool(params["relu_attributions"]),
-            )
+        maps, layer_shape = [], []
+        for part in chunks(inputs.shape[0], chunk_rows(inputs.shape[1:], inputs.device)):
+            activation, logits = self._forward(function, inputs[part], name, layer)
+            indices = target.resolve(logits.detach(), part)
+            score = logits.gather(1, indices[:, None]).sum()
+            (gradient,) = torch.autograd.grad(score, activation)
+            # captum's LayerGradCam: channel weights = mean gradient over space
+            weights = gradient.mean(dim=(2, 3), keepdim=True)
+            layer_map = (weights * activation).sum(dim=1, keepdim=True).detach()
+            if params["relu_attributions"]:
+                layer_map = F.relu(layer_map)
+            layer_shape = list(layer_map.shape[2:])
             maps.append(
                 F.interpolate(
                     layer_map,
@@ -73,34 +86,80 @@ class GradCAM(Explainer):
                     align_corners=False if mode in ("bilinear", "bicubic") else None,
                 )
             )
-        layer_shape = list(call.output_shape[2:]) if call.output_shape else []
         return torch.cat(maps), {"layer": name, "layer_shape": layer_shape}
 
-    def _pick_layer(self, layer: Any, calls: list[LayerCall]) -> tuple[str, torch.nn.Module]:
-        if layer is None:
-            candidates = [c for c in calls if c.is_spatial and c.calls == 1]
-            if not candidates:
-                raise ValueError(
-                    "layer: Grad-CAM needs a layer with a spatial (N, C, h, w) output, and this "
-                    f"model has none (layer outputs seen: {_layer_list(calls)}). Pass layer= "
-                    "explicitly, or use method='integrated_gradients' for models without "
-                    "convolutional layers."
-                )
-            return candidates[-1].name, candidates[-1].module
-        name, module = resolve_layer(self.model, layer)
-        call = next((c for c in calls if c.module is module), None)
-        spatial = [c.name for c in calls if c.is_spatial and c.calls == 1]
+    def _forward(
+        self, function: ModelFunction, inputs: torch.Tensor, name: str, layer: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass keeping the layer's output (the activation) in the graph."""
+        captured: list[torch.Tensor] = []
+
+        def keep(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+            if not isinstance(output, torch.Tensor):
+                return None
+            if not output.requires_grad:  # e.g. frozen layers below: start the graph here
+                output = output.detach().requires_grad_(True)
+            captured.append(output)
+            # Downstream gets a copy, so in-place ops after the layer (ReLU(inplace=True))
+            # cannot overwrite the activation we differentiate against (as captum does).
+            return output.clone()
+
+        handle = layer.register_forward_hook(keep)
+        try:
+            logits = self._call_model(function, inputs)
+        finally:
+            handle.remove()
+        if len(captured) != 1 or captured[0].ndim != 4 or captured[0].shape[2:].numel() < 2:
+            raise self._layer_error(function, inputs, name, layer)
+        return captured[0], logits
+
+    def _layer_error(
+        self, function: ModelFunction, inputs: torch.Tensor, name: str, layer: nn.Module
+    ) -> ValueError:
+        """Why ``layer`` cannot be used, with the layers that can (from a traced forward)."""
+        with torch.no_grad():
+            calls = trace_layers(self.model, lambda: function(inputs[:1]))
+        call = next((c for c in calls if c.module is layer), None)
+        spatial = ", ".join(c.name for c in calls if c.is_spatial and c.calls == 1) or "none"
         if call is None:
-            raise ValueError(f"layer: {name!r} is not called in the model's forward pass.")
+            return ValueError(f"layer: {name!r} is not called in the model's forward pass.")
         if call.calls > 1:
-            raise ValueError(
+            return ValueError(
                 f"layer: {name!r} is called {call.calls} times in one forward pass, so its "
-                "activations are ambiguous. Pick a module used once; candidates: "
-                f"{', '.join(spatial) or 'none'}."
+                f"activations are ambiguous. Pick a module used once; candidates: {spatial}."
             )
-        if not call.is_spatial:
+        return ValueError(
+            f"layer: {name!r} outputs {call.output_shape}, not a spatial (N, C, h, w) map. "
+            f"Layers with spatial outputs: {spatial}."
+        )
+
+    def _pick_layer(
+        self, function: ModelFunction, inputs: torch.Tensor, layer: Any
+    ) -> tuple[str, nn.Module]:
+        if layer is not None:
+            name, module = resolve_layer(self.model, layer)
+            return name, module
+        key = (
+            tuple(inputs.shape[1:]),
+            inputs.dtype,
+            id(function.output) if function.output else None,
+        )
+        cached = _AUTO_LAYERS.get(self.model, {}).get(key)
+        if cached is not None:
+            try:
+                return cached, self.model.get_submodule(cached)
+            except AttributeError:  # the model changed since: look again
+                pass
+        with torch.no_grad():
+            calls = trace_layers(self.model, lambda: self._call_model(function, inputs[:1]))
+        candidates = [c for c in calls if c.is_spatial and c.calls == 1]
+        if not candidates:
             raise ValueError(
-                f"layer: {name!r} outputs {call.output_shape}, not a spatial (N, C, h, w) map. "
-                f"Layers with spatial outputs: {', '.join(spatial) or 'none'}."
+                "layer: Grad-CAM needs a layer with a spatial (N, C, h, w) output, and this "
+                f"model has none (layer outputs seen: {_layer_list(calls)}). Pass layer= "
+                "explicitly, or use method='integrated_gradients' for models without "
+                "convolutional layers."
             )
-        return name, module
+        chosen = candidates[-1]
+        _AUTO_LAYERS.setdefault(self.model, {})[key] = chosen.name
+        return chosen.name, chosen.module

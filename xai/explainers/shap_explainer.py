@@ -190,6 +190,8 @@ class SHAP(Explainer):
                 "algorithm='gradient' (the default) or method='integrated_gradients'."
             ) from error
         except RuntimeError as error:
+            if not any(word in str(error) for word in ("inplace", "in-place", "hook", "view")):
+                raise  # the model's own error, not DeepExplainer's
             raise ValueError(
                 f"algorithm: shap's DeepExplainer failed on this model ({str(error).splitlines()[0]}). "
                 "Use algorithm='gradient' (the default) or method='integrated_gradients'."
