@@ -425,15 +425,19 @@ def max_sensitivity_error(
     def perturb(expanded: torch.Tensor) -> torch.Tensor:
         return expanded + bank.repeat(expanded.shape[0] // n_perturb, *([1] * (expanded.ndim - 1)))
 
-    def explanation_func(x: Any, target: torch.Tensor) -> tuple[torch.Tensor]:
+    n = inputs.shape[0]
+
+    def explanation_func(x: Any) -> tuple[torch.Tensor]:
         if isinstance(x, tuple):  # captum passes inputs as a tuple
             (x,) = x
+        # captum repeats each sample n_perturb times (repeat_interleave); the targets follow
+        rows_target = target if x.shape[0] == n else target.repeat_interleave(x.shape[0] // n)
         with autograd_enabled():
-            return (explain(x, target).detach().to(x.device),)
+            return (explain(x, rows_target).detach().to(x.device),)
 
-    return sensitivity_max(
-        explanation_func, inputs, perturb, n_perturb_samples=n_perturb, target=target
-    ).to(inputs.device)
+    return sensitivity_max(explanation_func, inputs, perturb, n_perturb_samples=n_perturb).to(
+        inputs.device
+    )
 
 
 def completeness_error(
