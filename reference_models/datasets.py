@@ -161,8 +161,8 @@ def make_shapes(
         d2 = (ys - centers[:, k, 0].view(-1, 1, 1)) ** 2 + (
             xs - centers[:, k, 1].view(-1, 1, 1)
         ) ** 2
-        weight = torch.exp(-d2 / (2 * radii[:, k].view(-1, 1, 1) ** 2)).unsqueeze(1)
-        images = images * (1 - weight) + blob_colors[:, k].view(n, 3, 1, 1) * weight
+        weight = d2.div_(-2 * radii[:, k].view(-1, 1, 1) ** 2).exp_().unsqueeze(1)
+        images.lerp_(blob_colors[:, k].view(n, 3, 1, 1).expand_as(images), weight)
 
     # the object
     half = uniform(n, low=5.0, high=10.0)
@@ -180,11 +180,8 @@ def make_shapes(
     rows = torch.nonzero(drop < 3).flatten()
     keep[rows, drop[rows]] = 0.0
     color = color * keep
-    m = masks.unsqueeze(1).float()
-    images = images * (1 - m) + color.view(n, 3, 1, 1) * m
-
-    images = images + noise * torch.randn(n, 3, size, size, generator=g)
-    images = images.clamp_(0.0, 1.0)
+    images = torch.where(masks.unsqueeze(1), color.view(n, 3, 1, 1), images)
+    images.add_(torch.randn(n, 3, size, size, generator=g).mul_(noise)).clamp_(0.0, 1.0)
     if not math.isfinite(float(images.sum())):  # pragma: no cover - defensive
         raise RuntimeError("make_shapes produced non-finite pixels")
     return images, labels, masks.unsqueeze(1)
