@@ -1,0 +1,103 @@
+"""xai.compare: several methods on the same inputs, their quality, cost and agreement."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+import xai
+from xai.compare import Comparison
+
+
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3)).eval()
+
+
+def rows(n: int = 4) -> torch.Tensor:
+    return torch.randn(n, 6, generator=torch.Generator().manual_seed(1))
+
+
+FAST = {
+    "integrated_gradients": {"n_steps": 16},
+    "lime": {"num_samples": 200},
+    "shap": {"nsamples": 32},
+}
+FAST_METRICS = {
+    "max_sensitivity_error": {"n_perturb_samples": 2},
+    "seed_stability_score": {"seeds": (0, 1)},
+}
+
+
+def test_compare_tabular_methods() -> None:
+    model = mlp()
+    comparison = xai.compare(model, rows(), options=FAST, metric_options=FAST_METRICS)
+    assert isinstance(comparison, Comparison)
+    # Grad-CAM needs images, so it is not among the defaults for tabular inputs
+    assert comparison.methods == ["integrated_gradients", "lime", "shap"]
+    targets = [e.target for e in comparison.explanations.values()]
+    assert all(torch.equal(t, targets[0]) for t in targets)  # one target for every method
+    for method in comparison.methods:
+        assert comparison.model_evaluations[method] > 0
+        assert comparison.seconds[method] >= 0
+        assert "deletion_auc" in comparison.reports[method]
+    for measure in ("rank_correlation", "top_k_overlap"):
+        matrix = comparison.agreement[measure]
+        assert matrix.shape == (3, 3)
+        torch.testing.assert_close(matrix, matrix.T)
+        torch.testing.assert_close(matrix.diagonal(), torch.ones(3))
+    # IG and gradient-SHAP with the same zero reference agree closely
+    assert comparison.agreement["rank_correlation"][0, 2] > 0.8
+    table = comparison.table()
+    assert "deletion_auc ↓" in table and "insertion_auc ↑" in table
+    assert table.count("\n") == 4 and "| lime |" in table
+    assert "| - |" in table  # completeness does not apply to LIME
+    assert "integrated_gradients" in comparison.agreement_table("top_k_overlap")
+    json.dumps(comparison.to_dict())
+    assert isinstance(comparison.plot(1), Figure)
+
+
+def test_compare_images_with_masks_and_an_explicit_target() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    ).eval()
+    images = torch.rand(2, 3, 8, 8)
+    masks = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    masks[:, :, 2:5, 2:5] = True
+    comparison = xai.compare(
+        model,
+        images,
+        methods=["gradcam", "integrated_gradients"],
+        target=1,
+        masks=masks,
+        metrics=["deletion_auc", "pointing_game_score"],
+        options={"integrated_gradients": {"n_steps": 8}},
+        top_k=5,
+    )
+    assert all(e.target.tolist() == [1, 1] for e in comparison.explanations.values())
+    assert set(comparison.metric_names()) == {"deletion_auc", "pointing_game_score"}
+    assert comparison.agreement_per_sample[
+        ("top_k_overlap", "gradcam", "integrated_gradients")
+    ].shape == (2,)
+    assert isinstance(comparison.plot(0), Figure)
+
+
+def test_compare_errors() -> None:
+    model = mlp()
+    with pytest.raises(ValueError, match="methods: each method may appear once"):
+        xai.compare(model, rows(), methods=["lime", "lime"])
+    with pytest.raises(ValueError, match="options: given for"):
+        xai.compare(model, rows(), methods=["integrated_gradients"], options={"lime": {}})
+    with pytest.raises(ValueError, match="method: unknown method"):
+        xai.compare(model, rows(), methods=["integrated_gradient"])
+    with pytest.raises(ValueError, match="methods: expected at least one"):
+        xai.compare(model, rows(), methods=[])
