@@ -52,6 +52,7 @@ def test_evaluate_matches_sklearn(k: int) -> None:
     assert 0.0 <= report.expected_calibration_error <= 1.0
 
 
+@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")
 def test_single_logit_and_probability_models() -> None:
     torch.manual_seed(1)
     x, y = _data(2, seed=1)

@@ -219,3 +219,15 @@ def test_fit_on_cuda_uses_mixed_precision(tmp_path) -> None:
     assert history.best["val_accuracy"] > 0.9
     fp16 = xai.fit(_model(), (x, y), epochs=3, device="cuda", amp="fp16", progress=False)
     assert fp16[-1]["train_loss"] < fp16[0]["train_loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # from torch internals
+def test_compile_trains_the_same_module() -> None:
+    x, y = _blobs(n=128)
+    model = _model()
+    before = copy.deepcopy(model.state_dict())
+    history = xai.fit(model, (x, y), (x, y), epochs=2, lr=3e-2, compile=True, progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert not torch.equal(model.state_dict()["0.weight"], before["0.weight"])
+    assert type(model) is nn.Sequential  # the user's module is trained in place, not replaced
