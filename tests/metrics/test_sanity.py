@@ -164,3 +164,23 @@ def test_randomization_leaves_a_training_model_in_training_mode() -> None:
         model.state_dict().items(), reference.state_dict().items(), strict=True
     ):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_data_randomization_reuses_a_retrained_model() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    features = torch.randn(40, 4)
+    labels = (features[:, 0] > 0).long()
+    first = data_randomization_check(
+        model, (features, labels), features[:6], "integrated_gradients", epochs=1, n_steps=4
+    )
+    assert isinstance(first.model, nn.Module) and first.model is not model
+    again = data_randomization_check(
+        model, None, features[:6], "integrated_gradients", retrained=first.model, n_steps=4
+    )
+    torch.testing.assert_close(
+        again.similarity["rank_correlation"], first.similarity["rank_correlation"]
+    )
+    assert again.details["reused_model"] is True
+    with pytest.raises(TypeError, match=r"retrained: expected None or an nn\.Module"):
+        data_randomization_check(model, None, features[:6], retrained="model")

@@ -64,7 +64,9 @@ class RandomizationResult:
         similarity: ``{"rank_correlation": (S, N), "structural_similarity": (S, N)}``: each
             step's similarity to the original attributions, per sample (SSIM for images only).
         threshold: the pass threshold on the mean rank correlation after full randomisation.
-        details: anything else (e.g. the shuffled model's training accuracy).
+        details: anything else (e.g. the shuffled model's final training loss).
+        model: the randomised model (the fully randomised copy, or the copy retrained on
+            shuffled labels), to reuse with other methods (``retrained=``); not in ``to_dict``.
     """
 
     check: str
@@ -73,6 +75,7 @@ class RandomizationResult:
     similarity: dict[str, torch.Tensor]
     threshold: float = DEFAULT_THRESHOLD
     details: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)
 
     @property
     def final_similarity(self) -> float:
@@ -276,6 +279,7 @@ def model_randomization_check(
         similarity={k: torch.stack(v) for k, v in rows.items()},
         threshold=threshold,
         details={"n_samples": int(inputs.shape[0]), "seed": seed},
+        model=randomised,
     )
 
 
@@ -304,6 +308,7 @@ def data_randomization_check(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     fit_options: dict[str, Any] | None = None,
+    retrained: nn.Module | None = None,
     output: Any = None,
     **options: Any,
 ) -> RandomizationResult:
@@ -318,7 +323,7 @@ def data_randomization_check(
     Args:
         model: the trained model (left untouched).
         train_data: ``(X, y)`` tensors or a ``TensorDataset`` whose first two tensors are
-            inputs and labels (e.g. ``ref.data["train"]``).
+            inputs and labels (e.g. ``ref.data["train"]``); unused with ``retrained``.
         inputs: the samples to explain ``(N, ...)``.
         method: a method name or a callable ``(model, inputs, target) -> attributions``.
         target: ``None`` (the original model's prediction), an int, or one class per sample.
@@ -326,12 +331,14 @@ def data_randomization_check(
         threshold: pass threshold on the mean rank correlation (default 0.5).
         seed: seeds the permutation, the re-initialisation and the training.
         fit_options: other :func:`xai.fit` settings (``batch_size``, ``lr`` ...).
+        retrained: a model already trained on shuffled labels (``result.model`` of an earlier
+            check), to check several methods against the same one without retraining.
         output: how to pick the logits from the model's output.
         **options: options of the method.
 
     Returns:
         A :class:`RandomizationResult` with one step, ``"shuffled labels"``; ``details`` holds
-        the shuffled model's final training loss.
+        the shuffled model's final training loss, ``model`` the retrained copy.
     """
     from xai.training import fit
 
@@ -339,43 +346,50 @@ def data_randomization_check(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     seed = check_seed(seed) or 0
     epochs = check_positive_int("epochs", epochs)
-    features, labels = _training_tensors(train_data)
     if output is not None:
         options["output"] = output
     options = _with_seed(method, options, seed)
     attribute = _attribution_function(method, options)
+    if retrained is None:
+        features, labels = _training_tensors(train_data)
     inputs, target = _resolve(model, inputs, target, output)
     original = attribute(model, inputs, target).detach()
 
-    generator = torch.Generator().manual_seed(seed)
-    shuffled = labels[torch.randperm(labels.shape[0], generator=generator)]
-    retrained = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=_cuda_devices(model)):
-        torch.manual_seed(seed)
-        for module in retrained.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-    settings = {"epochs": epochs, "seed": seed, "progress": False, **(fit_options or {})}
-    settings.setdefault("device", model_device(model))
-    history = fit(retrained, (features, shuffled), **settings)
-    retrained.eval()
+    details: dict[str, Any] = {"epochs": epochs, "seed": seed}
+    if retrained is None:
+        details["n_train"] = int(labels.shape[0])
+        generator = torch.Generator().manual_seed(seed)
+        shuffled = labels[torch.randperm(labels.shape[0], generator=generator)]
+        retrained = copy.deepcopy(model)
+        with torch.random.fork_rng(devices=_cuda_devices(model)):
+            torch.manual_seed(seed)
+            for module in retrained.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        settings = {"epochs": epochs, "seed": seed, "progress": False, **(fit_options or {})}
+        settings.setdefault("device", model_device(model))
+        history = fit(retrained, (features, shuffled), **settings)
+        last = history.records[-1] if history.records else {}
+        details["final_train_loss"] = float(last.get("train_loss", float("nan")))
+    elif not isinstance(retrained, nn.Module):
+        raise TypeError(
+            f"retrained: expected None or an nn.Module trained on shuffled labels, got "
+            f"{type(retrained).__name__}."
+        )
+    else:
+        details["reused_model"] = True
     values = attribute(retrained, inputs, target).detach()
     similarity = {
         k: v.cpu()[None] for k, v in _similarities(original, values, inputs.ndim == 4).items()
     }
-    last = history.records[-1] if getattr(history, "records", None) else {}
     return RandomizationResult(
         check="data_randomization",
         method=_method_name(method),
         steps=["shuffled labels"],
         similarity=similarity,
         threshold=float(threshold),
-        details={
-            "epochs": epochs,
-            "seed": seed,
-            "n_train": int(labels.shape[0]),
-            "final_train_loss": float(last.get("train_loss", float("nan"))),
-        },
+        details=details,
+        model=retrained,
     )
 
 
