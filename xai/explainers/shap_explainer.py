@@ -5,8 +5,9 @@ Three algorithms:
   shap.GradientExplainer's (same draws for a given seed), computed in batches on the model's
   device and for the target column only;
 - ``"deep"``: DeepLIFT-style rescale rules (shap.DeepExplainer);
-- ``"kernel"``: model-agnostic Kernel SHAP (shap.KernelExplainer), tabular inputs only; the
-  default for models whose outputs carry no gradient.
+- ``"kernel"``: model-agnostic Kernel SHAP, tabular inputs only; the default for models whose
+  outputs carry no gradient. shap.KernelExplainer's estimator (coalition scheme, kernel
+  weights, constrained least squares), computed in batches: see ``_kernel_shap.py``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from xai._batching import chunk_rows, chunks, map_in_chunks
+from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction, TargetColumn, trace_layers
 from xai._validation import broadcast_reference, check_choice, check_positive_int
+from xai.explainers._kernel_shap import kernel_shap
 from xai.explainers.base import Explainer
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
@@ -228,30 +230,9 @@ class SHAP(Explainer):
         params: dict[str, Any],
         batch_size: int,
     ) -> torch.Tensor:
-        import shap
-
         nsamples = params["nsamples"]
         if nsamples != "auto":
-            nsamples = check_positive_int("nsamples", nsamples)
-        device, dtype = inputs.device, inputs.dtype
-        state = {"column": 0}
-
-        def predict(rows: np.ndarray) -> np.ndarray:
-            batch = torch.as_tensor(rows, dtype=dtype, device=device)
-            with torch.no_grad():
-                scores = map_in_chunks(function, batch, batch_size)
-            return scores[:, state["column"]].double().cpu().numpy()
-
-        data = background.double().cpu().numpy()
-        explainers: dict[int, Any] = {}  # one per target column (init evaluates the background)
-        values = []
-        for j in range(inputs.shape[0]):
-            state["column"] = int(target[j])
-            if state["column"] not in explainers:
-                explainers[state["column"]] = shap.KernelExplainer(predict, data)
-            np.random.seed(params["seed"])
-            phi = explainers[state["column"]].shap_values(
-                inputs[j : j + 1].double().cpu().numpy(), nsamples=nsamples, silent=True
-            )
-            values.append(torch.from_numpy(np.asarray(phi, dtype=np.float64)).reshape(1, -1))
-        return torch.cat(values).to(device)
+            nsamples = check_positive_int("nsamples", nsamples, minimum=2)
+        return kernel_shap(
+            function, inputs, target, background, nsamples, params["seed"], batch_size
+        )
