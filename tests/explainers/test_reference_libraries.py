@@ -292,19 +292,29 @@ def test_lime_image_equals_lime_image_explainer(channels: int, hide_color: float
         assert expl.extras["intercept"][j] == pytest.approx(result.intercept[1])
 
 
-def test_lime_tabular_equals_lime_tabular_explainer() -> None:
-    model, x = models.small_mlp(), models.rows(2)
-    background = models.rows(40)
+@pytest.mark.parametrize("with_training_data", [True, False])
+def test_lime_tabular_equals_lime_tabular_explainer(with_training_data: bool) -> None:
+    model, x = models.small_mlp(), models.rows(3)
+    background = models.rows(40) if with_training_data else None
     expl = xai.explain(
         model, x, method="lime", background=background, num_samples=300, seed=9, target=0
     )
-    for j in range(2):
-        explainer = lime_tabular.LimeTabularExplainer(
-            background.double().numpy(),
-            mode="regression",
-            random_state=9,
-            discretize_continuous=True,
-        )
+    for j in range(3):
+        if with_training_data:
+            explainer = lime_tabular.LimeTabularExplainer(
+                background.double().numpy(),
+                mode="regression",
+                random_state=9,
+                discretize_continuous=True,
+            )
+        else:  # what xai does without training data: a unit Gaussian around the row
+            explainer = lime_tabular.LimeTabularExplainer(
+                np.zeros((1, 6)),
+                mode="regression",
+                random_state=9,
+                discretize_continuous=False,
+                sample_around_instance=True,
+            )
 
         def predict(rows: np.ndarray) -> np.ndarray:
             with torch.no_grad():
@@ -317,6 +327,8 @@ def test_lime_tabular_equals_lime_tabular_explainer() -> None:
         for feature, weight in result.local_exp[1]:
             expected[feature] = weight
         torch.testing.assert_close(expl.attributions[j], expected, rtol=1e-5, atol=1e-6)
+        assert expl.extras["score"][j] == pytest.approx(result.score)
+        assert expl.extras["intercept"][j] == pytest.approx(result.intercept[1])
 
 
 def test_gradcam_costs_one_forward_backward_once_the_layer_is_known() -> None:

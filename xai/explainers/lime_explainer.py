@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from xai._batching import chunk_rows, chunks, map_in_chunks
+from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._validation import broadcast_reference, check_positive_int
+from xai.explainers._lime_tabular import lime_tabular
 from xai.explainers._segmentation import relabel, segment_image
 from xai.explainers.base import Explainer
 
@@ -85,16 +85,9 @@ class LIME(Explainer):
                 f"kernel_width: expected a positive number, got {params['kernel_width']!r}."
             )
 
-        def scores(batch: np.ndarray, layout: str) -> np.ndarray:
-            tensor = torch.as_tensor(batch, dtype=inputs.dtype, device=inputs.device)
-            if layout == "hwc":
-                tensor = tensor.permute(0, 3, 1, 2)
-            with torch.no_grad():
-                return map_in_chunks(function, tensor, batch_size).double().cpu().numpy()
-
         if is_image:
             return self._images(function, inputs, target, params, num_samples, batch_size)
-        return self._tabular(inputs, target, params, num_samples, scores)
+        return self._tabular(function, inputs, target, params, num_samples, batch_size)
 
     @staticmethod
     def _images(
@@ -168,11 +161,12 @@ class LIME(Explainer):
 
     @staticmethod
     def _tabular(
+        function: ModelFunction,
         inputs: torch.Tensor,
         target: torch.Tensor,
         params: dict[str, Any],
         num_samples: int,
-        scores: Callable[[np.ndarray, str], np.ndarray],
+        batch_size: int,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         from lime.lime_tabular import LimeTabularExplainer
 
@@ -198,29 +192,19 @@ class LIME(Explainer):
                 .numpy()
             )
             settings = {"discretize_continuous": True}
-        column = {"index": 0}
-        rows = inputs.double().cpu().numpy()
-        attributions = torch.zeros_like(inputs)
-        intercepts, fit_scores = [], []
-        for j in range(inputs.shape[0]):
-            column["index"] = int(target[j])
-            explainer = LimeTabularExplainer(
-                training,
-                mode="regression",
-                kernel_width=params["kernel_width"],
-                random_state=params["seed"],
-                **settings,
-            )
-            result = explainer.explain_instance(
-                rows[j],
-                lambda batch: scores(batch, "rows")[:, column["index"]],
-                num_features=n_features,
-                num_samples=num_samples,
-            )
-            for feature, weight in result.local_exp[1]:
-                attributions[j, feature] = weight
-            intercepts.append(float(result.intercept[1]))
-            fit_scores.append(float(result.score))
+        explainer = LimeTabularExplainer(
+            training,
+            mode="regression",
+            kernel_width=params["kernel_width"],
+            random_state=params["seed"],
+            **settings,
+        )
+        fits = lime_tabular(
+            function, inputs, target, explainer, num_samples, params["seed"], batch_size
+        )
+        attributions = torch.from_numpy(np.stack([fit.weights for fit in fits])).to(inputs)
+        intercepts = [fit.intercept for fit in fits]
+        fit_scores = [fit.score for fit in fits]
         if params["kernel_width"] is None:
             params["kernel_width"] = float(np.sqrt(n_features) * 0.75)
         return attributions, {
