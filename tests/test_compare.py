@@ -101,3 +101,20 @@ def test_compare_errors() -> None:
         xai.compare(model, rows(), methods=["integrated_gradient"])
     with pytest.raises(ValueError, match="methods: expected at least one"):
         xai.compare(model, rows(), methods=[])
+
+
+@pytest.mark.slow
+def test_quality_table_command_quick(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.quality_table import main
+
+    out = tmp_path / "table.json"
+    assert main(["--quick", "--samples", "2", "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert set(payload["models"]) == {"shapes_cnn", "breast_cancer_mlp"}
+    shapes = payload["models"]["shapes_cnn"]
+    assert shapes["n_samples"] == 2 and "| `gradcam` |" in shapes["markdown"]
+    assert "pointing game ↑" in shapes["markdown"]
+    assert "pointing game" not in payload["models"]["breast_cancer_mlp"]["markdown"]
+    for method, checks in shapes["sanity"].items():
+        assert isinstance(checks["model"]["passed"], bool), method
+    assert "deletion AUC ↓" in capsys.readouterr().out
