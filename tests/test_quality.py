@@ -161,6 +161,8 @@ def test_errors_name_the_argument_and_the_fix() -> None:
         xai.evaluate_explanation(
             model, expl, metrics=["deletion_auc"], options={"deletion_auc": {"step": 3}}
         )
+    with pytest.raises(TypeError, match="infidelity_error has no option"):
+        xai.evaluate_explanation(model, expl, options={"infidelity_error": {"noise": 0.2}})
     with pytest.raises(ValueError, match="masks: expected"):
         xai.evaluate_explanation(model, expl, metrics=["pointing_game_score"], masks=masks[:1])
 

@@ -293,8 +293,8 @@ def evaluate_explanation(
             f"{type(explanation).__name__}."
         )
     options = {k: dict(v) for k, v in (options or {}).items()}
-    for name in options:
-        get_quality_metric(name)  # unknown names fail early, with suggestions
+    for name, given in options.items():
+        _check_metric_options(get_quality_metric(name), given)  # unknown names fail early
     if output is None:
         recorded = explanation.params.get("output")
         if recorded is not None and not (
@@ -337,6 +337,23 @@ def evaluate_explanation(
         report.settings[metric.name] = options.get(metric.name, {})
         _log.debug("%s: %s = %.4g", explanation.method, metric.name, report.means[metric.name])
     return report
+
+
+def _check_metric_options(metric: QualityMetric, given: Mapping[str, Any]) -> None:
+    """Raise on options the metric's function does not take (typos would be silently ignored)."""
+    import inspect
+
+    accepted = [
+        name
+        for name, parameter in inspect.signature(metric.function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"options: {metric.name} has no option(s) {unknown}; its options are "
+            f"{', '.join(a for a in accepted if a != 'output') or 'none'}."
+        )
 
 
 def _method_context(metric: QualityMetric, explanation: Explanation) -> dict[str, Any]:
