@@ -113,6 +113,11 @@ def test_checkpoint_files_and_loading_without_pickle(tmp_path, monkeypatch) -> N
     assert record["metrics"]["val_accuracy"] == history.best["val_accuracy"]
     assert record["training"]["seed"] == 0 and record["training"]["amp"] == "off"
     assert "torch" in record["library_versions"]
+    other = tmp_path / "plain.safetensors"
+    xai.fit(_model(), (x, y), epochs=1, checkpoint=other, progress=False)
+    assert (
+        json.loads(other.with_suffix(".json").read_text())["architecture"]["name"] == "Sequential"
+    )
     saved = History.load(path.with_suffix(".history.json"))
     assert saved.column("train_loss") == history.column("train_loss")
 

@@ -361,6 +361,8 @@ def _fit(
     )
     parameters = [p for p in model.parameters() if p.requires_grad]
 
+    # the running loss stays on the device (no sync per step); MPS has no float64
+    accumulate_dtype = torch.float32 if device.type == "mps" else torch.float64
     history = History(monitor=monitor)
     mode = _metric_mode(monitor) if monitor else "min"
     best_value: float | None = None
@@ -379,7 +381,7 @@ def _fit(
     for epoch in range(epochs):
         module.train()
         started = time.perf_counter()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        loss_sum = torch.zeros((), dtype=accumulate_dtype, device=device)
         seen = 0
         bar = None
         if show:
@@ -408,7 +410,7 @@ def _fit(
             if sched is not None:
                 sched.step()
             n = int(y.shape[0])
-            loss_sum += batch_loss.detach().double() * n
+            loss_sum += batch_loss.detach().to(accumulate_dtype) * n
             seen += n
             if bar is not None:
                 bar.update(1)
@@ -529,6 +531,12 @@ def _write_checkpoint(
     training: dict[str, Any],
 ) -> None:
     record = dict(metadata or {})
+    module = unwrap(model)
+    config = getattr(module, "config", None)
+    record.setdefault(
+        "architecture",
+        {"name": type(module).__name__, "config": config if isinstance(config, dict) else None},
+    )
     best = history.best or {}
     metrics = dict(record.get("metrics") or {})
     metrics.update(
