@@ -118,3 +118,26 @@ def test_quality_table_command_quick(tmp_path, capsys) -> None:  # type: ignore[
     for method, checks in shapes["sanity"].items():
         assert isinstance(checks["model"]["passed"], bool), method
     assert "deletion AUC ↓" in capsys.readouterr().out
+
+
+def test_deletion_uses_the_same_features_for_every_method() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(4, 2),
+    ).eval()  # fmt: skip
+    images = torch.rand(2, 3, 8, 8)
+    comparison = xai.compare(
+        model,
+        images,
+        methods=["lime"],
+        metrics=["deletion_auc"],
+        options={"lime": {"num_samples": 50}},
+    )
+    lime = comparison.explanations["lime"]
+    own = xai.evaluate_explanation(model, lime, metrics=["deletion_auc"])  # LIME's superpixels
+    grid = xai.evaluate_explanation(
+        model, lime, metrics=["deletion_auc"], options={"deletion_auc": {"segments": None}}
+    )
+    torch.testing.assert_close(comparison.reports["lime"]["deletion_auc"], grid["deletion_auc"])
+    assert own["deletion_auc"].shape == (2,)

@@ -162,7 +162,9 @@ def compare(
         masks: ground-truth masks for the localization metrics.
         metrics: metric names (default: every applicable one).
         options: per-method options, e.g. ``{"lime": {"num_samples": 500}}``.
-        metric_options: per-metric options, as in :func:`xai.evaluate_explanation`.
+        metric_options: per-metric options, as in :func:`xai.evaluate_explanation`. Deletion
+            and insertion use the same features for every method (square patches for images,
+            ``patch_size``), not LIME's superpixels, unless ``segments`` is given here.
         top_k: the ``k`` of the top-k overlap: a fraction of positions (default 0.1) or a count.
         seed: seed of the stochastic methods without one in ``options``.
         output: how to pick the logits from the model's output.
@@ -200,6 +202,12 @@ def compare(
     with preserved_state(model), torch.no_grad():
         outputs = ModelFunction(model, output)(inputs.to(model_device(model)))
     target = resolve_target(target, outputs).to(inputs.device)
+
+    # Deletion/insertion on the same features for every method (square patches for images),
+    # not LIME's own superpixels, so their AUCs are comparable.
+    metric_options = {k: dict(v) for k, v in (metric_options or {}).items()}
+    for name in ("deletion_auc", "insertion_auc"):
+        metric_options.setdefault(name, {}).setdefault("segments", None)
 
     explanations: dict[str, Explanation] = {}
     reports: dict[str, QualityReport] = {}
