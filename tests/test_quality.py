@@ -188,3 +188,21 @@ def test_quality_examples_run(example: Path, tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.gpu
+def test_quality_on_a_cuda_model_with_cpu_inputs() -> None:
+    from xai.metrics import model_randomization_check
+
+    model = small_cnn().cuda()
+    images, masks = data(2)
+    expl = xai.explain(model, images, "integrated_gradients", n_steps=4)
+    report = xai.evaluate_explanation(model, expl, masks=masks)
+    assert all(bool(v.isfinite().all()) for v in report.values.values())
+    comparison = xai.compare(
+        model, images, masks=masks, options={"lime": {"num_samples": 50}, "shap": {"nsamples": 8}}
+    )
+    assert comparison.agreement["rank_correlation"].shape == (4, 4)
+    result = model_randomization_check(model, images, "gradcam")
+    assert result.similarity["rank_correlation"].shape[1] == 2
+    assert next(model.parameters()).is_cuda
