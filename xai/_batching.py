@@ -11,7 +11,7 @@ import torch
 # small CNN are a few times that. On a GPU, larger chunks keep the device busy.
 _CPU_ELEMENT_BUDGET = 2**20
 _GPU_ELEMENT_BUDGET = 2**24
-_MAX_ROWS = 4096
+_MAX_ROWS = 16384
 
 
 def chunk_rows(sample_shape: torch.Size | tuple[int, ...], device: torch.device) -> int:
