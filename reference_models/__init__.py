@@ -261,9 +261,12 @@ def train(
         A :class:`TrainResult` with the trained model (eval mode), history, val/test metrics and
         the weights path (None without ``out``).
     """
+    import json
+    import os
+
     from xai.evaluation import evaluate
-    from xai.training import fit, save_checkpoint
-    from xai.training.checkpoint import history_path
+    from xai.training import fit
+    from xai.training.checkpoint import metadata_path, write_json
 
     recipe = get_recipe(name)
     seed = recipe.seed if seed is None else seed
@@ -274,6 +277,7 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(recipe.architecture, recipe.config)
+    path = None if out is None else Path(out) / f"{name}.safetensors"
     history = fit(
         model,
         data["train"],
@@ -281,6 +285,13 @@ def train(
         device=device,
         seed=seed,
         progress=progress,
+        checkpoint=path,
+        metadata={
+            "reference_model": name,
+            "architecture": {"name": recipe.architecture, "config": recipe.config},
+            "data": {"dataset": recipe.dataset, "split_seed": recipe.data_seed},
+            "recipe": {**recipe.to_dict(), "seed": seed, "fit": options},
+        },
         **options,
     )
     _, extras = _cached_data(recipe.dataset, recipe.data_seed)
@@ -289,20 +300,10 @@ def train(
         split: _headline(evaluate(model, data[split], class_names=class_names))
         for split in ("val", "test")
     }
-    path = None
-    if out is not None:
-        path = Path(out) / f"{name}.safetensors"
-
-        metadata = {
-            "reference_model": name,
-            "architecture": {"name": recipe.architecture, "config": recipe.config},
-            "data": {"dataset": recipe.dataset, "split_seed": recipe.data_seed},
-            "metrics": metrics,
-            "recipe": {**recipe.to_dict(), "seed": seed, "fit": options},
-            "best_epoch": history.best_epoch,
-            "epochs_run": len(history),
-            "history": history_path(path).name,
-        }
-        save_checkpoint(path, model, metadata)
-        history.save(history_path(path))
+    if path is not None and int(os.environ.get("RANK", "0")) == 0:
+        # fit wrote weights, history and metadata; the metadata gets the val/test metrics
+        record = json.loads(metadata_path(path).read_text(encoding="utf-8"))
+        record["best_epoch_record"] = record.pop("metrics", {})
+        record = {**record, "metrics": metrics, "epochs_run": len(history)}
+        write_json(metadata_path(path), record)
     return TrainResult(model=model, history=history, metrics=metrics, path=path)

@@ -125,6 +125,8 @@ def test_retraining_reproduces_metrics_with_reduced_budget(tmp_path) -> None:
     assert meta["reference_model"] == "digits_cnn"
     assert meta["architecture"]["name"] == "small_cnn"
     assert meta["recipe"]["fit"]["epochs"] == 8
+    assert meta["training"]["epochs_run"] == 8 and meta["data"]["split_seed"] == 0
+    assert set(meta["metrics"]) == {"val", "test"}
     assert result.path.with_suffix(".history.json").is_file()
 
 
@@ -137,3 +139,18 @@ def test_errors() -> None:
         reference_models.load(
             "digits_cnn", weights=reference_models.weights_path("breast_cancer_mlp")
         )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_load_on_cuda_and_retrain_with_mixed_precision(tmp_path) -> None:
+    ref = reference_models.load("digits_cnn", device="auto")
+    assert next(ref.model.parameters()).is_cuda
+    report = xai.evaluate(ref.model, ref.data["test"])
+    assert report.accuracy == pytest.approx(ref.info.metrics["test"]["accuracy"], abs=0.01)
+    result = reference_models.train("digits_cnn", device="cuda", out=tmp_path)
+    meta = json.loads(result.path.with_suffix(".json").read_text())
+    assert result.metrics["test"]["accuracy"] >= 0.97
+    assert meta["recipe"]["fit"]["epochs"] == 25
+    assert meta["training"]["amp"] in ("bfloat16", "float16")
+    assert meta["training"]["device"].startswith("cuda")
