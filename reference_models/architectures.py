@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 __all__ = ["ARCHITECTURES", "MLP", "SmallCNN", "build"]
@@ -56,7 +57,7 @@ class SmallCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(channels, num_classes)
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.flatten(self.pool(self.features(x)))))
 
 
@@ -92,7 +93,7 @@ class MLP(nn.Module):
         layers.append(nn.Linear(features, num_classes))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
