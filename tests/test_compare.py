@@ -59,6 +59,12 @@ def test_compare_tabular_methods() -> None:
     assert "integrated_gradients" in comparison.agreement_table("top_k_overlap")
     json.dumps(comparison.to_dict())
     assert isinstance(comparison.plot(1), Figure)
+    from xai import viz
+
+    assert isinstance(viz.plot_agreement_matrix(comparison, "top_k_overlap"), Figure)
+    assert isinstance(viz.plot_method_comparison(comparison, 0), Figure)
+    with pytest.raises(ValueError, match="measure: expected one of"):
+        viz.plot_agreement_matrix(comparison, "ssim")
 
 
 def test_compare_images_with_masks_and_an_explicit_target() -> None:

@@ -121,6 +121,8 @@ def test_data_randomization_retrains_a_copy_on_shuffled_labels() -> None:
     assert values.shape == (1, 16) and bool(values.isfinite().all())
     assert -1.0 <= result.final_similarity <= 1.0
     assert result.details["epochs"] == 2 and result.details["n_train"] == 96
+    assert "data randomization check" in result.verdict
+    assert result.plot() is not None
     for key, value in state(ref.model).items():
         torch.testing.assert_close(value, before[key])
     with pytest.raises(TypeError, match="train_data: expected"):
