@@ -111,3 +111,17 @@ def test_bad_inputs() -> None:
         xai.evaluate(model, (torch.zeros(2, 6), torch.tensor([0, 5])))
     with pytest.raises(ValueError, match="X and y must have the same number of rows"):
         xai.evaluate(model, (torch.zeros(2, 6), torch.tensor([0])))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_evaluate_on_cuda_matches_cpu() -> None:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    x, y = _data(3, n=500)
+    cpu = xai.evaluate(model, (x.double(), y))
+    gpu = xai.evaluate(model.cuda(), (x.double(), y), batch_size=64)
+    assert next(model.parameters()).is_cuda  # evaluated where the model lives, left there
+    assert gpu.accuracy == cpu.accuracy
+    assert gpu.roc_auc == pytest.approx(cpu.roc_auc, abs=1e-9)
+    assert torch.equal(gpu.confusion_matrix, cpu.confusion_matrix)
