@@ -100,6 +100,8 @@ def test_randomization_with_a_callable_and_chosen_layers() -> None:
         model_randomization_check(model, x, gradient, layers=["head"])
     with pytest.raises(ValueError, match="method: unknown method"):
         model_randomization_check(model, x, "integrated_gradient")
+    with pytest.raises(ValueError, match=r"threshold: expected a rank correlation in \(-1, 1\]"):
+        model_randomization_check(model, x, gradient, threshold=5)
 
 
 def test_data_randomization_retrains_a_copy_on_shuffled_labels() -> None:

@@ -92,11 +92,10 @@ class RandomizationResult:
     def verdict(self) -> str:
         """One sentence: passes/fails, with the number and the threshold."""
         word = "passes" if self.passed else "FAILS"
-        what = (
-            "fully randomised model"
-            if self.check == "model_randomization"
-            else ("model retrained on shuffled labels")
-        )
+        if self.check == "model_randomization":
+            what = "fully randomised model"
+        else:
+            what = "model retrained on shuffled labels"
         return (
             f"{self.method} {word} the {self.check.replace('_', ' ')} check: mean rank "
             f"correlation with the {what} is {self.final_similarity:.3f} "
@@ -172,6 +171,17 @@ def _similarities(
     return out
 
 
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise TypeError(f"threshold: expected a number in (-1, 1], got {type(threshold).__name__}.")
+    if not -1.0 < threshold <= 1.0:
+        raise ValueError(
+            f"threshold: expected a rank correlation in (-1, 1], got {threshold}. The default "
+            f"is {DEFAULT_THRESHOLD}."
+        )
+    return float(threshold)
+
+
 def _reinitialise(module: nn.Module) -> None:
     """Fresh random parameters for one module (its own, not its children's)."""
     if hasattr(module, "reset_parameters"):
@@ -240,7 +250,7 @@ def model_randomization_check(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     seed = check_seed(seed) or 0
-    threshold = float(threshold)
+    threshold = _check_threshold(threshold)
     if output is not None:
         options["output"] = output
     options = _with_seed(method, options, seed)
@@ -346,6 +356,7 @@ def data_randomization_check(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     seed = check_seed(seed) or 0
     epochs = check_positive_int("epochs", epochs)
+    threshold = _check_threshold(threshold)
     if output is not None:
         options["output"] = output
     options = _with_seed(method, options, seed)
@@ -387,7 +398,7 @@ def data_randomization_check(
         method=_method_name(method),
         steps=["shuffled labels"],
         similarity=similarity,
-        threshold=float(threshold),
+        threshold=threshold,
         details=details,
         model=retrained,
     )
