@@ -112,6 +112,13 @@ def _make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _grad_scaler() -> Any:
+    """A CUDA gradient scaler (``torch.amp.GradScaler`` from torch 2.3, else the older one)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()  # pragma: no cover - torch < 2.3
+
+
 @contextlib.contextmanager
 def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     """Seed torch's RNGs for the body (dropout, init of lazy layers) without touching the caller's."""
@@ -349,11 +356,7 @@ def _fit(
     sched = _make_scheduler(
         scheduler, opt, epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
     )
-    scaler = (
-        torch.amp.GradScaler("cuda")
-        if amp_dtype == torch.float16 and device.type == "cuda"
-        else None
-    )
+    scaler = _grad_scaler() if amp_dtype == torch.float16 and device.type == "cuda" else None
     autocast: Callable[[], Any] = (
         (lambda: torch.autocast(device.type, dtype=amp_dtype))
         if amp_dtype is not None
