@@ -29,14 +29,33 @@ SCRIPT = textwrap.dedent(
         checkpoint=f"{out}/rank{rank}/model.safetensors", progress=False,
     )
     params = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
-    print("RESULT " + json.dumps({
+
+    class Pairs(torch.utils.data.Dataset):  # a plain Dataset: the DistributedSampler path
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    torch.manual_seed(0)
+    other = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    other_history = xai.fit(
+        other, Pairs(), (x, y), epochs=2, batch_size=16, lr=3e-2, seed=0, device="cpu",
+        progress=False,
+    )
+    other_params = b"".join(p.detach().numpy().tobytes() for p in other.parameters())
+    result = json.dumps({
+        "dataset_digest": hashlib.sha256(other_params).hexdigest(),
+        "dataset_epochs": len(other_history),
         "rank": rank,
         "world_size": int(os.environ["WORLD_SIZE"]),
         "digest": hashlib.sha256(params).hexdigest(),
-        "group_left_open": torch.distributed.is_initialized(),
+        "group_open": torch.distributed.is_initialized(),
         "val_accuracy": history[-1]["val_accuracy"],
         "epochs": len(history), "losses": history.column("train_loss"),
-    }), flush=True)
+    })
+    with open(f"{out}/result{rank}.json", "w") as handle:  # one file per rank: no interleaving
+        handle.write(result)
     """
 )
 
@@ -51,19 +70,18 @@ def test_fit_under_torchrun_with_two_processes(tmp_path) -> None:
             sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc_per_node", "2", str(script), str(tmp_path),
         ],
-        capture_output=True, text=True, timeout=240, env=env,
+        capture_output=True, text=True, timeout=150, env=env,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    results = [
-        json.loads(line.split("RESULT ", 1)[1])
-        for line in completed.stdout.splitlines()
-        if "RESULT " in line
-    ]
+    results = [json.loads((tmp_path / f"result{rank}.json").read_text()) for rank in (0, 1)]
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert all(r["world_size"] == 2 for r in results)
     # DDP keeps the replicas identical: both ranks end with the same weights
     assert results[0]["digest"] == results[1]["digest"]
-    assert not any(r["group_left_open"] for r in results)
+    assert results[0]["dataset_digest"] == results[1]["dataset_digest"]
+    assert results[0]["dataset_digest"] != results[0]["digest"]
+    # the group fit() created is kept for the second fit (and destroyed at exit)
+    assert all(r["group_open"] and r["dataset_epochs"] == 2 for r in results)
     assert all(r["val_accuracy"] > 0.85 for r in results), results
     # only rank 0 writes
     assert (tmp_path / "rank0" / "model.safetensors").is_file()

@@ -7,6 +7,7 @@ The loop never launches processes itself: start it with ``torchrun --nproc_per_n
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ class DistributedContext:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
-    owns_group: bool = False  # True when fit() created the process group (and must destroy it)
+    owns_group: bool = False  # True when this call created the process group
 
     @property
     def enabled(self) -> bool:
@@ -56,15 +57,20 @@ class DistributedContext:
         return bool(tensor.item())
 
     def close(self) -> None:
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-            self.owns_group = False
+        """Nothing to undo: a group fit() created stays open for later calls (re-creating one
+        under the same torchrun rendezvous can hang) and is destroyed when the process exits."""
+
+
+def _destroy_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def setup(device: torch.device) -> DistributedContext:
     """Join the ``torchrun`` process group if there is one; otherwise a single-process context.
 
-    An already initialised group (set up by the caller) is used as is and left open.
+    An already initialised group (set up by the caller or by an earlier ``fit``) is used as is.
+    A group created here stays open for later calls and is destroyed at interpreter exit.
     """
     if dist.is_available() and dist.is_initialized():
         return DistributedContext(
@@ -76,6 +82,7 @@ def setup(device: torch.device) -> DistributedContext:
         return DistributedContext()
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
+    atexit.register(_destroy_group)
     return DistributedContext(
         rank=dist.get_rank(),
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
