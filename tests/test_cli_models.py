@@ -59,3 +59,18 @@ def test_errors(tmp_path, capsys) -> None:
     assert main(["evaluate", "--weights", str(tmp_path / "x.safetensors")]) == 2
     assert "cannot tell which reference model" in capsys.readouterr().err
     assert main(["train", "digits_cnn", "--epochs", "0"]) == 2
+
+
+def test_python_dash_m_xai_evaluate(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "xai", "evaluate", "breast_cancer_mlp", "--split", "val"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "split: val" in result.stdout and "breast_cancer_mlp" in result.stdout
