@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import xai
 from xai.evaluation import evaluate_outputs, format_metrics_table
@@ -82,8 +82,18 @@ def test_data_kinds_agree_and_mode_is_restored() -> None:
     a = xai.evaluate(model, (x, y))
     b = xai.evaluate(model, TensorDataset(x, y, torch.zeros(len(y))))
     c = xai.evaluate(model, DataLoader(TensorDataset(x, y), batch_size=7))
+
+    class Pairs(Dataset):
+        def __len__(self) -> int:
+            return len(x)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return x[i], y[i]
+
+    d = xai.evaluate(model, Pairs(), batch_size=33)
     assert model.training and model[1].training
-    assert a.to_dict() == b.to_dict() == c.to_dict()  # dropout was off: eval mode inside
+    # dropout was off (eval mode inside), so every kind of data gives the same report
+    assert a.to_dict() == b.to_dict() == c.to_dict() == d.to_dict()
 
 
 def test_degenerate_labels_and_to_dict() -> None:
