@@ -20,5 +20,21 @@ def _training(out: Path, quick: bool = False) -> dict[str, Any]:
     return run(out, quick=quick)
 
 
+def _explainers(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.explainers import run
+
+    return run(out, quick=quick)
+
+
+def _quality_table(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.quality_table import run
+
+    return run(out, quick=quick)
+
+
 #: name -> function(out_dir, quick) -> results dict
-BENCHMARKS: dict[str, Benchmark] = {"training": _training}
+BENCHMARKS: dict[str, Benchmark] = {
+    "training": _training,
+    "explainers": _explainers,
+    "quality_table": _quality_table,
+}

@@ -165,5 +165,8 @@ def plot_comparison(
         else:
             _plot_bars(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
     return figure
+
+
+# Figures of the other parts, re-exported so every figure is reachable as xai.viz.<name>.
 from xai._viz_classification import *  # noqa: E402, F403
 from xai._viz_quality import *  # noqa: E402, F403

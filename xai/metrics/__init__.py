@@ -23,4 +23,9 @@ __all__ = [
     "roc_auc_score",
     "roc_curve",
 ]
+
+# Explanation-quality metrics (faithfulness, localization, complexity, agreement, sanity).
 from xai.metrics._quality_exports import *  # noqa: F403
+from xai.metrics._quality_exports import __all__ as _quality_all
+
+__all__ += _quality_all
