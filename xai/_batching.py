@@ -9,7 +9,7 @@ import torch
 
 # Elements of input per forward chunk. 2**20 floats = 4 MiB of input on CPU; activations of a
 # small CNN are a few times that. On a GPU, larger chunks keep the device busy.
-_CPU_ELEMENT_BUDGET = 2**20
+_CPU_ELEMENT_BUDGET = 2**18
 _GPU_ELEMENT_BUDGET = 2**24
 _MAX_ROWS = 16384
 
