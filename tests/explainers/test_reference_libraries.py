@@ -292,10 +292,13 @@ def test_lime_image_equals_lime_image_explainer(channels: int, hide_color: float
         assert expl.extras["intercept"][j] == pytest.approx(result.intercept[1])
 
 
+@pytest.mark.parametrize("n_features", [6, 12])  # lime fits by forward selection up to 6
 @pytest.mark.parametrize("with_training_data", [True, False])
-def test_lime_tabular_equals_lime_tabular_explainer(with_training_data: bool) -> None:
-    model, x = models.small_mlp(), models.rows(3)
-    background = models.rows(40) if with_training_data else None
+def test_lime_tabular_equals_lime_tabular_explainer(
+    with_training_data: bool, n_features: int
+) -> None:
+    model, x = models.small_mlp(features=n_features), models.rows(3, features=n_features)
+    background = models.rows(40, features=n_features) if with_training_data else None
     expl = xai.explain(
         model, x, method="lime", background=background, num_samples=300, seed=9, target=0
     )
@@ -309,7 +312,7 @@ def test_lime_tabular_equals_lime_tabular_explainer(with_training_data: bool) ->
             )
         else:  # what xai does without training data: a unit Gaussian around the row
             explainer = lime_tabular.LimeTabularExplainer(
-                np.zeros((1, 6)),
+                np.zeros((1, n_features)),
                 mode="regression",
                 random_state=9,
                 discretize_continuous=False,
@@ -321,9 +324,9 @@ def test_lime_tabular_equals_lime_tabular_explainer(with_training_data: bool) ->
                 return model(torch.from_numpy(rows).float())[:, 0].double().numpy()
 
         result = explainer.explain_instance(
-            x[j].double().numpy(), predict, num_features=6, num_samples=300
+            x[j].double().numpy(), predict, num_features=n_features, num_samples=300
         )
-        expected = torch.zeros(6)
+        expected = torch.zeros(n_features)
         for feature, weight in result.local_exp[1]:
             expected[feature] = weight
         torch.testing.assert_close(expl.attributions[j], expected, rtol=1e-5, atol=1e-6)
