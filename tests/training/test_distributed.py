@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -65,14 +66,21 @@ def test_fit_under_torchrun_with_two_processes(tmp_path) -> None:
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
-    completed = subprocess.run(
+    # Own process group, so a timeout kills the launcher's workers too (no orphans left behind).
+    process = subprocess.Popen(
         [
             sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc_per_node", "2", str(script), str(tmp_path),
         ],
-        capture_output=True, text=True, timeout=150, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    try:
+        _, stderr = process.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("torchrun with 2 processes did not finish within 150 s")
+    assert process.returncode == 0, stderr[-3000:]
     results = [json.loads((tmp_path / f"result{rank}.json").read_text()) for rank in (0, 1)]
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert all(r["world_size"] == 2 for r in results)
