@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,6 @@ from torch import nn
 
 import xai
 from xai.quality import QualityReport
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "docs" / "examples").glob("quality_*.py"))
 
 
 def small_cnn() -> nn.Module:
@@ -176,18 +171,6 @@ def test_saved_and_loaded_explanations_are_evaluated(tmp_path: Path) -> None:
     b = xai.evaluate_explanation(model, loaded, masks=masks)
     for name in a.values:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
-def test_quality_examples_run(example: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(example), str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.gpu
