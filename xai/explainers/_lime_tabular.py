@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from scipy.special import ndtr
 
 from xai._batching import chunks
 from xai._model import ModelFunction
@@ -44,6 +43,8 @@ class _BinTables(NamedTuple):
 
 
 def _bin_tables(explainer: Any) -> _BinTables:
+    from scipy.special import ndtr
+
     discretizer = explainer.discretizer
     features = np.asarray(list(discretizer.means), dtype=np.int64)
     width = max(len(discretizer.means[f]) for f in features)

@@ -12,7 +12,6 @@ import functools
 from typing import Any
 
 import torch
-from captum.attr._utils.approximation_methods import approximation_parameters
 
 from xai._batching import chunk_rows, chunks, map_in_chunks
 from xai._model import ModelFunction
@@ -87,6 +86,9 @@ class IntegratedGradients(Explainer):
 
 @functools.lru_cache(maxsize=32)
 def _gauss_legendre_cpu(n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # imported here: captum.attr takes ~0.4 s to import (it pulls in matplotlib.pyplot)
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
     step_sizes, alphas = approximation_parameters("gausslegendre")
     return torch.tensor(alphas(n_steps)), torch.tensor(step_sizes(n_steps))
 
