@@ -5,7 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_output
 
-.PHONY: install test lint demo bench docs clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install browser test lint demo bench docs clean
 
 install: $(STAMP)
 
@@ -18,7 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: lint
+# Headless Chromium (Debian's package) for the browser tests of the HTML report. Needs root
+# and the Debian registry; without them the browser tests skip, saying why.
+browser:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will be skipped"; }
+
+test: lint browser
 	$(PY) -m pytest
 
 demo: install
