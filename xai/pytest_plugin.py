@@ -1,0 +1,397 @@
+"""pytest plugin: turn evaluation tests into a report (``pytest --xai-report DIR``).
+
+Registered through the ``pytest11`` entry point. Without ``--xai-report`` it writes nothing and
+renders nothing; the ``xai_report`` fixture then only records metrics as JUnit properties.
+
+With ``--xai-report DIR`` the run writes ``DIR/index.html`` (self-contained),
+``DIR/report.json`` (schema: :data:`xai.report.SCHEMA`) and ``DIR/summary.md``, also when tests
+fail. Under pytest-xdist each worker ships its records to the controller through
+``workeroutput``; the controller merges them in ``pytest_testnodedown`` and writes one report.
+
+Fixtures:
+    xai_report: record metrics, tables, figures and explanations into the test's section.
+    xai_reference_model: ``xai_reference_model("shapes_cnn")`` -> a
+        :class:`reference_models.ReferenceModel`, loaded once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from xai.report.model import Report
+
+_log = logging.getLogger(__name__)
+
+#: Name under which the per-run report collector is registered with pytest.
+COLLECTOR_NAME = "xai-report-collector"
+_WORKER_KEY = "xai_report"
+_COLLECTOR = pytest.StashKey["ReportCollector | None"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xai", "xai evaluation report")
+    group.addoption(
+        "--xai-report",
+        metavar="DIR",
+        default=None,
+        help="write an evaluation report (index.html, report.json, summary.md) into DIR",
+    )
+    group.addoption(
+        "--xai-report-title",
+        metavar="TITLE",
+        default="xai evaluation report",
+        help="title of the report (default: 'xai evaluation report')",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    directory = config.getoption("xai_report", default=None)
+    config.stash[_COLLECTOR] = None
+    if not directory:
+        return
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise pytest.UsageError(
+            f"--xai-report: expected a folder for the report, got the existing file {path}. "
+            "Pass a folder name, e.g. --xai-report reports/xai."
+        )
+    if config.pluginmanager.has_plugin(COLLECTOR_NAME):  # configured twice: keep the first
+        config.stash[_COLLECTOR] = config.pluginmanager.get_plugin(COLLECTOR_NAME)
+        return
+    collector = ReportCollector(config, path)
+    config.stash[_COLLECTOR] = collector
+    config.pluginmanager.register(collector, COLLECTOR_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    collector = config.stash.get(_COLLECTOR, None)
+    if collector is not None and config.pluginmanager.is_registered(collector):
+        config.pluginmanager.unregister(collector)
+
+
+class ReportCollector:
+    """Collects one run's records and writes the report (controller) or ships them (worker)."""
+
+    def __init__(self, config: pytest.Config, directory: Path) -> None:
+        from xai.report.model import Report
+
+        self.config = config
+        self.directory = directory
+        self.is_worker = hasattr(config, "workerinput")
+        self.report: Report = Report(title=config.getoption("xai_report_title"))
+        self.seeds: set[int] = set()
+        self.written: dict[str, Path] = {}
+        self.error: str | None = None
+
+    # --- outcomes (on the controller these include the workers' reports) ---
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = self.report.record(report.nodeid)
+        message = report.longreprtext if report.failed else ""
+        if report.when == "call":
+            record.duration = float(report.duration)
+        if report.when in ("setup", "call"):
+            if hasattr(report, "wasxfail"):
+                record.outcome = "xfailed" if report.skipped else "xpassed"
+            elif report.failed:
+                record.outcome = "error" if report.when == "setup" else "failed"
+            elif report.skipped:
+                record.outcome = "skipped"
+                longrepr = report.longrepr
+                if isinstance(longrepr, tuple) and len(longrepr) == 3:
+                    record.message = str(longrepr[2])
+            elif report.when == "call":
+                record.outcome = "passed"
+        elif report.failed:  # teardown error
+            record.outcome = "error"
+        if message:
+            record.message = (record.message + "\n" + message).strip()
+
+    # --- xdist ---
+
+    def payload(self) -> str:
+        """The records with entries, the models and seeds, as JSON for the controller."""
+        return json.dumps(
+            {
+                "records": [t.to_dict() for t in self.report.tests.values() if t.has_entries()],
+                "models": self.report.models,
+                "seeds": sorted(self.seeds),
+            }
+        )
+
+    def merge_payload(self, text: str) -> None:
+        data = json.loads(text)
+        self.report.merge(data["records"], data["models"])
+        self.seeds.update(data.get("seeds", []))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+        if payload:
+            self.merge_payload(payload)
+
+    # --- end of run ---
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            self.config.workeroutput[_WORKER_KEY] = self.payload()  # type: ignore[attr-defined]
+            return
+        from xai.report.provenance import collect
+        from xai.report.writers import write_report
+
+        seeds: dict[str, Any] = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED")}
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            seeds["torch_initial_seed"] = int(torch.initial_seed())
+        seeds["explanations"] = sorted(self.seeds)
+        self.report.provenance = collect(self.config.rootpath, seeds)
+        self.report.provenance["exit_status"] = int(exitstatus)
+        try:
+            self.written = write_report(self.report, self.directory)
+        except OSError as error:
+            self.error = f"could not write the report to {self.directory}: {error}"
+            _log.error("xai report: %s", self.error)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker:
+            return
+        if self.error:
+            terminalreporter.write_line(f"xai report: {self.error}", red=True)
+        elif self.written:
+            terminalreporter.write_line(f"xai report: {self.written['html'].resolve()}")
+
+
+def _number(value: Any, argument: str, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "a number or None" if allow_none else "a number"
+        raise TypeError(
+            f"{argument}: expected {kind} (int, float or a one-element tensor), "
+            f"got {type(value).__name__}. Pass e.g. float(value)."
+        )
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _name(name: Any, argument: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"{argument}: expected a non-empty string, got {name!r}.")
+    return name
+
+
+class XaiReport:
+    """What the ``xai_report`` fixture gives a test: methods that record into its section.
+
+    Without ``--xai-report`` metrics still reach JUnit XML; figures are closed, not rendered.
+    """
+
+    def __init__(self, node: pytest.Item, collector: ReportCollector | None) -> None:
+        self._node = node
+        self._collector = collector
+
+    @property
+    def enabled(self) -> bool:
+        """True when the run writes a report (``--xai-report`` given)."""
+        return self._collector is not None
+
+    def _record(self) -> Any:
+        assert self._collector is not None  # internal: only called when enabled
+        return self._collector.report.record(self._node.nodeid)
+
+    def metric(
+        self,
+        name: str,
+        value: Any,
+        threshold: Any = None,
+        higher_is_better: bool = True,
+    ) -> bool:
+        """Record a metric; returns whether it meets ``threshold`` (True without one).
+
+        Args:
+            name: the metric's name, e.g. ``"accuracy"``.
+            value: a number or one-element tensor (NaN/inf are recorded as missing).
+            threshold: the value the metric must reach, or None.
+            higher_is_better: whether larger values are better (``*_error``: False).
+
+        Returns:
+            True when the metric meets its threshold (or has none), so a test can
+            ``assert xai_report.metric("accuracy", acc, threshold=0.9)``.
+
+        Raises:
+            TypeError: a non-string name, a non-numeric value or threshold.
+        """
+        from xai.report.model import Metric
+
+        name = _name(name)
+        number = _number(value, "value")
+        limit = _number(threshold, "threshold", allow_none=True)
+        if threshold is not None and limit is None:
+            raise ValueError(f"threshold: expected a finite number, got {threshold!r}.")
+        if not isinstance(higher_is_better, bool):
+            raise TypeError(f"higher_is_better: expected True or False, got {higher_is_better!r}.")
+        metric = Metric(name, number, limit, higher_is_better)
+        self._node.user_properties.append((f"xai.{name}", "nan" if number is None else number))
+        if self._collector is not None:
+            self._record().metrics.append(metric)
+        return metric.passed is not False
+
+    def figure(self, name: str, figure: Any, caption: str = "") -> None:
+        """Record a matplotlib figure (embedded as PNG; the figure is closed)."""
+        from xai.report.model import FigureEntry, figure_to_png
+
+        name = _name(name)
+        if not hasattr(figure, "savefig"):
+            raise TypeError(
+                f"figure: expected a matplotlib Figure, got {type(figure).__name__}. "
+                "Pass the Figure, e.g. expl.plot(0) or plt.gcf()."
+            )
+        if self._collector is None:
+            _close(figure)
+            return
+        self._record().figures.append(FigureEntry(name, figure_to_png(figure), "figure", caption))
+
+    def explanation(self, name: str, explanation: Any, samples: int = 4) -> None:
+        """Record an attribution gallery: the first ``samples`` samples of one explanation,
+        or, given a sequence of explanations of the same inputs, their maps side by side.
+
+        Args:
+            name: the gallery's name.
+            explanation: an :class:`xai.Explanation`, or a sequence of them.
+            samples: how many samples to show (default 4).
+        """
+        from xai.explanation import Explanation
+        from xai.report.model import FigureEntry, figure_to_png
+
+        name = _name(name)
+        group = [explanation] if isinstance(explanation, Explanation) else explanation
+        if (
+            not isinstance(group, Sequence)
+            or not group
+            or not all(isinstance(e, Explanation) for e in group)
+        ):
+            raise TypeError(
+                "explanation: expected an xai.Explanation or a non-empty sequence of them, "
+                f"got {type(explanation).__name__}."
+            )
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise ValueError(f"samples: expected a positive int, got {samples!r}.")
+        if self._collector is None:
+            return
+        from xai.viz import plot_comparison
+
+        for member in group:
+            seed = member.params.get("seed")
+            if isinstance(seed, int):
+                self._collector.seeds.add(seed)
+        record = self._record()
+        methods = ", ".join(e.method for e in group)
+        for index in range(min(samples, len(group[0]))):
+            target = int(group[0].target[index])
+            figure = group[0].plot(index) if len(group) == 1 else plot_comparison(group, index)
+            caption = f"sample {index}, target {target}: {methods}"
+            record.figures.append(
+                FigureEntry(f"{name} [{index}]", figure_to_png(figure), "explanation", caption)
+            )
+
+    def table(
+        self,
+        name: str,
+        rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]] | Mapping[str, Any],
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """Record a table: a list of dicts (columns from their keys), a list of rows with
+        ``columns``, or a mapping (one row per key: ``name``, ``value``)."""
+        from xai.report.model import Table, json_value
+
+        name = _name(name)
+        if isinstance(rows, Mapping):
+            columns, body = ["name", "value"], [[k, v] for k, v in rows.items()]
+        elif isinstance(rows, Sequence) and not isinstance(rows, str):
+            if all(isinstance(row, Mapping) for row in rows):
+                keys: list[str] = list(columns or [])
+                if not keys:
+                    for row in rows:
+                        keys += [str(k) for k in row if str(k) not in keys]
+                body = [[row.get(k) for k in keys] for row in rows]  # type: ignore[union-attr]
+                columns = keys
+            elif columns is not None:
+                body = [list(row) for row in rows]  # type: ignore[arg-type]
+                if any(len(row) != len(columns) for row in body):
+                    raise ValueError(
+                        f"rows: every row needs {len(columns)} values (one per column)."
+                    )
+            else:
+                raise TypeError(
+                    "rows: expected a list of dicts, or a list of sequences with columns=[...]."
+                )
+        else:
+            raise TypeError(
+                f"rows: expected a list of dicts, a list of sequences or a dict, "
+                f"got {type(rows).__name__}."
+            )
+        if self._collector is not None:
+            table = Table(name, [str(c) for c in columns], json_value(body))
+            self._record().tables.append(table)
+
+    def model(self, name: str, **info: Any) -> None:
+        """Record a model the run evaluated (shown in the report's summary)."""
+        from xai.report.model import json_value
+
+        name = _name(name)
+        if self._collector is not None:
+            self._collector.report.models[name] = json_value(info)
+
+
+def _close(figure: Any) -> None:
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    except Exception:  # not a pyplot figure
+        pass
+
+
+@pytest.fixture
+def xai_report(request: pytest.FixtureRequest) -> XaiReport:
+    """Record metrics, tables, figures and explanations into this test's report section."""
+    return XaiReport(request.node, request.config.stash.get(_COLLECTOR, None))
+
+
+@pytest.fixture(scope="session")
+def xai_reference_model(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``xai_reference_model(name)`` -> the reference model ``name``, loaded once per session
+    (see :func:`reference_models.load`)."""
+    cache: dict[str, Any] = {}
+    collector = request.config.stash.get(_COLLECTOR, None)
+
+    def load(name: str) -> Any:
+        if name not in cache:
+            import reference_models
+
+            ref = reference_models.load(name)
+            cache[name] = ref
+            if collector is not None:
+                test_metrics = ref.info.metrics.get("test", {})
+                collector.report.models[name] = {
+                    "task": ref.info.task,
+                    "num_classes": ref.info.num_classes,
+                    "source": f"reference_models ({Path(ref.info.weights).name})",
+                    "shipped_test_accuracy": test_metrics.get("accuracy"),
+                }
+        return cache[name]
+
+    return load
