@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from xai._cli_models import add_evaluate, add_train
+from xai._cli_report import add_report
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -32,6 +33,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     add_train,
     add_evaluate,
+    add_report,
 ]
 
 

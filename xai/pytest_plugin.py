@@ -98,8 +98,7 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = self.report.record(report.nodeid)
         message = report.longreprtext if report.failed else ""
-        if report.when == "call":
-            record.duration = float(report.duration)
+        record.duration += float(report.duration)  # set-up + call + teardown
         if report.when in ("setup", "call"):
             if hasattr(report, "wasxfail"):
                 record.outcome = "xfailed" if report.skipped else "xpassed"

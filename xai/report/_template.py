@@ -26,12 +26,13 @@ h3 { font-size: 15px; margin: 12px 0 6px; }
 .passed { background: #2e7d32; } .failed, .error { background: #c62828; }
 .skipped, .xfailed, .xpassed { background: #757575; } .total { background: #1f3a5f; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }
-th, td { border: 1px solid #d6d9de; padding: 4px 10px; text-align: left; }
+th, td { border: 1px solid #d6d9de; padding: 4px 10px; text-align: left;
+         overflow-wrap: anywhere; }
 th { background: #eef1f5; }
 td.ok { color: #2e7d32; font-weight: 600; } td.bad { color: #c62828; font-weight: 600; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff;
          font-size: 12px; margin-left: 8px; vertical-align: middle; }
-figure { display: inline-block; margin: 6px 12px 6px 0; vertical-align: top; }
+figure { display: inline-block; max-width: 100%; margin: 6px 12px 6px 0; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #e0e3e8; background: #fff; }
 figcaption { font-size: 12px; color: #555; }
 pre.message { background: #fff4f4; border-left: 4px solid #c62828; padding: 8px 12px;

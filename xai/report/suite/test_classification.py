@@ -1,0 +1,69 @@
+"""Classification quality: accuracy, F1, ROC-AUC against thresholds; confusion matrix, ROC
+curves, calibration."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+import xai
+import xai.viz
+
+_EVALUATIONS: dict[str, tuple[Any, float]] = {}
+
+
+@pytest.fixture
+def evaluation(subject: Any) -> Any:
+    """``xai.evaluate`` on the subject's test set (computed once per model)."""
+    if subject.name not in _EVALUATIONS:
+        started = time.perf_counter()
+        report = xai.evaluate(
+            subject.model, (subject.inputs, subject.labels), class_names=subject.class_names
+        )
+        _EVALUATIONS[subject.name] = (report, time.perf_counter() - started)
+    return _EVALUATIONS[subject.name][0]
+
+
+def test_metrics_meet_thresholds(
+    subject: Any, evaluation: Any, thresholds: dict[str, float], xai_report: Any
+) -> None:
+    verdicts = {
+        name: xai_report.metric(name, getattr(evaluation, name), threshold=limit)
+        for name, limit in thresholds.items()
+    }
+    xai_report.metric("log_loss", evaluation.log_loss, higher_is_better=False)
+    xai_report.metric("evaluate_seconds", _EVALUATIONS[subject.name][1], higher_is_better=False)
+    names = evaluation.class_names
+    xai_report.table(
+        "per class",
+        [
+            {"class": names[k], "f1": f1, "roc_auc": auc}
+            for k, (f1, auc) in enumerate(
+                zip(evaluation.f1_per_class, evaluation.roc_auc_per_class, strict=True)
+            )
+        ],
+    )
+    failing = [
+        f"{n} {getattr(evaluation, n):.3f} < {thresholds[n]}"
+        for n, ok in verdicts.items()
+        if not ok
+    ]
+    assert not failing, f"{subject.name}: " + ", ".join(failing)
+
+
+def test_confusion_matrix(evaluation: Any, xai_report: Any) -> None:
+    xai_report.figure("confusion matrix", xai.viz.plot_confusion_matrix(evaluation))
+    assert int(evaluation.confusion_matrix.sum()) == evaluation.n_samples
+
+
+def test_roc_curves(evaluation: Any, xai_report: Any) -> None:
+    xai_report.figure("ROC curves", xai.viz.plot_roc_curves(evaluation))
+
+
+def test_calibration(evaluation: Any, xai_report: Any) -> None:
+    xai_report.figure("reliability diagram", xai.viz.plot_reliability_diagram(evaluation))
+    xai_report.metric(
+        "expected_calibration_error", evaluation.expected_calibration_error, higher_is_better=False
+    )
