@@ -1,0 +1,116 @@
+"""``xai report``: the bundled suite on a reference model and on a user's own model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from xai.cli import main
+from xai.report import validation_errors
+from xai.report.suite.subjects import user_subject
+
+ROOT = Path(__file__).resolve().parents[2]
+
+USER_MODULE = """
+import torch
+
+
+def build():
+    return torch.nn.Sequential(torch.nn.Linear(2, 2))
+"""
+
+
+def _user_model(folder: Path) -> tuple[Path, Path]:
+    """A module ``usermodel:build``, its weights and a test set it classifies perfectly."""
+    (folder / "usermodel.py").write_text(USER_MODULE)
+    weights = folder / "weights.safetensors"
+    save_file(
+        {"0.weight": torch.tensor([[-2.0, 0.3], [2.0, -0.3]]), "0.bias": torch.zeros(2)}, weights
+    )
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    data = folder / "data.npz"
+    np.savez(
+        data,
+        x=x,
+        y=(4 * x[:, 0] - 0.6 * x[:, 1] > 0).astype(np.int64),
+        class_names=np.array(["neg", "pos"]),
+    )
+    return weights, data
+
+
+def test_report_on_reference_and_user_model(tmp_path: Path) -> None:
+    weights, data = _user_model(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "xai", "report", "--model", "breast_cancer_mlp"]
+    command += ["--model", "usermodel:build", "--weights", str(weights), "--data", str(data)]
+    command += ["--out", "out", "--samples", "2"]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env
+    )
+    document = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert validation_errors(document) == []
+    assert set(document["models"]) == {"breast_cancer_mlp", "usermodel:build"}
+    assert document["models"]["usermodel:build"]["num_classes"] == 2
+    tests = {t["nodeid"].split("::")[-1]: t for t in document["tests"]}
+    for model in ("breast_cancer_mlp", "usermodel:build"):
+        for name in (
+            "test_metrics_meet_thresholds",
+            "test_confusion_matrix",
+            "test_roc_curves",
+            "test_calibration",
+            "test_attributions_side_by_side",
+            "test_explanation_quality",
+            "test_sanity_model_randomization",
+        ):
+            assert f"{name}[{model}]" in tests
+    user = tests["test_metrics_meet_thresholds[usermodel:build]"]
+    assert user["outcome"] == "passed"
+    assert {m["name"]: m["value"] for m in user["metrics"]}["accuracy"] == 1.0
+    side_by_side = tests["test_attributions_side_by_side[usermodel:build]"]
+    assert len([f for f in side_by_side["figures"] if f["kind"] == "explanation"]) == 2
+    timing = side_by_side["tables"][0]
+    assert timing["name"] == "time per method"
+    assert {row[0] for row in timing["rows"]} == {"integrated_gradients", "lime", "shap"}
+    failed = [t for t in tests.values() if t["outcome"] in ("failed", "error")]
+    assert result.returncode == (1 if failed else 0), result.stdout[-2000:] + result.stderr
+    assert f"xai report: {(tmp_path / 'out' / 'index.html').resolve()}" in result.stdout
+
+
+def test_user_model_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights, data = _user_model(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    subject = user_subject("usermodel:build", weights, data)
+    assert subject.class_names == ["neg", "pos"] and subject.inputs.shape == (64, 2)
+    with pytest.raises(ValueError, match="expected a reference model name or 'module:factory'"):
+        user_subject("usermodel", weights, data)
+    with pytest.raises(ValueError, match="has no attribute 'nope'"):
+        user_subject("usermodel:nope", weights, data)
+    with pytest.raises(ValueError, match=r"data: expected an existing \.npz file"):
+        user_subject("usermodel:build", weights, tmp_path / "missing.npz")
+    np.savez(tmp_path / "no_y.npz", x=np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="missing \\['y'\\]"):
+        user_subject("usermodel:build", weights, tmp_path / "no_y.npz")
+    np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        user_subject("usermodel:build", weights, tmp_path / "pickled.npz")
+    save_file(
+        {"0.weight": torch.zeros(3, 2), "0.bias": torch.zeros(3)}, tmp_path / "bad.safetensors"
+    )
+    with pytest.raises(ValueError, match="does not fit the model"):
+        user_subject("usermodel:build", tmp_path / "bad.safetensors", data)
+
+
+def test_cli_rejects_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="expected a reference model"):
+        main(["report", "--model", "no_such_model", "--out", "x"])
+    with pytest.raises(SystemExit, match="needs --weights"):
+        main(["report", "--model", "pkg:factory", "--out", "x"])
