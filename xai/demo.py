@@ -3,7 +3,9 @@ method, writing the figures to a folder.
 
 The reference models (see :mod:`reference_models`) load instantly from their shipped weights.
 Each is evaluated on its test split (a metrics table is printed), then four test samples are
-explained with every registered method; figures and explanation files go to ``out``.
+explained with every registered method; figures and explanation files go to ``out``. Finally
+the bundled evaluation suite (``xai report``) runs on every reference model and writes one
+report to ``out/report/index.html``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ _log = logging.getLogger(__name__)
 SAMPLES_PER_MODEL = 4
 
 
-def run_demo(out: str | Path = "demo_output", seed: int = 0) -> Path:
+def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True) -> Path:
     """Evaluate every reference model, explain a few test samples with every method, write
     figures to ``out``.
 
     Args:
         out: the output folder (created when missing).
         seed: seed of the stochastic explainers (and of the torch RNG).
+        report: also run the bundled evaluation suite on every reference model and write
+            its report to ``out/report`` (see ``xai report``).
 
     Returns:
         The output folder.
@@ -78,4 +82,22 @@ def run_demo(out: str | Path = "demo_output", seed: int = 0) -> Path:
             figure = plot_comparison(explanations, index)
             figure.savefig(out / f"{ref.name}_compare_sample{index}.png", dpi=110)
     print(f"xai demo: wrote {len(list(out.glob('*.png')))} figures to {out.resolve()}")
+    if report:
+        _run_report(out / "report")
     return out
+
+
+def _run_report(folder: Path) -> None:
+    """The bundled suite on every reference model, into one report (failing checks included)."""
+    import reference_models
+    from xai._cli_report import run_suite
+
+    code = run_suite(
+        reference_models.available(),
+        folder,
+        title="xai demo: reference models",
+        extra=("--tb=line",),
+    )
+    if code not in (0, 1):  # 1: some checks failed, which the report shows
+        _log.warning("xai demo: the evaluation suite ended with pytest exit code %s", code)
+    print(f"xai demo: evaluation report at {(folder / 'index.html').resolve()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -75,3 +76,71 @@ def samples(request: pytest.FixtureRequest) -> int:
     if count < 1:
         raise pytest.UsageError(f"--suite-samples: expected a positive count, got {count}.")
     return count
+
+
+@pytest.fixture(scope="session")
+def timings() -> dict[str, float]:
+    """Seconds taken by the suite's shared computations, by name (e.g. ``"evaluate"``)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def evaluation(subject: Subject, timings: dict[str, float]) -> Any:
+    """``xai.evaluate`` on the subject's test set, once per model."""
+    import xai
+
+    started = time.perf_counter()
+    report = xai.evaluate(
+        subject.model, (subject.inputs, subject.labels), class_names=subject.class_names
+    )
+    timings[f"evaluate {subject.name}"] = time.perf_counter() - started
+    return report
+
+
+#: Small budgets so the whole suite runs in seconds per model.
+METHOD_OPTIONS = {
+    "integrated_gradients": {"n_steps": 24},
+    "lime": {"num_samples": 150},
+    "shap": {"nsamples": 150},
+}
+METRIC_OPTIONS = {
+    "max_sensitivity_error": {"n_perturb_samples": 2},
+    "seed_stability_score": {"seeds": (0, 1)},
+    "deletion_auc": {"steps": 10},
+}
+#: Quality metrics computed for every method. Max-sensitivity re-explains each perturbed input,
+#: which costs seconds per sample for LIME and SHAP: the suite computes it for the gradient
+#: methods only (``test_explanation_quality``).
+METRICS = [
+    "deletion_auc",
+    "insertion_auc",
+    "infidelity_error",
+    "completeness_error",
+    "seed_stability_score",
+    "pointing_game_score",
+    "relevance_mass_score",
+    "relevance_rank_score",
+    "sparseness_score",
+]
+
+
+@pytest.fixture(scope="session")
+def comparison(subject: Subject, samples: int) -> Any:
+    """``xai.compare`` of every method on the first ``samples`` test inputs, once per model."""
+    import xai
+
+    masks = subject.masks[:samples] if subject.masks is not None else None
+    metrics = [
+        m
+        for m in METRICS
+        if masks is not None or not m.endswith(("_game_score", "mass_score", "rank_score"))
+    ]
+    return xai.compare(
+        subject.model,
+        subject.inputs[:samples],
+        masks=masks,
+        metrics=metrics,
+        options=METHOD_OPTIONS,
+        metric_options=METRIC_OPTIONS,
+        seed=0,
+    )

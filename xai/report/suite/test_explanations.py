@@ -8,38 +8,10 @@ from typing import Any
 
 import xai
 from xai.metrics import model_randomization_check
-
-#: Small budgets so the whole suite runs in seconds per model.
-METHOD_OPTIONS = {
-    "integrated_gradients": {"n_steps": 24},
-    "lime": {"num_samples": 200},
-    "shap": {"nsamples": 200},
-}
-METRIC_OPTIONS = {
-    "max_sensitivity_error": {"n_perturb_samples": 2},
-    "seed_stability_score": {"seeds": (0, 1)},
-    "deletion_auc": {"steps": 10},
-}
-
-_COMPARISONS: dict[str, Any] = {}
+from xai.report.suite.conftest import METRIC_OPTIONS
 
 
-def _comparison(subject: Any, samples: int) -> Any:
-    if subject.name not in _COMPARISONS:
-        masks = subject.masks[:samples] if subject.masks is not None else None
-        _COMPARISONS[subject.name] = xai.compare(
-            subject.model,
-            subject.inputs[:samples],
-            masks=masks,
-            options=METHOD_OPTIONS,
-            metric_options=METRIC_OPTIONS,
-            seed=0,
-        )
-    return _COMPARISONS[subject.name]
-
-
-def test_attributions_side_by_side(subject: Any, samples: int, xai_report: Any) -> None:
-    comparison = _comparison(subject, samples)
+def test_attributions_side_by_side(comparison: Any, samples: int, xai_report: Any) -> None:
     explanations = [comparison.explanations[m] for m in comparison.methods]
     xai_report.explanation("attributions", explanations, samples=samples)
     xai_report.table(
@@ -57,8 +29,7 @@ def test_attributions_side_by_side(subject: Any, samples: int, xai_report: Any) 
         assert comparison.explanations[method].attributions.isfinite().all(), method
 
 
-def test_explanation_quality(subject: Any, samples: int, xai_report: Any) -> None:
-    comparison = _comparison(subject, samples)
+def test_explanation_quality(subject: Any, comparison: Any, xai_report: Any) -> None:
     rows = []
     for method in comparison.methods:
         report = comparison.reports[method]
@@ -67,6 +38,15 @@ def test_explanation_quality(subject: Any, samples: int, xai_report: Any) -> Non
             value = report.means.get(name)
             arrow = "↑" if report.higher_is_better.get(name, True) else "↓"
             row[f"{name} {arrow}"] = value
+        explanation = comparison.explanations[method]
+        if method in ("gradcam", "integrated_gradients"):  # cheap to re-explain
+            sensitivity = xai.evaluate_explanation(
+                subject.model,
+                explanation,
+                metrics=["max_sensitivity_error"],
+                options={"max_sensitivity_error": METRIC_OPTIONS["max_sensitivity_error"]},
+            )
+            row["max_sensitivity_error ↓"] = sensitivity.means["max_sensitivity_error"]
         rows.append(row)
     xai_report.table("explanation quality (mean over samples)", rows)
     matrix = comparison.agreement["rank_correlation"]
