@@ -8,8 +8,10 @@ The loop never launches processes itself: start it with ``torchrun --nproc_per_n
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -62,8 +64,22 @@ class DistributedContext:
 
 
 def _destroy_group() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Tear the group down at exit, once every rank has got there: a rank that destroys its
+    gloo group while a peer is still using it makes that peer abort ("terminate called
+    without an active exception")."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    # Free finished collectives (DDP's reducer keeps gloo work objects that hold tensors)
+    # while the interpreter is fully alive; freeing them during finalization aborts.
+    gc.collect()
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+        else:
+            dist.barrier()
+    except Exception:  # a peer is gone already: nothing left to synchronise with
+        return
+    dist.destroy_process_group()
 
 
 def setup(device: torch.device) -> DistributedContext:
