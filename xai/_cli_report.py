@@ -72,6 +72,8 @@ def _report(args: argparse.Namespace) -> int:
                 f"xai report: --model: expected a reference model "
                 f"({', '.join(reference_models.available())}) or module:factory, got {model!r}."
             )
+    if args.samples < 1:
+        raise SystemExit(f"xai report: --samples: expected a positive count, got {args.samples}.")
     if user and (not args.weights or not args.data):
         raise SystemExit(
             f"xai report: --model {user[0]} needs --weights FILE.safetensors and --data FILE.npz."

@@ -68,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin(COLLECTOR_NAME):  # configured twice: keep the first
         config.stash[_COLLECTOR] = config.pluginmanager.get_plugin(COLLECTOR_NAME)
         return
-    collector = ReportCollector(config, path)
+    collector = ReportCollector(config, path.resolve())
     config.stash[_COLLECTOR] = collector
     config.pluginmanager.register(collector, COLLECTOR_NAME)
 

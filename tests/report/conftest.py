@@ -7,6 +7,7 @@ from importlib import metadata
 # In-process pytester runs restore sys.modules afterwards; modules with C extensions (numpy's
 # fft, scikit-learn) cannot be imported twice in one process, so import them here once.
 import matplotlib
+import pytest
 
 import reference_models
 import reference_models.datasets
@@ -16,7 +17,12 @@ import xai.viz  # noqa: F401
 matplotlib.use("Agg")
 reference_models.load("breast_cancer_mlp")  # imports scikit-learn's loaders once
 
-pytest_plugins = ["pytester"]
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytester is off by default, and ``pytest_plugins`` is refused in a conftest below the
+    # rootdir: load it when this folder's tests are collected.
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")
 
 
 def _entry_point_registered() -> bool:
