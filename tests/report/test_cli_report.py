@@ -79,6 +79,13 @@ def test_report_on_reference_and_user_model(tmp_path: Path) -> None:
     timing = side_by_side["tables"][0]
     assert timing["name"] == "time per method"
     assert {row[0] for row in timing["rows"]} == {"integrated_gradients", "lime", "shap"}
+    quality = tests["test_explanation_quality[usermodel:build]"]["tables"][0]
+    column = {name.split()[0]: i for i, name in enumerate(quality["columns"])}
+    rows = {row[0]: row for row in quality["rows"]}
+    assert rows["lime"][column["completeness_error"]] is None  # IG and SHAP only
+    assert rows["integrated_gradients"][column["completeness_error"]] is not None
+    assert rows["integrated_gradients"][column["seed_stability_score"]] is None  # deterministic
+    assert rows["shap"][column["seed_stability_score"]] is not None
     failed = [t for t in tests.values() if t["outcome"] in ("failed", "error")]
     assert result.returncode == (1 if failed else 0), result.stdout[-2000:] + result.stderr
     assert f"xai report: {(tmp_path / 'out' / 'index.html').resolve()}" in result.stdout

@@ -29,13 +29,28 @@ def test_attributions_side_by_side(comparison: Any, samples: int, xai_report: An
         assert comparison.explanations[method].attributions.isfinite().all(), method
 
 
+def _applies(metric: str, method: str) -> bool:
+    """Whether ``metric`` is meaningful for ``method`` (completeness: IG and SHAP only; seed
+    stability: stochastic methods only); the suite names its metrics explicitly, so compare
+    computes every one for every method."""
+    from xai.explainers import explainer_class
+    from xai.metrics import quality_metrics
+
+    spec = quality_metrics().get(metric)
+    if spec is None:
+        return True
+    if spec.methods is not None and method not in spec.methods:
+        return False
+    return not (spec.stochastic_only and not explainer_class(method).stochastic)
+
+
 def test_explanation_quality(subject: Any, comparison: Any, xai_report: Any) -> None:
     rows = []
     for method in comparison.methods:
         report = comparison.reports[method]
         row: dict[str, Any] = {"method": method}
         for name in comparison.metric_names():
-            value = report.means.get(name)
+            value = report.means.get(name) if _applies(name, method) else None
             arrow = "↑" if report.higher_is_better.get(name, True) else "↓"
             row[f"{name} {arrow}"] = value
         explanation = comparison.explanations[method]
