@@ -189,3 +189,22 @@ def test_quality_on_a_cuda_model_with_cpu_inputs() -> None:
     result = model_randomization_check(model, images, "gradcam")
     assert result.similarity["rank_correlation"].shape[1] == 2
     assert next(model.parameters()).is_cuda
+
+
+def test_named_metrics_that_do_not_apply_to_the_method_are_skipped_with_the_reason() -> None:
+    model = small_cnn()
+    images, _ = data(2)
+    expl = xai.explain(model, images, "gradcam")
+    report = xai.evaluate_explanation(
+        model, expl, metrics=["completeness_error", "seed_stability_score", "deletion_auc"]
+    )
+    assert list(report.values) == ["deletion_auc"]
+    assert report.skipped == {
+        "completeness_error": "defined for integrated_gradients, shap only",
+        "seed_stability_score": "the method is deterministic",
+    }
+    comparison = xai.compare(
+        model, images, methods=["gradcam", "integrated_gradients"], metrics=["completeness_error"]
+    )
+    assert "completeness_error" not in comparison.reports["gradcam"].values
+    assert "completeness_error" in comparison.reports["integrated_gradients"].values

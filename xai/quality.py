@@ -194,7 +194,17 @@ def _resolve_metrics(
             f"metrics: expected None (every applicable metric) or a list of metric names, got "
             f"{type(metrics).__name__}."
         )
-    chosen = [get_quality_metric(name) for name in metrics]
+    chosen = []
+    for metric in (get_quality_metric(name) for name in metrics):
+        # Named but not defined for this method (completeness for Grad-CAM, seed stability for
+        # a deterministic method): skipped with the reason, not computed as a meaningless number.
+        if metric.methods is not None and explanation.method not in metric.methods:
+            skipped[metric.name] = f"defined for {', '.join(metric.methods)} only"
+            continue
+        if metric.stochastic_only and not stochastic:
+            skipped[metric.name] = "the method is deterministic"
+            continue
+        chosen.append(metric)
     for metric in chosen:
         if metric.category == "agreement":
             raise ValueError(
