@@ -46,12 +46,15 @@ def _applies(metric: str, method: str) -> bool:
 
 def test_explanation_quality(subject: Any, comparison: Any, xai_report: Any) -> None:
     rows = []
+    directions: dict[str, bool] = {}  # from every report: a skipped metric is absent from some
+    for report in comparison.reports.values():
+        directions.update(report.higher_is_better)
     for method in comparison.methods:
         report = comparison.reports[method]
         row: dict[str, Any] = {"method": method}
         for name in comparison.metric_names():
             value = report.means.get(name) if _applies(name, method) else None
-            arrow = "↑" if report.higher_is_better.get(name, True) else "↓"
+            arrow = "↑" if directions.get(name, True) else "↓"
             row[f"{name} {arrow}"] = value
         explanation = comparison.explanations[method]
         if method in ("gradcam", "integrated_gradients"):  # cheap to re-explain
