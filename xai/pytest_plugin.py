@@ -208,7 +208,10 @@ class XaiReport:
         return self._collector is not None
 
     def _record(self) -> Any:
-        assert self._collector is not None  # internal: only called when enabled
+        if self._collector is None:  # internal: callers check `enabled` first
+            raise RuntimeError(
+                "xai_report: no report is being written (run with --xai-report DIR)."
+            )
         return self._collector.report.record(self._node.nodeid)
 
     def metric(
