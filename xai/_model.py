@@ -105,27 +105,19 @@ class ModelFunction:
         self.evaluations += int(inputs.shape[0])
         return as_output_matrix(select_output(raw, self.output), int(inputs.shape[0]))
 
-    def column(self, inputs: torch.Tensor, column: int) -> torch.Tensor:
-        """Scores of one output column, shape ``(N,)``."""
-        return self(inputs)[:, column]
-
 
 class TargetColumn(nn.Module):
     """A view of the model as a single-output module ``x -> scores[:, column:column+1]``.
 
-    The wrapped model is held outside the module tree (``_fn``), so libraries that call
-    ``.eval()``/``.zero_grad()``/``.apply()`` on this wrapper cannot touch the user's model.
-    Use ``expose_model=True`` for libraries that must see the submodules (shap's DeepExplainer).
+    The model is a registered submodule, because shap's DeepExplainer hooks every submodule;
+    what shap changes on it (eval mode, zeroed grads, hooks) is undone by :func:`preserved_state`.
     """
 
-    def __init__(
-        self, function: ModelFunction, column: int = 0, expose_model: bool = False
-    ) -> None:
+    def __init__(self, function: ModelFunction, column: int = 0) -> None:
         super().__init__()
-        object.__setattr__(self, "_fn", function)
+        object.__setattr__(self, "_fn", function)  # not a module: kept out of the module tree
         self.column = column
-        if expose_model:
-            self.model = function.model
+        self.model = function.model
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self._fn(inputs)[:, self.column : self.column + 1]

@@ -168,7 +168,7 @@ class SHAP(Explainer):
         import shap
 
         self._check_deep_support(function, inputs)
-        column = TargetColumn(function, expose_model=True)
+        column = TargetColumn(function)
         values = torch.zeros_like(inputs)
         try:
             # DeepExplainer is deterministic: samples sharing a target are explained together.
