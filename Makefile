@@ -7,14 +7,14 @@ DEMO_OUT ?= demo_output
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser test lint demo bench docs clean
+.PHONY: install browser test lint demo dashboard bench docs clean
 
 install: $(STAMP)
 
 # Re-installs when the project's dependency files change.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,dashboard]"
 	@touch $(STAMP)
 
 lint: install
@@ -32,6 +32,11 @@ test: lint browser
 
 demo: install
 	$(PY) -m xai demo --out $(DEMO_OUT)
+
+# Starts the Streamlit dashboard on 127.0.0.1 and prints its address (PORT=8501 by default).
+PORT ?= 8501
+dashboard: install
+	$(VENV)/bin/xai dashboard --port $(PORT)
 
 bench: install
 	$(PY) -m benchmarks

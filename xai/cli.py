@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from xai._cli_dashboard import add_dashboard
 from xai._cli_models import add_evaluate, add_train
 from xai._cli_report import add_report
 
@@ -34,6 +35,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train,
     add_evaluate,
     add_report,
+    add_dashboard,
 ]
 
 

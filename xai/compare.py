@@ -14,6 +14,7 @@ from torch import nn
 
 from xai._device import model_device
 from xai._model import ModelFunction, preserved_state
+from xai._progress import Progress, check_progress, notify
 from xai._validation import as_input_batch, check_seed, resolve_target
 from xai.explanation import Explanation
 from xai.metrics.agreement import rank_correlation, top_k_overlap
@@ -121,17 +122,6 @@ def _cell(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def _default_methods(inputs: torch.Tensor) -> list[str]:
-    from xai.explainers import available_explainers, explainer_class
-
-    methods = []
-    for name in available_explainers():
-        ndims = explainer_class(name).input_ndims
-        if ndims is None or inputs.ndim in ndims:
-            methods.append(name)
-    return methods
-
-
 def compare(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -145,6 +135,7 @@ def compare(
     top_k: float | int = 0.1,
     seed: int = 0,
     output: Any = None,
+    progress: Progress | None = None,
 ) -> Comparison:
     """Run several methods on the same inputs and targets and compare them.
 
@@ -168,6 +159,8 @@ def compare(
         top_k: the ``k`` of the top-k overlap: a fraction of positions (default 0.1) or a count.
         seed: seed of the stochastic methods without one in ``options``.
         output: how to pick the logits from the model's output.
+        progress: called as ``progress(fraction_done, message)`` as each method is explained
+            and evaluated (e.g. to draw a progress bar).
 
     Returns:
         A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``, ``.plot(i)``.
@@ -182,8 +175,11 @@ def compare(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     inputs = as_input_batch(inputs).detach()
     seed = check_seed(seed) or 0
+    progress = check_progress(progress)
     if methods is None:
-        methods = _default_methods(inputs)
+        from xai.explainers.parameters import applicable_methods
+
+        methods = applicable_methods(inputs)
     elif isinstance(methods, str):
         methods = [methods]
     methods = list(methods)
@@ -211,7 +207,8 @@ def compare(
 
     explanations: dict[str, Explanation] = {}
     reports: dict[str, QualityReport] = {}
-    for name in methods:
+    for step, name in enumerate(methods):
+        notify(progress, step / len(methods), f"explaining with {name}")
         method_options = dict(options.get(name, {}))
         if classes[name].stochastic:
             method_options.setdefault("seed", seed)
@@ -220,6 +217,7 @@ def compare(
         _log.info("compare: explaining with %s", name)
         explanation = get_explainer(name, model, **method_options).explain(inputs, target=target)
         explanations[name] = explanation
+        notify(progress, (step + 0.5) / len(methods), f"evaluating {name}")
         reports[name] = evaluate_explanation(
             model, explanation, metrics, masks, options=metric_options, output=output
         )
@@ -237,6 +235,7 @@ def compare(
             value = value.cpu()
             per_sample[(measure, a, b)] = value
             agreement[measure][i, j] = agreement[measure][j, i] = float(value.nanmean())
+    notify(progress, 1.0, "compared the methods")
     return Comparison(
         methods=methods,
         explanations=explanations,

@@ -89,6 +89,30 @@ class ClassificationReport:
             "class_names": list(self.class_names),
         }
 
+    def per_class(self) -> list[dict[str, Any]]:
+        """One row per class: ``class``, ``support`` (true samples), ``precision``, ``recall``,
+        ``f1`` and one-vs-rest ``roc_auc``, as scikit-learn's ``classification_report`` and
+        ``roc_auc_score`` give them (precision of a never-predicted class is 0, recall of an
+        absent class is 0; its AUC is NaN)."""
+        matrix = self.confusion_matrix.double()
+        true_counts, predicted_counts = matrix.sum(dim=1), matrix.sum(dim=0)
+        correct = matrix.diagonal()
+        rows = []
+        for k, name in enumerate(self.class_names):
+            precision = float(correct[k] / predicted_counts[k]) if predicted_counts[k] else 0.0
+            recall = float(correct[k] / true_counts[k]) if true_counts[k] else 0.0
+            rows.append(
+                {
+                    "class": name,
+                    "support": int(true_counts[k]),
+                    "precision": precision,
+                    "recall": recall,
+                    "f1": float(self.f1_per_class[k]),
+                    "roc_auc": float(self.roc_auc_per_class[k]),
+                }
+            )
+        return rows
+
     def table(self) -> str:
         """The headline metrics as a two-column text table."""
         rows = [("samples", str(self.n_samples))]

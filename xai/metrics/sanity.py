@@ -28,6 +28,7 @@ from torch import nn
 
 from xai._device import model_device
 from xai._model import ModelFunction, preserved_state, trace_layers
+from xai._progress import Progress, check_progress, notify
 from xai._validation import as_input_batch, check_positive_int, check_seed, resolve_target
 from xai.metrics._registry import QualityMetric, check_inputs, check_target, register_quality_metric
 from xai.metrics.agreement import rank_correlation, structural_similarity
@@ -213,6 +214,7 @@ def model_randomization_check(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     output: Any = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> RandomizationResult:
     """Cascading model-parameter randomisation (Adebayo et al., 2018).
@@ -238,6 +240,7 @@ def model_randomization_check(
         seed: seeds the re-initialisation (and the method, when it takes a seed and none is
             given in ``options``).
         output: how to pick the logits from the model's output.
+        progress: called as ``progress(fraction_done, message)`` after each step.
         **options: options of the method (``n_steps=16``, ``seed=0`` ...).
 
     Returns:
@@ -251,6 +254,7 @@ def model_randomization_check(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     seed = check_seed(seed) or 0
     threshold = _check_threshold(threshold)
+    progress = check_progress(progress)
     if output is not None:
         options["output"] = output
     options = _with_seed(method, options, seed)
@@ -271,15 +275,17 @@ def model_randomization_check(
         raise ValueError("model: the model has no layers with parameters to randomise.")
     images = inputs.ndim == 4
     original = attribute(model, inputs, target).detach()
+    notify(progress, 1 / (len(cascade) + 1), "explained the trained model")
     randomised = copy.deepcopy(model)
     copies = dict(randomised.named_modules())
     rows: dict[str, list[torch.Tensor]] = {}
     with torch.random.fork_rng(devices=_cuda_devices(model)):
         torch.manual_seed(seed)
-        for name in cascade:
+        for step, name in enumerate(cascade, start=2):
             _reinitialise(copies[name])
             _log.info("model randomization: randomised %s", name)
             values = attribute(randomised, inputs, target).detach()
+            notify(progress, step / (len(cascade) + 1), f"randomised {name}")
             for key, value in _similarities(original, values, images).items():
                 rows.setdefault(key, []).append(value.cpu())
     return RandomizationResult(

@@ -1,0 +1,82 @@
+"""Models: how well the chosen model classifies its test data."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from dashboards import state
+from xai import viz
+
+key, subject = state.current()
+report = state.classification(key, subject)
+
+st.title(f"Model: {subject.name}")
+st.caption(
+    f"{subject.info.get('task', 'classification')} · {report.num_classes} classes · "
+    f"{report.n_samples} test samples · input {tuple(subject.inputs.shape[1:])} · "
+    f"{subject.info.get('source', '')}"
+)
+
+
+def _shown(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
+
+
+columns = st.columns(5)
+headline = [
+    ("Accuracy", report.accuracy, "fraction of correct top-1 predictions (higher is better)"),
+    ("F1 (macro)", report.f1, "F1 averaged over classes (higher is better)"),
+    ("ROC-AUC", report.roc_auc, "one-vs-rest, macro-averaged for multiclass (higher is better)"),
+    ("Log loss", report.log_loss, "mean negative log-likelihood (lower is better)"),
+    ("ECE", report.expected_calibration_error, "expected calibration error (lower is better)"),
+]
+for column, (label, value, help_text) in zip(columns, headline, strict=True):
+    column.metric(label, _shown(value), help=help_text)
+
+st.subheader("Per class")
+st.dataframe(
+    report.per_class(),
+    hide_index=True,
+    column_config={
+        name: st.column_config.NumberColumn(format="%.4f")
+        for name in ("precision", "recall", "f1", "roc_auc")
+    },
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Confusion matrix")
+    normalize = st.toggle("Row fractions", value=False, help="Each row divided by its class size.")
+    st.image(
+        state.figure_png(
+            ("confusion", key, normalize),
+            lambda: viz.plot_confusion_matrix(report, normalize=normalize),
+        )
+    )
+with right:
+    st.subheader("ROC curves")
+    st.image(state.figure_png(("roc", key), lambda: viz.plot_roc_curves(report)))
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Calibration")
+    st.image(state.figure_png(("calibration", key), lambda: viz.plot_reliability_diagram(report)))
+with right:
+    st.subheader("Training history")
+    if subject.history is not None and len(subject.history):
+        st.image(
+            state.figure_png(("history", key), lambda: viz.plot_training_curves(subject.history))
+        )
+        best = subject.history.best
+        if best:
+            st.caption(
+                f"{len(subject.history)} epochs; best epoch {best['epoch']} "
+                f"(monitor: {subject.history.monitor})."
+            )
+    else:
+        st.info(
+            "No training history for this model. `xai.fit(..., checkpoint=path)` writes one "
+            "beside the weights (NAME.history.json)."
+        )

@@ -1,0 +1,190 @@
+"""Trust: how faithful, localized, stable and sane the explanations are."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import state
+from xai import viz
+from xai.compare import compare
+from xai.explainers import explainer_class
+from xai.explainers.parameters import applicable_methods
+from xai.metrics import get_quality_metric
+from xai.metrics.sanity import model_randomization_check
+from xai.quality import evaluate_explanation
+
+key, subject = state.current()
+report = state.classification(key, subject)
+n_samples = len(subject.labels)
+methods_available = applicable_methods(subject.inputs)
+request = st.session_state.get("explain_request") or {}
+
+st.title("How far to trust the explanations")
+
+index = min(int(st.session_state.get(state.SAMPLE_KEY, 0)), n_samples - 1)
+methods = st.multiselect(
+    "Methods",
+    methods_available,
+    default=[m for m in request.get("methods", methods_available) if m in methods_available],
+    key="trust_methods",
+)
+if not methods:
+    st.info("Choose one or more methods.")
+    st.stop()
+options = {m: dict(request.get("options", {}).get(m, {})) for m in methods}
+for method in methods:
+    if explainer_class(method).stochastic:
+        options[method].setdefault("seed", 0)
+
+
+def direction(metric: str) -> str:
+    try:
+        return "↑" if get_quality_metric(metric).higher_is_better else "↓"
+    except (KeyError, ValueError, AttributeError):
+        return ""
+
+
+def metric_table(reports: dict[str, Any]) -> pd.DataFrame:
+    """Methods as rows, metrics (with ↑/↓) as columns; NaN where a metric does not apply."""
+    names: list[str] = []
+    for quality in reports.values():
+        names += [n for n in quality.values if n not in names]
+    rows = []
+    for method, quality in reports.items():
+        means = quality.means
+        rows.append(
+            {"method": method, **{f"{n} {direction(n)}": means.get(n, math.nan) for n in names}}
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
+# --- this sample ------------------------------------------------------------------------------
+st.header(f"Sample #{index}")
+st.caption("The sample chosen on the Explain page, explained for its predicted class.")
+target = int(report.y_pred[index])
+masks = state.sample_masks(subject, [index])
+sample_reports = {}
+progress = st.progress(0.0, text="Evaluating ...")
+for step, method in enumerate(methods):
+    progress.progress(step / len(methods), text=f"Evaluating {method} ...")
+    explanation = state.explanation(key, subject, index, method, options[method], target)
+    sample_reports[method] = state.cached(
+        ("quality", key, index, method, state.option_key(options[method]), target),
+        lambda explanation=explanation: evaluate_explanation(
+            subject.model, explanation, masks=masks
+        ),
+    )
+progress.empty()
+st.dataframe(metric_table(sample_reports), column_config=None)
+st.caption(
+    "↑ higher is better, ↓ lower is better. Empty cells: the metric does not apply to the method "
+    "(e.g. completeness for Grad-CAM) or needs ground-truth masks the data lacks."
+)
+curve_methods = [m for m, r in sample_reports.items() if r.curves]
+if curve_methods:
+    st.subheader("Deletion and insertion curves")
+    columns = st.columns(min(2, len(curve_methods)))
+    for position, method in enumerate(curve_methods):
+        columns[position % len(columns)].image(
+            state.figure_png(
+                ("curves", key, index, method, state.option_key(options[method])),
+                lambda method=method: viz.plot_perturbation_curves(sample_reports[method], 0),
+            ),
+            caption=method,
+        )
+
+# --- a set of samples -------------------------------------------------------------------------
+st.header("Over a set of samples")
+with st.form("compare_settings"):
+    count = st.slider(
+        "Samples (the first ones of the test data)",
+        2,
+        min(64, n_samples),
+        min(8, n_samples),
+        key="compare_count",
+    )
+    run_compare = st.form_submit_button("Compare methods")
+compare_key = (
+    "compare",
+    key,
+    count,
+    tuple(methods),
+    tuple(state.option_key(options[m]) for m in methods),
+)
+if run_compare or state.is_cached(compare_key):
+    indices = list(range(count))
+    if not state.is_cached(compare_key):
+        bar = st.progress(0.0, text="Comparing ...")
+        comparison = state.cached(
+            compare_key,
+            lambda: compare(
+                subject.model,
+                subject.inputs[indices],
+                methods,
+                masks=state.sample_masks(subject, indices),
+                options=options,
+                progress=lambda fraction, message: bar.progress(fraction, text=message),
+            ),
+        )
+        bar.empty()
+    else:
+        comparison = state.cached(compare_key, lambda: None)
+    st.dataframe(metric_table(comparison.reports))
+    st.caption(
+        f"Means over {count} samples. Seconds per method: "
+        + ", ".join(f"{m} {s:.2f}" for m, s in comparison.seconds.items())
+    )
+    if len(methods) > 1:
+        left, right = st.columns(2)
+        left.image(
+            state.figure_png(
+                ("agreement", *compare_key),
+                lambda: viz.plot_agreement_matrix(comparison, "rank_correlation"),
+            ),
+            caption="Agreement between methods: Spearman rank correlation of |attribution|",
+        )
+        right.image(
+            state.figure_png(
+                ("agreement_topk", *compare_key),
+                lambda: viz.plot_agreement_matrix(comparison, "top_k_overlap"),
+            ),
+            caption=f"Agreement: overlap of the top {comparison.top_k} positions",
+        )
+
+# --- sanity check -----------------------------------------------------------------------------
+st.header("Sanity check: model randomisation")
+st.caption(
+    "Adebayo et al. (2018): re-initialise the layers from the output down; an explanation "
+    "that depends on what the model learned must change. It passes when the rank correlation "
+    "with the original explanation ends below the threshold."
+)
+with st.form("sanity_settings"):
+    sanity_method = st.selectbox("Method", methods, key="sanity_method")
+    sanity_count = st.slider(
+        "Samples", 1, min(16, n_samples), min(4, n_samples), key="sanity_count"
+    )
+    run_sanity = st.form_submit_button("Run the check")
+sanity_key = ("sanity", key, sanity_method, sanity_count, state.option_key(options[sanity_method]))
+if run_sanity or state.is_cached(sanity_key):
+    indices = list(range(sanity_count))
+    if not state.is_cached(sanity_key):
+        bar = st.progress(0.0, text="Randomising layers ...")
+        result = state.cached(
+            sanity_key,
+            lambda: model_randomization_check(
+                subject.model,
+                subject.inputs[indices],
+                sanity_method,
+                progress=lambda fraction, message: bar.progress(fraction, text=message),
+                **options[sanity_method],
+            ),
+        )
+        bar.empty()
+    else:
+        result = state.cached(sanity_key, lambda: None)
+    (st.success if result.passed else st.error)(result.verdict)
+    st.image(state.figure_png(("randomization", *sanity_key), result.plot))

@@ -1,0 +1,207 @@
+"""What every page shares: the model being looked at, and the results already computed.
+
+UI glue only: the computations are calls into :mod:`xai` and :mod:`reference_models`. Results
+live in one process-wide cache keyed by what they depend on, so changing a view (a colour scale,
+a page) never recomputes, and a computation that takes a while can draw its own progress bar
+(which ``st.cache_*`` would replay stale).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+import torch
+from torch.utils.data import TensorDataset
+
+import reference_models
+import xai
+from xai.evaluation import ClassificationReport
+from xai.subject import Subject, reference_subject, user_subject
+
+T = TypeVar("T")
+
+#: Environment variables through which ``xai dashboard --model --weights --data`` hands the
+#: user's model to the app (a Streamlit script takes no command-line arguments of its own).
+MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
+    "XAI_DASHBOARD_MODEL",
+    "XAI_DASHBOARD_WEIGHTS",
+    "XAI_DASHBOARD_DATA",
+)
+
+#: Session-state keys shared between pages.
+MODEL_KEY = "model"  # the key of the model shown (sidebar select box)
+SAMPLE_KEY = "sample_index"  # the sample shown on the Explain and Trust pages
+UPLOADS_KEY = "uploaded_models"  # key -> Subject loaded on the "Your model" page
+PENDING_MODEL_KEY = "select_model_next"  # a model to select before the sidebar is drawn
+
+_MAX_RESULTS = 256
+
+
+@st.cache_resource
+def _result_store() -> tuple[OrderedDict[tuple[Any, ...], Any], threading.Lock]:
+    return OrderedDict(), threading.Lock()
+
+
+def cached(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """The result stored under ``key``, computing (and storing) it on first use.
+
+    ``key`` must name everything the result depends on (model key, sample, method, options).
+    The least recently used results are dropped beyond a few hundred.
+    """
+    store, lock = _result_store()
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]  # type: ignore[no-any-return]
+    value = compute()
+    with lock:
+        store[key] = value
+        while len(store) > _MAX_RESULTS:
+            store.popitem(last=False)
+    return value
+
+
+def is_cached(key: tuple[Any, ...]) -> bool:
+    store, lock = _result_store()
+    with lock:
+        return key in store
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def command_line_model() -> tuple[str, str, str] | None:
+    """``(module:factory, weights, data)`` given to ``xai dashboard``, or None (also when the
+    command line named a reference model: see :func:`first_model`)."""
+    spec = os.environ.get(MODEL_ENV)
+    if not spec or spec in reference_models.available():
+        return None
+    return spec, os.environ.get(WEIGHTS_ENV, ""), os.environ.get(DATA_ENV, "")
+
+
+@st.cache_resource(show_spinner="Loading the reference model ...")
+def _reference(name: str) -> Subject:
+    return reference_subject(name)
+
+
+@st.cache_resource(show_spinner="Loading your model ...")
+def _command_line_subject(spec: str, weights: str, data: str) -> Subject:
+    return user_subject(spec, weights, data)
+
+
+def model_choices() -> dict[str, str]:
+    """Key -> label of every model the sidebar offers: the reference models, the model given
+    on the command line, the models uploaded in this session."""
+    choices = {name: name for name in reference_models.available()}
+    given = command_line_model()
+    if given:
+        choices[f"cli:{given[0]}"] = f"{given[0]} (command line)"
+    for key, subject in st.session_state.get(UPLOADS_KEY, {}).items():
+        choices[key] = f"{subject.name} (uploaded)"
+    return choices
+
+
+def first_model(choices: dict[str, str]) -> str:
+    """The model shown first: the one named on the command line, else the first reference."""
+    spec = os.environ.get(MODEL_ENV)
+    for key in (spec, f"cli:{spec}"):
+        if key in choices:
+            return key
+    return next(iter(choices))
+
+
+def subject(key: str) -> Subject:
+    """The model and data behind a model key (raises ValueError for a user model that does not
+    load, with the reason)."""
+    if key.startswith("cli:"):
+        given = command_line_model()
+        if given is None:
+            raise ValueError(f"model: {key} was given on the command line, which no longer is.")
+        return _command_line_subject(*given)
+    uploads = st.session_state.get(UPLOADS_KEY, {})
+    if key in uploads:
+        return uploads[key]  # type: ignore[no-any-return]
+    return _reference(key)
+
+
+def current() -> tuple[str, Subject]:
+    """The model key chosen in the sidebar and its subject."""
+    key = st.session_state.get(MODEL_KEY) or reference_models.available()[0]
+    return key, subject(key)
+
+
+def add_upload(spec: str, weights: bytes, data: bytes) -> str:
+    """Load a user's model from uploaded bytes; returns its model key (and selects it).
+
+    Raises:
+        ValueError, TypeError: the reason the files or the factory do not make a model.
+    """
+    digest = hashlib.sha256(spec.encode() + weights + data).hexdigest()[:10]
+    loaded = user_subject(spec, weights, data)
+    key = f"upload:{spec}#{digest}"
+    st.session_state.setdefault(UPLOADS_KEY, {})[key] = loaded
+    # The sidebar's select box is already drawn in this run; select the model in the next one.
+    st.session_state[PENDING_MODEL_KEY] = key
+    return key
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+def classification(key: str, subject: Subject) -> ClassificationReport:
+    """:func:`xai.evaluate` of the model on its test data."""
+    return cached(
+        ("evaluate", key),
+        lambda: xai.evaluate(
+            subject.model,
+            TensorDataset(subject.inputs, subject.labels),
+            class_names=subject.class_names,
+        ),
+    )
+
+
+def figure_png(key: tuple[Any, ...], make_figure: Callable[[], Any]) -> bytes:
+    """A matplotlib figure rendered once to PNG bytes (drawing it is the slow part)."""
+
+    def render() -> bytes:
+        buffer = io.BytesIO()
+        make_figure().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    return cached(("figure", *key), render)
+
+
+def option_key(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(options.items()))
+
+
+def explanation(
+    key: str,
+    subject: Subject,
+    index: int,
+    method: str,
+    options: dict[str, Any],
+    target: int,
+) -> xai.Explanation:
+    """The explanation of sample ``index`` for class ``target`` by ``method`` with ``options``."""
+    return cached(
+        ("explain", key, index, method, option_key(options), target),
+        lambda: xai.explain(
+            subject.model,
+            subject.inputs[index : index + 1],
+            method=method,
+            target=target,
+            **options,
+        ),
+    )
+
+
+def sample_masks(subject: Subject, indices: list[int]) -> torch.Tensor | None:
+    return subject.masks[indices] if subject.masks is not None else None

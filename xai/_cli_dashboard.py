@@ -1,0 +1,129 @@
+"""``xai dashboard``: start the Streamlit dashboard on 127.0.0.1 and print its address."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["add_dashboard", "dashboard_command"]
+
+# The app reads the user's model from these (a Streamlit script has no arguments of its own);
+# dashboards/state.py reads the same names.
+MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
+    "XAI_DASHBOARD_MODEL",
+    "XAI_DASHBOARD_WEIGHTS",
+    "XAI_DASHBOARD_DATA",
+)
+
+
+def dashboard_command(host: str, port: int) -> list[str]:
+    """The command that serves the app headless on ``host:port``."""
+    import dashboards
+
+    app = Path(dashboards.__file__).resolve().parent / "app.py"
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false",
+    ]  # fmt: skip
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_user_model(args: argparse.Namespace) -> str | None:
+    """Load the user's model once here, so a wrong file fails now with a clear message rather
+    than in the browser. Returns the error message, or None."""
+    import reference_models
+    from xai.subject import user_subject
+
+    if args.model is None:
+        if args.weights or args.data:
+            return "--weights and --data go with --model module:factory."
+        return None
+    if args.model in reference_models.available():
+        if args.weights or args.data:
+            return f"--weights/--data are for your own model; {args.model} is a reference model."
+        return None
+    if not args.weights or not args.data:
+        return f"--model {args.model} needs --weights FILE.safetensors and --data FILE.npz."
+    try:
+        user_subject(args.model, args.weights, args.data)
+    except (ValueError, TypeError) as error:
+        return str(error)
+    return None
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        print(
+            "xai dashboard: needs streamlit, which is not installed. "
+            "Install it with: pip install 'xai-toolkit[dashboard]'",
+            file=sys.stderr,
+        )
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"xai dashboard: --port: expected 1-65535, got {args.port}.", file=sys.stderr)
+        return 2
+    error = _check_user_model(args)
+    if error:
+        print(f"xai dashboard: {error}", file=sys.stderr)
+        return 2
+    if not _port_free(args.host, args.port):
+        print(
+            f"xai dashboard: --port: {args.host}:{args.port} is in use (another dashboard?). "
+            f"Choose another, e.g. --port {args.port + 1}.",
+            file=sys.stderr,
+        )
+        return 2
+    environment = dict(os.environ)
+    for name, value in (
+        (MODEL_ENV, args.model),
+        (WEIGHTS_ENV, args.weights),
+        (DATA_ENV, args.data),
+    ):
+        if value:
+            environment[name] = str(Path(value).resolve()) if name != MODEL_ENV else value
+        else:
+            environment.pop(name, None)
+    # The user's module:factory is imported from the folder the dashboard was started in.
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.getcwd(), environment.get("PYTHONPATH")) if p
+    )
+    print(f"xai dashboard: http://{args.host}:{args.port}  (Ctrl+C stops it)", flush=True)
+    try:
+        return subprocess.call(dashboard_command(args.host, args.port), env=environment)
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``xai dashboard [--model --weights --data] [--host] [--port]``."""
+    parser = subparsers.add_parser(
+        "dashboard", help="start the Streamlit dashboard on 127.0.0.1 and print its address"
+    )
+    parser.add_argument(
+        "--model",
+        help="a reference model to show first, or module:factory for your own model",
+    )
+    parser.add_argument("--weights", help="safetensors weights of a module:factory model")
+    parser.add_argument("--data", help=".npz test data (arrays x, y) of a module:factory model")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8501, help="port (default: 8501)")
+    parser.set_defaults(handler=_dashboard)
