@@ -44,4 +44,5 @@ with st.sidebar:
     )
     st.caption("Explanations are computed on this machine's CPU or GPU and cached.")
 
+state.keep_widget_state()
 page.run()

@@ -41,7 +41,29 @@ SAMPLE_KEY = "sample_index"  # the sample shown on the Explain and Trust pages
 UPLOADS_KEY = "uploaded_models"  # key -> Subject loaded on the "Your model" page
 PENDING_MODEL_KEY = "select_model_next"  # a model to select before the sidebar is drawn
 
+#: Widgets whose values survive a visit to another page (method options are "<method>.<name>").
+KEPT_WIDGETS = (
+    "sample_selection", "sample_number", "sample_choice", "methods", "target_choice",
+    "shared_scale", "trust_methods", "compare_count", "sanity_method", "sanity_count",
+)  # fmt: skip
+
 _MAX_RESULTS = 256
+
+
+def initial(widget_key: str, default: Any, allowed: Callable[[Any], bool] = lambda _: True) -> None:
+    """Give a widget its first value through Session State (not through ``value=``/``default=``,
+    which Streamlit refuses alongside a kept value), and replace a kept value that no longer
+    fits (e.g. a layer of the previous model)."""
+    if widget_key not in st.session_state or not allowed(st.session_state[widget_key]):
+        st.session_state[widget_key] = default
+
+
+def keep_widget_state() -> None:
+    """Streamlit drops a widget's value when a run does not draw it (another page is shown).
+    Re-assigning the value through Session State keeps it; called before every page."""
+    for name in list(st.session_state.keys()):
+        if name in KEPT_WIDGETS or (isinstance(name, str) and "." in name):
+            st.session_state[name] = st.session_state[name]
 
 
 @st.cache_resource
@@ -132,9 +154,15 @@ def subject(key: str) -> Subject:
 
 
 def current() -> tuple[str, Subject]:
-    """The model key chosen in the sidebar and its subject."""
+    """The model key chosen in the sidebar and its subject; a model that does not load shows
+    why and stops the page."""
     key = st.session_state.get(MODEL_KEY) or reference_models.available()[0]
-    return key, subject(key)
+    try:
+        return key, subject(key)
+    except (ValueError, TypeError) as error:
+        st.error(f"The model {key} did not load: {error}")
+        st.stop()
+        raise  # st.stop() ends the script run; this line only satisfies type checkers
 
 
 def add_upload(spec: str, weights: bytes, data: bytes) -> str:

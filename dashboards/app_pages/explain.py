@@ -45,9 +45,7 @@ by = st.radio(
     key="sample_selection",
 )
 if by == "index":
-    # The widget's own state is dropped when another page is shown; start from the shared one.
-    if st.session_state.get("sample_number") != index:
-        st.session_state["sample_number"] = index
+    state.initial("sample_number", index, lambda value: 0 <= value < n_samples)
     index = int(
         st.number_input(
             f"Sample index (0 to {n_samples - 1})",
@@ -62,8 +60,11 @@ else:
     if not candidates:
         st.info(f"No {SELECTION_LABELS[by]} samples in the test data; showing sample #{index}.")
     else:
-        if st.session_state.get("sample_choice") not in candidates:
-            st.session_state["sample_choice"] = candidates[0]
+        state.initial(
+            "sample_choice",
+            index if index in candidates else candidates[0],
+            candidates.__contains__,
+        )
         index = st.selectbox(
             f"{SELECTION_LABELS[by].capitalize()} samples (first {len(candidates)})",
             candidates,
@@ -105,11 +106,12 @@ if not subject.is_image:
     default_methods = [m for m in ("integrated_gradients", "shap") if m in methods_available]
 target_choices = ["predicted", "true", *range(report.num_classes)]
 
+state.initial("methods", default_methods, lambda chosen: set(chosen) <= set(methods_available))
+state.initial("target_choice", "predicted", target_choices.__contains__)
 with st.form("explain_settings"):
     methods = st.multiselect(
         "Methods",
         methods_available,
-        default=default_methods,
         key="methods",
         help="Explanations of the same sample by several methods, side by side.",
     )
@@ -127,6 +129,7 @@ with st.form("explain_settings"):
             chosen: dict[str, Any] = {}
             for parameter in tunable_parameters(method, subject.model, subject.inputs[:1]):
                 widget_key = f"{method}.{parameter.name}"
+                state.initial(widget_key, parameter.default, parameter.accepts)
                 if parameter.is_choice:
                     value = st.selectbox(
                         parameter.label, parameter.choices, key=widget_key, help=parameter.help
@@ -136,16 +139,14 @@ with st.form("explain_settings"):
                         parameter.label,
                         min_value=parameter.minimum,
                         max_value=parameter.maximum,
-                        value=parameter.default,
                         step=parameter.step,
                         key=widget_key,
                         help=parameter.help,
                     )
                 chosen[parameter.name] = parameter.to_option(value)
             if explainer_class(method).stochastic:
-                chosen["seed"] = int(
-                    st.number_input("seed", min_value=0, value=0, key=f"{method}.seed")
-                )
+                state.initial(f"{method}.seed", 0)
+                chosen["seed"] = int(st.number_input("seed", min_value=0, key=f"{method}.seed"))
             options[method] = chosen
     submitted = st.form_submit_button("Explain", type="primary")
 
@@ -189,9 +190,9 @@ if not explanations:
     st.stop()
 
 st.subheader(f"Attributions for class {subject.class_name(target)}")
+state.initial("shared_scale", False)
 shared = st.toggle(
     "Shared colour scale",
-    value=False,
     key="shared_scale",
     help="One scale for every map (compare magnitudes across methods); off: each map scaled "
     "to its own largest value (compare patterns).",

@@ -26,12 +26,12 @@ request = st.session_state.get("explain_request") or {}
 st.title("How far to trust the explanations")
 
 index = min(int(st.session_state.get(state.SAMPLE_KEY, 0)), n_samples - 1)
-methods = st.multiselect(
-    "Methods",
-    methods_available,
-    default=[m for m in request.get("methods", methods_available) if m in methods_available],
-    key="trust_methods",
+state.initial(
+    "trust_methods",
+    [m for m in request.get("methods", methods_available) if m in methods_available],
+    lambda chosen: set(chosen) <= set(methods_available),
 )
+methods = st.multiselect("Methods", methods_available, key="trust_methods")
 if not methods:
     st.info("Choose one or more methods.")
     st.stop()
@@ -99,13 +99,11 @@ if curve_methods:
 
 # --- a set of samples -------------------------------------------------------------------------
 st.header("Over a set of samples")
+compare_limit = min(64, n_samples)
+state.initial("compare_count", min(4, compare_limit), lambda c: 2 <= c <= compare_limit)
 with st.form("compare_settings"):
     count = st.slider(
-        "Samples (the first ones of the test data)",
-        2,
-        min(64, n_samples),
-        min(8, n_samples),
-        key="compare_count",
+        "Samples (the first ones of the test data)", 2, compare_limit, key="compare_count"
     )
     run_compare = st.form_submit_button("Compare methods")
 compare_key = (
@@ -162,11 +160,12 @@ st.caption(
     "that depends on what the model learned must change. It passes when the rank correlation "
     "with the original explanation ends below the threshold."
 )
+sanity_limit = min(16, n_samples)
+state.initial("sanity_method", methods[0], methods.__contains__)
+state.initial("sanity_count", min(4, sanity_limit), lambda c: 1 <= c <= sanity_limit)
 with st.form("sanity_settings"):
     sanity_method = st.selectbox("Method", methods, key="sanity_method")
-    sanity_count = st.slider(
-        "Samples", 1, min(16, n_samples), min(4, n_samples), key="sanity_count"
-    )
+    sanity_count = st.slider("Samples", 1, sanity_limit, key="sanity_count")
     run_sanity = st.form_submit_button("Run the check")
 sanity_key = ("sanity", key, sanity_method, sanity_count, state.option_key(options[sanity_method]))
 if run_sanity or state.is_cached(sanity_key):

@@ -50,6 +50,16 @@ class Parameter:
     def is_choice(self) -> bool:
         return self.choices is not None
 
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the choices, or an integer in the range."""
+        if self.choices is not None:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        low = self.minimum if self.minimum is not None else value
+        high = self.maximum if self.maximum is not None else value
+        return low <= value <= high
+
     def to_option(self, value: Any) -> Any:
         """The keyword value for ``xai.explain``: :data:`AUTO` becomes ``None``."""
         return None if value == AUTO else value

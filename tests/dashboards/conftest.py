@@ -1,0 +1,85 @@
+"""Set-up of the dashboard tests: a fresh app per test, user models importable from tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+streamlit = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+
+#: A small user model: a module with a factory, as `xai dashboard --model usermodel:build` takes.
+USER_MODULE = """
+import torch
+from torch import nn
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """st.cache_resource outlives an AppTest run: start every test from empty caches, and
+    without a command-line model unless the test sets one."""
+    for name in ("XAI_DASHBOARD_MODEL", "XAI_DASHBOARD_WEIGHTS", "XAI_DASHBOARD_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    streamlit.cache_resource.clear()
+    streamlit.cache_data.clear()
+    yield
+    streamlit.cache_resource.clear()
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=180)
+
+
+def open_page(page: str, model: str | None = None) -> AppTest:
+    """An app on ``page`` (e.g. "explain") with ``model`` chosen in the sidebar."""
+    app = new_app().run()
+    if model is not None:
+        app.selectbox(key="model").set_value(model).run()
+    if page != "models":
+        app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.fixture
+def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """``usermodel:build`` importable, its weights and a 3-class test set of 30 rows."""
+    (tmp_path / "usermodel.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    import importlib
+
+    import usermodel  # type: ignore[import-not-found]
+
+    importlib.reload(usermodel)
+    model = usermodel.build()
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randn(30, 4, generator=generator)
+    labels = model(inputs).argmax(dim=1)
+    labels[:3] = (labels[:3] + 1) % 3  # three mistakes to find
+    save_file(model.state_dict(), tmp_path / "usermodel.safetensors")
+    np.savez(
+        tmp_path / "usermodel.npz",
+        x=inputs.numpy(),
+        y=labels.numpy(),
+        class_names=np.array(["red", "green", "blue"]),
+        feature_names=np.array(["a", "b", "c", "d"]),
+    )
+    return {
+        "weights": tmp_path / "usermodel.safetensors",
+        "data": tmp_path / "usermodel.npz",
+        "folder": tmp_path,
+    }

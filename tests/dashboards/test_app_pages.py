@@ -1,0 +1,290 @@
+"""Every dashboard page driven through Streamlit's AppTest: widgets set, elements checked against
+what the library computes for the same model and sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import reference_models
+import xai
+from tests.dashboards.conftest import new_app, open_page
+from xai.inspection import select_samples
+
+
+@pytest.fixture(scope="module")
+def digits() -> reference_models.ReferenceModel:
+    return reference_models.load("digits_cnn")
+
+
+def _errors(app) -> list[str]:
+    return [e.value for e in app.error] + [e.value for e in app.exception]
+
+
+def _explain(app, methods: list[str]):
+    app.multiselect(key="methods").set_value(methods)
+    app.get("form_submit_button")[0].click().run()
+    assert not _errors(app), _errors(app)
+    return app
+
+
+# --- Models -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", reference_models.available())
+def test_models_page_shows_the_library_metrics(name: str) -> None:
+    app = open_page("models", name)
+    ref = reference_models.load(name)
+    report = xai.evaluate(ref.model, ref.data["test"], class_names=ref.info.class_names)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Accuracy"] == f"{report.accuracy:.4f}"
+    assert metrics["F1 (macro)"] == f"{report.f1:.4f}"
+    assert metrics["ROC-AUC"] == f"{report.roc_auc:.4f}"
+    per_class = app.dataframe[0].value
+    assert list(per_class["class"]) == ref.info.class_names
+    assert per_class["support"].sum() == len(ref.data["test"])
+    # confusion matrix, ROC curves, calibration, training history (shipped with the weights)
+    assert len(app.image) == 4
+    assert not app.info  # the history was found
+
+
+def test_models_page_confusion_toggle_redraws_without_error() -> None:
+    app = open_page("models", "shapes_cnn")
+    before = app.image[0].value
+    app.toggle[0].set_value(True).run()
+    assert not _errors(app)
+    assert len(app.image) == 4 and app.image[0].value != before
+
+
+# --- Explain ----------------------------------------------------------------------------------
+
+
+def test_explain_page_images_one_per_method(digits: reference_models.ReferenceModel) -> None:
+    app = open_page("explain", "digits_cnn")
+    assert [i.value for i in app.info] == ["Choose one or more methods and press **Explain**."]
+    assert len(app.image) == 1  # the input only
+    app = _explain(app, ["integrated_gradients", "gradcam"])
+    captions = [image.captions[0] for image in app.image]
+    assert captions[0] == "sample #0"
+    assert captions[1].startswith("integrated_gradients · ")
+    assert captions[2].startswith("gradcam · ")
+    assert len(app.image) == 3
+    # the prediction shown is the model's
+    with torch.no_grad():
+        logits = digits.model(digits.data["test"].tensors[0][:1])
+    probabilities = torch.softmax(logits, dim=1)[0]
+    metrics = {m.label: m for m in app.metric}
+    assert metrics["Predicted"].value == digits.info.class_names[int(probabilities.argmax())]
+    assert metrics["Predicted"].delta.startswith(f"{float(probabilities.max()):.3f}")
+
+
+def test_explain_shared_scale_gives_every_map_the_same_scale() -> None:
+    app = _explain(open_page("explain", "digits_cnn"), ["integrated_gradients", "gradcam"])
+    scales = [image.captions[0].rsplit("scale ", 1)[1] for image in app.image[1:]]
+    assert scales[0] != scales[1]  # IG and Grad-CAM have different magnitudes
+    app.toggle(key="shared_scale").set_value(True).run()
+    shared = [image.captions[0].rsplit("scale ", 1)[1] for image in app.image[1:]]
+    assert shared[0] == shared[1] == max(scales, key=lambda s: float(s.strip("±")))
+
+
+def test_explain_parameters_reach_the_method(digits: reference_models.ReferenceModel) -> None:
+    app = open_page("explain", "digits_cnn")
+    app.number_input(key="integrated_gradients.n_steps").set_value(8)
+    app = _explain(app, ["integrated_gradients"])
+    expected = xai.explain(digits.model, digits.data["test"].tensors[0][:1], n_steps=8)
+    evaluations = expected.extras["model_evaluations"]
+    assert f"· {evaluations} model evaluations ·" in app.image[1].captions[0]
+
+
+def test_explain_all_four_methods_on_images() -> None:
+    app = open_page("explain", "shapes_cnn")
+    app.number_input(key="lime.num_samples").set_value(200)
+    app = _explain(app, ["gradcam", "integrated_gradients", "lime", "shap"])
+    assert len(app.image) == 5
+    methods = [image.captions[0].split(" · ")[0] for image in app.image[1:]]
+    assert methods == ["gradcam", "integrated_gradients", "lime", "shap"]
+
+
+def test_explain_misclassified_samples_are_the_mistakes(
+    digits: reference_models.ReferenceModel,
+) -> None:
+    app = open_page("explain", "digits_cnn")
+    app.radio(key="sample_selection").set_value("misclassified").run()
+    assert not _errors(app)
+    inputs, labels = digits.data["test"].tensors[:2]
+    with torch.no_grad():
+        probabilities = torch.softmax(digits.model(inputs), dim=1)
+    expected = select_samples(probabilities, labels, "misclassified")
+    assert expected, "digits_cnn makes a few mistakes on its test set"
+    box = app.selectbox(key="sample_choice")
+    assert list(box.options) == [box.format_func(i) for i in expected][: len(box.options)]
+    assert box.value == expected[0]
+    assert int(probabilities[expected[0]].argmax()) != int(labels[expected[0]])
+    metrics = {m.label: m for m in app.metric}
+    assert "wrong" in metrics["Predicted"].delta
+
+
+def test_explain_least_confident_sample_first(digits: reference_models.ReferenceModel) -> None:
+    app = open_page("explain", "digits_cnn")
+    app.radio(key="sample_selection").set_value("least_confident").run()
+    inputs = digits.data["test"].tensors[0]
+    with torch.no_grad():
+        confidence = torch.softmax(digits.model(inputs), dim=1).max(dim=1).values
+    assert app.selectbox(key="sample_choice").value == int(confidence.argmin())
+
+
+def test_explain_tabular_bar_charts_with_feature_names() -> None:
+    app = _explain(open_page("explain", "breast_cancer_mlp"), ["integrated_gradients", "shap"])
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == 2 + 1  # one per method + the class probabilities
+    table = app.dataframe[0].value
+    ref = reference_models.load("breast_cancer_mlp")
+    assert list(table["feature"]) == ref.info.feature_names
+    assert list(table.columns) == ["feature", "value", "integrated_gradients", "shap"]
+    expected = xai.explain(ref.model, ref.data["test"].tensors[0][:1], target=None)
+    assert table["integrated_gradients"].tolist() == pytest.approx(
+        expected.attributions[0].tolist(), abs=1e-6
+    )
+
+
+def test_explain_sample_index_persists_across_pages() -> None:
+    app = open_page("explain", "digits_cnn")
+    app.number_input(key="sample_number").set_value(5).run()
+    app.switch_page("app_pages/models.py").run()
+    app.switch_page("app_pages/explain.py").run()
+    assert app.number_input(key="sample_number").value == 5
+    assert app.image[0].captions == ["sample #5"]
+
+
+# --- Trust ------------------------------------------------------------------------------------
+
+
+def test_trust_page_metrics_comparison_and_sanity_check() -> None:
+    app = open_page("explain", "digits_cnn")
+    app.number_input(key="sample_number").set_value(3).run()
+    app.switch_page("app_pages/trust.py").run()
+    app.multiselect(key="trust_methods").set_value(["integrated_gradients", "gradcam"]).run()
+    assert not _errors(app)
+    assert "Sample #3" in [h.value for h in app.header]
+    table = app.dataframe[0].value
+    assert list(table.index) == ["integrated_gradients", "gradcam"]
+    assert any(column.startswith("deletion_auc") for column in table.columns)
+    assert len(app.image) == 2  # deletion/insertion curves per method
+
+    app.slider(key="compare_count").set_value(3)
+    app.get("form_submit_button")[0].click().run()
+    assert not _errors(app)
+    assert len(app.dataframe) == 2 and len(app.image) == 4  # + two agreement matrices
+
+    app.selectbox(key="sanity_method").set_value("gradcam")
+    app.slider(key="sanity_count").set_value(2)
+    app.get("form_submit_button")[1].click().run()
+    verdicts = [m.value for m in app.success] + [e.value for e in app.error]
+    assert len(verdicts) == 1 and "gradcam" in verdicts[0]
+    assert "model randomization check" in verdicts[0]
+    assert len(app.image) == 5
+
+
+# --- Your model -------------------------------------------------------------------------------
+
+
+def _upload(app, spec: str, weights: bytes | None, data: bytes | None):
+    app.text_input(key="upload_spec").input(spec)
+    if weights is not None:
+        app.file_uploader(key="upload_weights").upload("w.safetensors", weights)
+    if data is not None:
+        app.file_uploader(key="upload_data").upload("d.npz", data)
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_upload_a_model_then_see_it_on_every_page(user_model: dict[str, Path]) -> None:
+    app = open_page("your_model")
+    app = _upload(
+        app,
+        "usermodel:build",
+        user_model["weights"].read_bytes(),
+        user_model["data"].read_bytes(),
+    )
+    assert not app.error
+    assert [s.value for s in app.success] == ["Loaded usermodel:build; it is now selected."]
+    assert app.selectbox(key="model").value.startswith("upload:usermodel:build#")
+    app.switch_page("app_pages/models.py").run()
+    assert not _errors(app)
+    assert app.title[0].value == "Model: usermodel:build"
+    assert list(app.dataframe[0].value["class"]) == ["red", "green", "blue"]
+    assert next(i.value for i in app.info).startswith("No training history")
+    app.switch_page("app_pages/explain.py").run()
+    app.radio(key="sample_selection").set_value("misclassified").run()
+    assert len(app.selectbox(key="sample_choice").options) == 3
+
+
+def test_upload_errors_are_shown(user_model: dict[str, Path]) -> None:
+    weights, data = user_model["weights"].read_bytes(), user_model["data"].read_bytes()
+    app = _upload(open_page("your_model"), "usermodel:build", b"not safetensors", data)
+    assert len(app.error) == 1 and app.error[0].value.startswith("weights: expected a .safetensors")
+
+    app = _upload(open_page("your_model"), "usermodel:build", weights, b"not an npz")
+    assert len(app.error) == 1 and app.error[0].value.startswith("data: expected an .npz file")
+
+    app = _upload(open_page("your_model"), "nosuchmodule:build", weights, data)
+    assert "could not import module 'nosuchmodule'" in app.error[0].value
+
+    app = _upload(open_page("your_model"), "usermodel:build", None, data)
+    assert app.error[0].value == "Give weights to load a model."
+    assert app.selectbox(key="model").value == reference_models.available()[0]
+
+
+def test_upload_shape_mismatch_is_explained(user_model: dict[str, Path]) -> None:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.zeros((5, 7), np.float32), y=np.zeros(5, np.int64))
+    app = _upload(
+        open_page("your_model"),
+        "usermodel:build",
+        user_model["weights"].read_bytes(),
+        buffer.getvalue(),
+    )
+    message = app.error[0].value
+    assert message.startswith(
+        "data: the model of usermodel:build cannot run on 'x' of shape (5, 7)"
+    )
+
+
+def test_command_line_model_is_offered_first(
+    user_model: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "usermodel:build")
+    monkeypatch.setenv("XAI_DASHBOARD_WEIGHTS", str(user_model["weights"]))
+    monkeypatch.setenv("XAI_DASHBOARD_DATA", str(user_model["data"]))
+    app = new_app().run()
+    assert not _errors(app)
+    assert app.selectbox(key="model").value == "cli:usermodel:build"
+    assert app.title[0].value == "Model: usermodel:build"
+    app.switch_page("app_pages/your_model.py").run()
+    assert app.success[0].value.startswith("Given on the command line: **usermodel:build**")
+
+
+def test_command_line_model_that_does_not_load(
+    user_model: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "usermodel:build")
+    monkeypatch.setenv("XAI_DASHBOARD_WEIGHTS", str(user_model["folder"] / "missing.safetensors"))
+    monkeypatch.setenv("XAI_DASHBOARD_DATA", str(user_model["data"]))
+    app = new_app()
+    app.run()
+    app.switch_page("app_pages/your_model.py").run()
+    assert "did not load: weights: expected an existing .safetensors file" in app.error[0].value
+
+
+def test_command_line_reference_model_is_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "shapes_cnn")
+    app = new_app().run()
+    assert app.selectbox(key="model").value == "shapes_cnn"
+    assert app.title[0].value == "Model: shapes_cnn"
