@@ -37,7 +37,11 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tabular", {"algorithm": "deep"}),
         ("tabular", {"algorithm": "kernel", "nsamples": 64}),
     ],
-    "lime": [("tabular", {"background": models.rows(20)})],
+    "lime": [
+        ("tabular", {"background": models.rows(20)}),
+        ("tabular", {"background": models.rows(20), "sampler": "lime"}),
+        ("tabular", {"sampler": "lime"}),
+    ],
 }
 CASES = [
     pytest.param(method, kind, {}, id=f"{method}-{kind}")

@@ -300,7 +300,14 @@ def test_lime_tabular_equals_lime_tabular_explainer(
     model, x = models.small_mlp(features=n_features), models.rows(3, features=n_features)
     background = models.rows(40, features=n_features) if with_training_data else None
     expl = xai.explain(
-        model, x, method="lime", background=background, num_samples=300, seed=9, target=0
+        model,
+        x,
+        method="lime",
+        background=background,
+        num_samples=300,
+        seed=9,
+        target=0,
+        sampler="lime",
     )
     for j in range(3):
         if with_training_data:

@@ -9,8 +9,13 @@ import torch
 
 from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
-from xai._validation import broadcast_reference, check_positive_int
-from xai.explainers._lime_tabular import lime_tabular
+from xai._validation import broadcast_reference, check_choice, check_positive_int
+from xai.explainers._lime_tabular import (
+    SAMPLERS,
+    default_kernel_width,
+    fast_lime_tabular,
+    lime_tabular,
+)
 from xai.explainers._segmentation import relabel, segment_image
 from xai.explainers.base import Explainer
 
@@ -40,6 +45,11 @@ class LIME(Explainer):
             recorded in ``params`` as ``"none"``.
         kernel_width: width of lime's exponential kernel (default: lime's own).
         batch_size: rows per model call (default: automatic, large; lime's own default is 10).
+        sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn with
+            torch's random numbers in a few tensor operations, statistically equivalent to
+            lime's (same distribution, other random numbers). ``"lime"``: lime's own objects
+            and numpy random stream, so the result equals lime_tabular's for the same seed
+            (slower). Images always use lime's own draws (already vectorised).
         seed: random seed; each sample is explained with the same seed, so the same seed gives
             identical attributions and a sample's result does not depend on the batch.
 
@@ -57,6 +67,7 @@ class LIME(Explainer):
         "background": None,
         "kernel_width": None,
         "batch_size": None,
+        "sampler": None,
     }
     stochastic = True
     input_ndims = (2, 4)
@@ -83,6 +94,15 @@ class LIME(Explainer):
         ):
             raise ValueError(
                 f"kernel_width: expected a positive number, got {params['kernel_width']!r}."
+            )
+
+        if params["sampler"] is None:
+            params["sampler"] = "lime" if is_image else "fast"
+        sampler = check_choice("sampler", params["sampler"], SAMPLERS)
+        if is_image and sampler != "lime":
+            raise ValueError(
+                f"sampler: images are always perturbed with lime's own random draws (already "
+                f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
 
         if is_image:
@@ -168,8 +188,6 @@ class LIME(Explainer):
         num_samples: int,
         batch_size: int,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        from lime.lime_tabular import LimeTabularExplainer
-
         for option in ("hide_color", "n_segments"):
             if params[option] != LIME.defaults[option]:
                 raise ValueError(
@@ -181,36 +199,62 @@ class LIME(Explainer):
             )
         n_features = inputs.shape[1]
         if params["background"] is None:
-            training = np.zeros((1, n_features))
-            settings = {"discretize_continuous": False, "sample_around_instance": True}
+            background = None
             params["background"] = "none"
         else:
-            training = (
-                broadcast_reference(params["background"], inputs, "background")
-                .double()
-                .cpu()
-                .numpy()
+            background = broadcast_reference(params["background"], inputs, "background")
+        if params["kernel_width"] is None:
+            params["kernel_width"] = default_kernel_width(n_features)
+        if params["sampler"] == "fast":
+            fits = fast_lime_tabular(
+                function,
+                inputs,
+                target,
+                background,
+                num_samples,
+                float(params["kernel_width"]),
+                params["seed"],
+                batch_size,
             )
-            settings = {"discretize_continuous": True}
-        explainer = LimeTabularExplainer(
-            training,
-            mode="regression",
-            kernel_width=params["kernel_width"],
-            random_state=params["seed"],
-            **settings,
-        )
-        fits = lime_tabular(
-            function, inputs, target, explainer, num_samples, params["seed"], batch_size
-        )
+        else:
+            fits = lime_tabular(
+                function,
+                inputs,
+                target,
+                _lime_explainer(background, n_features, params),
+                num_samples,
+                params["seed"],
+                batch_size,
+            )
         attributions = torch.from_numpy(np.stack([fit.weights for fit in fits])).to(inputs)
         intercepts = [fit.intercept for fit in fits]
         fit_scores = [fit.score for fit in fits]
-        if params["kernel_width"] is None:
-            params["kernel_width"] = float(np.sqrt(n_features) * 0.75)
         return attributions, {
             "intercept": torch.tensor(intercepts, dtype=torch.float64),
             "score": torch.tensor(fit_scores, dtype=torch.float64),
         }
+
+
+def _lime_explainer(
+    background: torch.Tensor | None, n_features: int, params: dict[str, Any]
+) -> Any:
+    """lime's ``LimeTabularExplainer`` as xai uses it: discretised training data, or (without
+    any) a unit-scale Gaussian around each row."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    if background is None:
+        training = np.zeros((1, n_features))
+        settings = {"discretize_continuous": False, "sample_around_instance": True}
+    else:
+        training = background.double().cpu().numpy()
+        settings = {"discretize_continuous": True}
+    return LimeTabularExplainer(
+        training,
+        mode="regression",
+        kernel_width=params["kernel_width"],
+        random_state=params["seed"],
+        **settings,
+    )
 
 
 class _LocalFit(NamedTuple):
