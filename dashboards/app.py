@@ -18,13 +18,13 @@ import streamlit as st
 
 from dashboards import state
 
-st.set_page_config(page_title="xai dashboard", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="xai dashboard", page_icon=":material/insights:", layout="wide")
 
 pages = [
-    st.Page("app_pages/models.py", title="Models", icon="📊", default=True),
-    st.Page("app_pages/explain.py", title="Explain", icon="🔎"),
-    st.Page("app_pages/trust.py", title="Trust", icon="✅"),
-    st.Page("app_pages/your_model.py", title="Your model", icon="📁"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/bar_chart:", default=True),
+    st.Page("app_pages/explain.py", title="Explain", icon=":material/search:"),
+    st.Page("app_pages/trust.py", title="Trust", icon=":material/verified:"),
+    st.Page("app_pages/your_model.py", title="Your model", icon=":material/upload_file:"),
 ]
 page = st.navigation(pages)
 

@@ -127,7 +127,11 @@ with st.form("explain_settings"):
         with column:
             st.markdown(f"**{method}**")
             chosen: dict[str, Any] = {}
-            for parameter in tunable_parameters(method, subject.model, subject.inputs[:1]):
+            parameters = state.cached(  # Grad-CAM's layers come from a traced forward pass
+                ("parameters", key, method),
+                lambda method=method: tunable_parameters(method, subject.model, subject.inputs[:1]),
+            )
+            for parameter in parameters:
                 widget_key = f"{method}.{parameter.name}"
                 state.initial(widget_key, parameter.default, parameter.accepts)
                 if parameter.is_choice:

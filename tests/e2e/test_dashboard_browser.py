@@ -1,0 +1,241 @@
+"""The dashboard in a real browser: ``xai dashboard`` serves it, headless Chromium (Debian's
+package, driven by Playwright) opens it, asks for explanations and waits for the overlays.
+
+Prints how long a new explanation takes to show from a warm app (one gradient method, then all
+four), and checks the screenshots are not blank. ``XAI_UPDATE_SCREENSHOTS=1`` also copies them
+into ``docs/images/`` for the dashboard's documentation page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.report.browser import chromium
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("streamlit")
+
+pytestmark = [
+    pytest.mark.skipif(
+        chromium() is None, reason="needs /usr/bin/chromium (apt-get install chromium)"
+    ),
+    pytest.mark.slow,
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_IMAGES = ROOT / "docs" / "images"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"xai dashboard exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url}/_stcore/health did not answer 'ok' within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> Iterator[str]:
+    """``xai dashboard --model digits_cnn`` on a free port; yields its address."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xai", "dashboard", "--model", "digits_cnn", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the server and its children stop together
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline().strip()
+        url = f"http://127.0.0.1:{port}"
+        assert first_line.startswith(f"xai dashboard: {url}"), first_line
+        _wait_healthy(url, process)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _idle(page) -> None:
+    """Wait until the app's script run has finished (Streamlit marks its root element)."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=120_000
+    )
+
+
+def _captions(page) -> list[str]:
+    return page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+
+
+def _wait_for_overlays(page, sample: int, methods: list[str]) -> float:
+    """Wait until the input of ``sample`` and one overlay per method show; returns the time."""
+    page.wait_for_function(
+        """([sample, methods]) => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+            const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+                .map(c => c.innerText);
+            if (!captions.includes('sample #' + sample)) return false;
+            const shown = captions.filter(c => c.includes(' · ')).map(c => c.split(' · ')[0]);
+            const images = [...document.querySelectorAll('[data-testid="stImage"] img')];
+            return JSON.stringify(shown) === JSON.stringify(methods)
+                && images.length === methods.length + 1
+                && images.every(img => img.complete && img.naturalWidth > 0);
+        }""",
+        arg=[sample, methods],
+        timeout=120_000,
+        polling=20,
+    )
+    return time.perf_counter()
+
+
+def _choose_methods(page, methods: list[str]) -> None:
+    """Replace the multiselect's choice by ``methods`` (keyboard, as a user would)."""
+    box = page.locator('[data-testid="stMultiSelect"]').first
+    field = box.locator("input")
+    field.click()
+    for _ in range(6):  # remove the chosen ones
+        field.press("Backspace")
+    for method in methods:
+        field.fill(method)
+        field.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def _set_sample(page, sample: int) -> float:
+    field = page.get_by_label("Sample index (0 to 358)")
+    field.fill(str(sample))
+    start = time.perf_counter()
+    field.press("Enter")
+    return start
+
+
+def _check_not_blank(png: Path, minimum_colours: int = 300) -> None:
+    image = np.asarray(Image.open(png).convert("RGB"))
+    colours = np.unique(image.reshape(-1, 3), axis=0)
+    assert len(colours) > minimum_colours, f"{png.name}: only {len(colours)} colours: blank?"
+    not_white = (image.min(axis=2) < 235).mean()
+    assert not_white > 0.02, f"{png.name}: {not_white:.1%} of the page is not white"
+
+
+def _save(page, tmp_path: Path, name: str) -> Path:
+    png = tmp_path / name
+    page.screenshot(path=str(png), full_page=True)
+    _check_not_blank(png)
+    if os.environ.get("XAI_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, DOCS_IMAGES / name)
+    return png
+
+
+def test_dashboard_explains_in_a_browser(
+    dashboard: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    timings: dict[str, float] = {}
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            start = time.perf_counter()
+            page.goto(dashboard)
+            page.get_by_role("heading", name="Model: digits_cnn").wait_for(timeout=180_000)
+            page.locator('[data-testid="stImage"] img').nth(3).wait_for(timeout=120_000)
+            _idle(page)
+            timings["first page, cold"] = time.perf_counter() - start
+            _save(page, tmp_path, "dashboard_models.png")
+
+            page.locator('[data-testid="stSidebarNavLink"]', has_text="Explain").click()
+            page.get_by_role("heading", name="Explain a prediction").wait_for(timeout=60_000)
+            _idle(page)
+
+            # Warm-up: the default methods (Integrated Gradients and Grad-CAM) on sample 0.
+            start = time.perf_counter()
+            page.get_by_role("button", name="Explain", exact=True).click()
+            timings["IG + Grad-CAM, first request"] = (
+                _wait_for_overlays(page, 0, ["integrated_gradients", "gradcam"]) - start
+            )
+            _save(page, tmp_path, "dashboard_explain.png")
+
+            # Pick one gradient method; the explanation of a new sample is computed afresh.
+            _choose_methods(page, ["integrated_gradients"])
+            page.get_by_role("button", name="Explain", exact=True).click()
+            _wait_for_overlays(page, 0, ["integrated_gradients"])
+            for sample in (11, 12, 13):
+                start = _set_sample(page, sample)
+                seconds = _wait_for_overlays(page, sample, ["integrated_gradients"]) - start
+                timings[f"IG, new sample #{sample}"] = seconds
+
+            everything = ["gradcam", "integrated_gradients", "lime", "shap"]
+            _choose_methods(page, everything)
+            page.get_by_role("button", name="Explain", exact=True).click()
+            _wait_for_overlays(page, 13, everything)
+            for sample in (21, 22):
+                start = _set_sample(page, sample)
+                timings[f"all four, new sample #{sample}"] = (
+                    _wait_for_overlays(page, sample, everything) - start
+                )
+            start = time.perf_counter()
+            page.get_by_text("Shared colour scale").click()
+            _idle(page)
+            timings["toggle shared scale (cached)"] = time.perf_counter() - start
+            captions = [c for c in _captions(page) if " · " in c]
+            assert len({c.rsplit("scale ", 1)[1] for c in captions}) == 1, captions
+            overlay = tmp_path / "overlay.png"
+            page.locator('[data-testid="stImage"] img').nth(1).screenshot(path=str(overlay))
+            _check_not_blank(overlay, minimum_colours=50)
+            _save(page, tmp_path, "dashboard_explain_all.png")
+
+            page.locator('[data-testid="stSidebarNavLink"]', has_text="Trust").click()
+            page.get_by_role("heading", name="How far to trust the explanations").wait_for()
+            _idle(page)
+            start = time.perf_counter()
+            page.get_by_role("button", name="Compare methods").click()
+            page.get_by_text("Means over 4 samples").wait_for(timeout=180_000)
+            _idle(page)
+            timings["Trust: compare 4 methods on 4 samples"] = time.perf_counter() - start
+            _save(page, tmp_path, "dashboard_trust.png")
+        finally:
+            browser.close()
+
+    report = {name: round(seconds, 3) for name, seconds in timings.items()}
+    (tmp_path / "timings.json").write_text(json.dumps(report, indent=2))
+    with capsys.disabled():
+        print("\ndashboard timings in a browser (seconds):")
+        for name, seconds in report.items():
+            print(f"  {name:<42} {seconds:8.3f}")
+    one_method = [v for k, v in timings.items() if k.startswith("IG, new sample")]
+    assert len(one_method) == 3 and all(v > 0 for v in one_method)
