@@ -12,6 +12,8 @@ import importlib
 import io
 import os
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +124,9 @@ def load_factory(spec: str) -> Any:
         factory = getattr(module, attribute)
     except AttributeError:
         raise ValueError(
-            f"model: module {module_name!r} has no attribute {attribute!r} (from {spec!r})."
+            f"model: module {module_name!r} has no attribute {attribute!r} (from {spec!r}); "
+            "expected 'module:factory' naming a callable in it that returns the "
+            "torch.nn.Module."
         ) from None
     if not callable(factory):
         raise TypeError(
@@ -170,21 +174,33 @@ def _load_weights(weights: FileLike) -> dict[str, torch.Tensor]:
         ) from error
 
 
+def _not_npz(data: FileLike, reason: str) -> ValueError:
+    return ValueError(
+        f"data: expected an .npz file (np.savez(path, x=inputs, y=labels)), but "
+        f"{_describe(data)} could not be read as one ({reason})."
+    )
+
+
 def _load_arrays(data: FileLike) -> dict[str, np.ndarray]:
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        with np.load(source, allow_pickle=False) as arrays:
+        loaded = np.load(source, allow_pickle=False)
+    except ValueError as error:  # neither .npz nor .npy: numpy would fall back to pickle
+        raise _not_npz(data, "it is neither an .npz nor an .npy file") from error
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise _not_npz(data, str(error)) from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
+        raise _not_npz(data, f"it is one .npy array of shape {tuple(np.shape(loaded))}")
+    try:
+        with loaded as arrays:
             return {name: arrays[name] for name in arrays.files}
     except ValueError as error:  # object arrays need pickle, which is refused
         raise ValueError(
             f"data: {_describe(data)} holds arrays that need pickle to load ({error}); "
             "save plain numeric arrays (and class names as a string array)."
         ) from error
-    except (OSError, EOFError, KeyError) as error:  # not an npz/zip file at all
-        raise ValueError(
-            f"data: expected an .npz file (np.savez(path, x=inputs, y=labels)), but "
-            f"{_describe(data)} could not be read as one ({error})."
-        ) from error
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise _not_npz(data, str(error)) from error
 
 
 def _check_exists(argument: str, path: FileLike, suffix: str, spec: str) -> None:
@@ -265,9 +281,15 @@ def user_subject(spec: str, weights: FileLike, data: FileLike) -> Subject:
         )
     try:
         inputs = torch.as_tensor(arrays["x"], dtype=torch.float32)
-        labels = torch.as_tensor(arrays["y"]).long()
+        raw_labels = torch.as_tensor(arrays["y"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"data: 'x' and 'y' must be numeric arrays ({error}).") from error
+    if raw_labels.is_floating_point() and not bool((raw_labels == raw_labels.round()).all()):
+        raise ValueError(
+            f"data: expected whole-number class labels in 'y', got {raw_labels.dtype} values "
+            "with fractions (e.g. probabilities); save the class indices, e.g. y.argmax(1)."
+        )
+    labels = raw_labels.long()
     if inputs.ndim < 2 or labels.ndim != 1 or len(inputs) != len(labels) or not len(labels):
         raise ValueError(
             f"data: expected 'x' of shape (N, ...) and 'y' of shape (N,) with N > 0, got "
