@@ -44,7 +44,7 @@ PENDING_MODEL_KEY = "select_model_next"  # a model to select before the sidebar 
 #: Widgets whose values survive a visit to another page (method options are "<method>.<name>").
 KEPT_WIDGETS = (
     "sample_selection", "sample_number", "sample_choice", "methods", "target_choice",
-    "shared_scale", "trust_methods", "compare_count", "sanity_method", "sanity_count",
+    "shared_scale", "trust_methods", "trust_metrics", "compare_count", "sanity_method", "sanity_count",
 )  # fmt: skip
 
 _MAX_RESULTS = 256
@@ -88,6 +88,22 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         while len(store) > _MAX_RESULTS:
             store.popitem(last=False)
     return value
+
+
+def cached_with_progress(
+    key: tuple[Any, ...], text: str, compute: Callable[[Callable[[float, str], None]], T]
+) -> T:
+    """:func:`cached` for a long computation that reports progress: a progress bar shows while
+    ``compute(progress)`` runs (not when the result is already there)."""
+    if is_cached(key):
+        return cached(key, lambda: compute(lambda fraction, message: None))
+    bar = st.progress(0.0, text=text)
+    try:
+        return cached(
+            key, lambda: compute(lambda fraction, message: bar.progress(fraction, message))
+        )
+    finally:
+        bar.empty()
 
 
 def is_cached(key: tuple[Any, ...]) -> bool:

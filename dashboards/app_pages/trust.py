@@ -13,7 +13,7 @@ from xai import viz
 from xai.compare import compare
 from xai.explainers import explainer_class
 from xai.explainers.parameters import applicable_methods
-from xai.metrics import get_quality_metric
+from xai.metrics import get_quality_metric, quality_metrics
 from xai.metrics.sanity import model_randomization_check
 from xai.quality import evaluate_explanation
 
@@ -34,6 +34,28 @@ state.initial(
 methods = st.multiselect("Methods", methods_available, key="trust_methods")
 if not methods:
     st.info("Choose one or more methods.")
+    st.stop()
+metric_choices = [
+    name
+    for name, metric in quality_metrics().items()
+    if metric.default
+    and metric.category != "agreement"
+    and (metric.category != "localization" or subject.masks is not None)
+]
+state.initial(
+    "trust_metrics",
+    [n for n in metric_choices if quality_metrics()[n].category != "robustness"],
+    lambda chosen: set(chosen) <= set(metric_choices),
+)
+metrics = st.multiselect(
+    "Metrics",
+    metric_choices,
+    key="trust_metrics",
+    help="Robustness metrics (max sensitivity, seed stability) explain every sample several "
+    "times more: seconds for LIME and SHAP. Localization metrics need ground-truth masks.",
+)
+if not metrics:
+    st.info("Choose one or more metrics.")
     st.stop()
 options = {m: dict(request.get("options", {}).get(m, {})) for m in methods}
 for method in methods:
@@ -68,17 +90,24 @@ st.caption("The sample chosen on the Explain page, explained for its predicted c
 target = int(report.y_pred[index])
 masks = state.sample_masks(subject, [index])
 sample_reports = {}
-progress = st.progress(0.0, text="Evaluating ...")
+progress = None
 for step, method in enumerate(methods):
-    progress.progress(step / len(methods), text=f"Evaluating {method} ...")
+    quality_key = (
+        "quality", key, index, method, state.option_key(options[method]), target, *metrics
+    )  # fmt: skip
+    if progress is None and not state.is_cached(quality_key):
+        progress = st.progress(0.0, text="Evaluating ...")
+    if progress is not None:
+        progress.progress(step / len(methods), text=f"Evaluating {method} ...")
     explanation = state.explanation(key, subject, index, method, options[method], target)
     sample_reports[method] = state.cached(
-        ("quality", key, index, method, state.option_key(options[method]), target),
+        quality_key,
         lambda explanation=explanation: evaluate_explanation(
-            subject.model, explanation, masks=masks
+            subject.model, explanation, metrics, masks=masks
         ),
     )
-progress.empty()
+if progress is not None:
+    progress.empty()
 st.dataframe(metric_table(sample_reports), column_config=None)
 st.caption(
     "↑ higher is better, ↓ lower is better. Empty cells: the metric does not apply to the method "
@@ -91,7 +120,7 @@ if curve_methods:
     for position, method in enumerate(curve_methods):
         columns[position % len(columns)].image(
             state.figure_png(
-                ("curves", key, index, method, state.option_key(options[method])),
+                ("curves", key, index, method, state.option_key(options[method]), target),
                 lambda method=method: viz.plot_perturbation_curves(sample_reports[method], 0),
             ),
             caption=method,
@@ -112,29 +141,27 @@ compare_key = (
     count,
     tuple(methods),
     tuple(state.option_key(options[m]) for m in methods),
+    tuple(metrics),
 )
 if run_compare or state.is_cached(compare_key):
     indices = list(range(count))
-    if not state.is_cached(compare_key):
-        bar = st.progress(0.0, text="Comparing ...")
-        comparison = state.cached(
-            compare_key,
-            lambda: compare(
-                subject.model,
-                subject.inputs[indices],
-                methods,
-                masks=state.sample_masks(subject, indices),
-                options=options,
-                progress=lambda fraction, message: bar.progress(fraction, text=message),
-            ),
-        )
-        bar.empty()
-    else:
-        comparison = state.cached(compare_key, lambda: None)
+    comparison = state.cached_with_progress(
+        compare_key,
+        "Comparing ...",
+        lambda progress: compare(
+            subject.model,
+            subject.inputs[indices],
+            methods,
+            masks=state.sample_masks(subject, indices),
+            metrics=metrics,
+            options=options,
+            progress=progress,
+        ),
+    )
     st.dataframe(metric_table(comparison.reports))
     st.caption(
-        f"Means over {count} samples. Seconds per method: "
-        + ", ".join(f"{m} {s:.2f}" for m, s in comparison.seconds.items())
+        f"Means over {count} samples. Time to explain them: "
+        + ", ".join(f"{m} {1000 * s:.0f} ms" for m, s in comparison.seconds.items())
     )
     if len(methods) > 1:
         left, right = st.columns(2)
@@ -170,20 +197,16 @@ with st.form("sanity_settings"):
 sanity_key = ("sanity", key, sanity_method, sanity_count, state.option_key(options[sanity_method]))
 if run_sanity or state.is_cached(sanity_key):
     indices = list(range(sanity_count))
-    if not state.is_cached(sanity_key):
-        bar = st.progress(0.0, text="Randomising layers ...")
-        result = state.cached(
-            sanity_key,
-            lambda: model_randomization_check(
-                subject.model,
-                subject.inputs[indices],
-                sanity_method,
-                progress=lambda fraction, message: bar.progress(fraction, text=message),
-                **options[sanity_method],
-            ),
-        )
-        bar.empty()
-    else:
-        result = state.cached(sanity_key, lambda: None)
+    result = state.cached_with_progress(
+        sanity_key,
+        "Randomising layers ...",
+        lambda progress: model_randomization_check(
+            subject.model,
+            subject.inputs[indices],
+            sanity_method,
+            progress=progress,
+            **options[sanity_method],
+        ),
+    )
     (st.success if result.passed else st.error)(result.verdict)
     st.image(state.figure_png(("randomization", *sanity_key), result.plot))

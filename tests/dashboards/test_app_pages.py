@@ -172,6 +172,17 @@ def test_trust_page_metrics_comparison_and_sanity_check() -> None:
     assert list(table.index) == ["integrated_gradients", "gradcam"]
     assert any(column.startswith("deletion_auc") for column in table.columns)
     assert len(app.image) == 2  # deletion/insertion curves per method
+    assert not any(column.startswith("max_sensitivity") for column in table.columns)
+    chosen = app.multiselect(key="trust_metrics").value
+    app.multiselect(key="trust_metrics").set_value([*chosen, "max_sensitivity_error"]).run()
+    table = app.dataframe[0].value
+    assert "max_sensitivity_error ↓" in table.columns
+    digits = reference_models.load("digits_cnn")
+    explanation = xai.explain(digits.model, digits.data["test"].tensors[0][3:4], n_steps=50)
+    expected = xai.evaluate_explanation(digits.model, explanation, ["deletion_auc"])
+    assert table.loc["integrated_gradients", "deletion_auc ↓"] == pytest.approx(
+        expected.means["deletion_auc"], abs=1e-6
+    )
 
     app.slider(key="compare_count").set_value(3)
     app.get("form_submit_button")[0].click().run()

@@ -210,7 +210,20 @@ def test_dashboard_explains_in_a_browser(
                 )
             start = time.perf_counter()
             page.get_by_text("Shared colour scale").click()
-            _idle(page)
+            # every map's caption ends with the same scale once the rerun has drawn them
+            page.wait_for_function(
+                """(count) => {
+                    const app = document.querySelector('[data-testid="stApp"]');
+                    if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+                    const scales = [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+                        .map(c => c.innerText).filter(c => c.includes(' · '))
+                        .map(c => c.split('scale ')[1]);
+                    return scales.length === count && new Set(scales).size === 1;
+                }""",
+                arg=len(everything),
+                timeout=60_000,
+                polling=20,
+            )
             timings["toggle shared scale (cached)"] = time.perf_counter() - start
             captions = [c for c in _captions(page) if " · " in c]
             assert len({c.rsplit("scale ", 1)[1] for c in captions}) == 1, captions
