@@ -33,7 +33,15 @@ def test_readme_example_runs(tmp_path: Path) -> None:
 
 def test_every_guide_page_has_a_runnable_example() -> None:
     prefixes = {path.name.split("_")[0] for path in EXAMPLES}
-    assert {"getting", "explainers", "training", "reference", "evaluation", "quality"} <= prefixes
+    assert {
+        "getting",
+        "explainers",
+        "training",
+        "reference",
+        "evaluation",
+        "quality",
+        "dashboard",
+    } <= prefixes
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
@@ -56,3 +64,17 @@ def test_docs_pages_link_to_existing_files() -> None:
             if target.startswith("http"):
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_docs_links_and_images_exist() -> None:
+    """Every relative link and image of the documentation points at a file of the repository
+    (the dashboard's screenshots included)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)\)", page.read_text()):
+            if "://" in target:
+                continue
+            if not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not missing, missing
