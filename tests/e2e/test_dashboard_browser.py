@@ -150,7 +150,12 @@ def _check_not_blank(png: Path, minimum_colours: int = 300) -> None:
     assert not_white > 0.02, f"{png.name}: {not_white:.1%} of the page is not white"
 
 
-def _save(page, tmp_path: Path, name: str) -> Path:
+def _save(page, tmp_path: Path, name: str, top=None) -> Path:
+    """Screenshot the window (scrolled so that ``top``, a locator, is at the top) into
+    ``tmp_path / name``; checked not blank; copied to docs/images when asked."""
+    if top is not None:
+        top.evaluate("element => element.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)  # let the scroll settle before the screenshot
     png = tmp_path / name
     page.screenshot(path=str(png), full_page=True)
     _check_not_blank(png)
@@ -169,7 +174,7 @@ def test_dashboard_explains_in_a_browser(
             executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
             start = time.perf_counter()
             page.goto(dashboard)
             page.get_by_role("heading", name="Model: digits_cnn").wait_for(timeout=180_000)
@@ -230,7 +235,12 @@ def test_dashboard_explains_in_a_browser(
             overlay = tmp_path / "overlay.png"
             page.locator('[data-testid="stImage"] img').nth(1).screenshot(path=str(overlay))
             _check_not_blank(overlay, minimum_colours=50)
-            _save(page, tmp_path, "dashboard_explain_all.png")
+            _save(
+                page,
+                tmp_path,
+                "dashboard_explain_all.png",
+                top=page.get_by_role("heading", name="Attributions for class"),
+            )
 
             page.locator('[data-testid="stSidebarNavLink"]', has_text="Trust").click()
             page.get_by_role("heading", name="How far to trust the explanations").wait_for()
@@ -240,7 +250,12 @@ def test_dashboard_explains_in_a_browser(
             page.get_by_text("Means over 4 samples").wait_for(timeout=180_000)
             _idle(page)
             timings["Trust: compare 4 methods on 4 samples"] = time.perf_counter() - start
-            _save(page, tmp_path, "dashboard_trust.png")
+            _save(
+                page,
+                tmp_path,
+                "dashboard_trust.png",
+                top=page.get_by_role("heading", name="Over a set of samples"),
+            )
         finally:
             browser.close()
 
