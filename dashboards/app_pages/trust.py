@@ -163,6 +163,20 @@ if run_compare or state.is_cached(compare_key):
         f"Means over {count} samples. Time to explain them: "
         + ", ".join(f"{m} {1000 * s:.0f} ms" for m, s in comparison.seconds.items())
     )
+    curve_methods = [m for m, r in comparison.reports.items() if r.curves]
+    if curve_methods:
+        with st.expander("Deletion and insertion curves: mean and 10-90% band over the samples"):
+            columns = st.columns(min(2, len(curve_methods)))
+            for position, method in enumerate(curve_methods):
+                columns[position % len(columns)].image(
+                    state.figure_png(
+                        ("set_curves", method, *compare_key),
+                        lambda method=method: viz.plot_perturbation_curves(
+                            comparison.reports[method]
+                        ),
+                    ),
+                    caption=method,
+                )
     if len(methods) > 1:
         left, right = st.columns(2)
         left.image(

@@ -187,7 +187,8 @@ def test_trust_page_metrics_comparison_and_sanity_check() -> None:
     app.slider(key="compare_count").set_value(3)
     app.get("form_submit_button")[0].click().run()
     assert not _errors(app)
-    assert len(app.dataframe) == 2 and len(app.image) == 4  # + two agreement matrices
+    # + mean deletion/insertion curves per method and two agreement matrices
+    assert len(app.dataframe) == 2 and len(app.image) == 2 + 2 + 2
 
     app.selectbox(key="sanity_method").set_value("gradcam")
     app.slider(key="sanity_count").set_value(2)
@@ -195,7 +196,7 @@ def test_trust_page_metrics_comparison_and_sanity_check() -> None:
     verdicts = [m.value for m in app.success] + [e.value for e in app.error]
     assert len(verdicts) == 1 and "gradcam" in verdicts[0]
     assert "model randomization check" in verdicts[0]
-    assert len(app.image) == 5
+    assert len(app.image) == 7
 
 
 # --- Your model -------------------------------------------------------------------------------
