@@ -22,18 +22,11 @@ from torch.utils.data import TensorDataset
 
 import reference_models
 import xai
+from xai._cli_dashboard import DATA_ENV, MODEL_ENV, WEIGHTS_ENV  # how the CLI hands a model over
 from xai.evaluation import ClassificationReport
 from xai.subject import Subject, reference_subject, user_subject
 
 T = TypeVar("T")
-
-#: Environment variables through which ``xai dashboard --model --weights --data`` hands the
-#: user's model to the app (a Streamlit script takes no command-line arguments of its own).
-MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
-    "XAI_DASHBOARD_MODEL",
-    "XAI_DASHBOARD_WEIGHTS",
-    "XAI_DASHBOARD_DATA",
-)
 
 #: Session-state keys shared between pages.
 MODEL_KEY = "model"  # the key of the model shown (sidebar select box)
