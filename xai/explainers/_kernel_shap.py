@@ -70,29 +70,59 @@ def coalitions(
         sampled_weights /= sampled_weights.sum()
         draws = 4 * left
         sizes = rng.choice(len(sampled_weights), draws, p=sampled_weights) + num_full + 1
-        drawn = rng.random_sample((draws, m)).argsort(axis=1) < sizes[:, None]
-        rows: list[np.ndarray] = []
-        counts: list[float] = []
-        seen: dict[bytes, int] = {}
-        for mask, size in zip(drawn, sizes, strict=True):
-            if left <= 0:
+        paired = sizes <= num_paired
+        # A random subset of each size from a row of random keys. The rows are drawn lazily:
+        # first as many as the budget has rows, the rest only if repeats leave it unspent.
+        # numpy fills arrays row by row, so the keys equal those of one call for all rows.
+        keys = rng.random_sample((min(draws, left), m))
+        while True:
+            drawn = keys.argsort(axis=1) < sizes[: len(keys), None]
+            rows, counts = _deduplicate(drawn, paired[: len(keys)], left)
+            if len(rows) == left or len(keys) == draws:
                 break
-            pair = [mask, ~mask] if size <= num_paired else [mask]
-            key = mask.tobytes()
-            if key in seen:
-                for offset in range(len(pair)):
-                    counts[seen[key] + offset] += 1.0
-                continue
-            seen[key] = len(rows)
-            for item in pair[: max(1, min(len(pair), left))]:
-                rows.append(item)
-                counts.append(1.0)
-                left -= 1
-        sampled = np.asarray(counts)
+            keys = np.concatenate([keys, rng.random_sample((draws - len(keys), m))])
+        sampled = counts
         sampled *= weight_vector[num_full:].sum() / sampled.sum()
-        masks.append(np.array(rows, dtype=bool))
+        masks.append(rows)
         weights.append(sampled)
     return np.concatenate(masks), np.concatenate(weights)
+
+
+def _deduplicate(
+    drawn: np.ndarray, paired: np.ndarray, budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and repeat counts of drawn coalitions, taken in order until ``budget`` rows.
+
+    The vectorised form of shap's loop: a coalition seen for the first time adds its row and,
+    when ``paired``, its complement's (only the coalition itself if one row is left); a repeat
+    adds 1 to the count of each of its first occurrence's rows; the draws stop as soon as the
+    budget is spent.
+    """
+    if drawn.shape[1] <= 62:  # one integer per coalition: its bits
+        codes = drawn @ (1 << np.arange(drawn.shape[1], dtype=np.int64))
+    else:  # one byte string per coalition (slower)
+        codes = np.packbits(drawn, axis=1)
+    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    is_first = first[inverse] == np.arange(len(drawn))
+    cost = np.where(is_first, np.where(paired, 2, 1), 0)
+    before = np.cumsum(cost) - cost  # rows added before each draw
+    taken = before < budget  # shap stops once no row is left
+    new = taken & is_first
+    # rows of each new coalition: itself, then its complement while the budget allows
+    complement = new & paired & (before + 1 < budget)
+    repeats = np.bincount(inverse[taken], minlength=len(first)) - 1  # per unique coalition
+    own = np.flatnonzero(new)
+    row_of = np.cumsum(np.where(new, 1 + complement, 0)) - (1 + complement)  # first row index
+    total = int((1 + complement[own]).sum())
+    rows = np.empty((total, drawn.shape[1]), dtype=bool)
+    counts = np.empty(total)
+    rows[row_of[own]] = drawn[own]
+    counts[row_of[own]] = 1.0 + repeats[inverse[own]]
+    pairs = np.flatnonzero(complement)
+    rows[row_of[pairs] + 1] = ~drawn[pairs]
+    counts[row_of[pairs] + 1] = 1.0 + repeats[inverse[pairs]]
+    return rows, counts
 
 
 def kernel_shap(
@@ -103,9 +133,13 @@ def kernel_shap(
     nsamples: int | str,
     seed: int,
     rows_per_pass: int,
+    f_x: torch.Tensor,
+    f_null: torch.Tensor,
 ) -> torch.Tensor:
     """Kernel SHAP values ``(N, F)`` of the target output, background-averaged value function.
 
+    ``f_x`` ``(N,)`` is the target output at the inputs and ``f_null`` ``(N,)`` its mean over
+    the background (the caller has both from its own forward passes).
     ``nsamples="auto"`` means ``2 * M + 2048`` coalitions (M varying features), as in shap.
     Each group of samples with the same number of varying features shares one draw of
     coalitions made with ``seed``, so a sample's values do not depend on the batch.
@@ -113,9 +147,7 @@ def kernel_shap(
     device = inputs.device
     n, n_features = inputs.shape
     n_background = background.shape[0]
-    with torch.no_grad():
-        f_x = function(inputs).gather(1, target[:, None]).squeeze(1).double()
-        f_null = function(background).double().mean(dim=0)[target]
+    f_x, f_null = f_x.double(), f_null.double()
     total = f_x - f_null
     varying = (inputs[:, None, :] != background[None]).any(dim=1).cpu().numpy()  # (N, F)
     values = torch.zeros(n, n_features, dtype=torch.float64, device=device)
@@ -150,10 +182,10 @@ def kernel_shap(
             )
             with torch.no_grad():
                 scores = function(rows.reshape(-1, n_features))
-            picked = scores.gather(
-                1, target[member_t[local]].repeat_interleave(n_background)[:, None]
+            averaged = scores.view(len(ids), n_background, -1).double().mean(dim=1)
+            expected.view(-1)[part] = averaged.gather(1, target[member_t[local]][:, None]).squeeze(
+                1
             )
-            expected.view(-1)[part] = picked.view(len(ids), n_background).double().mean(dim=1)
         values[member_t[:, None], columns] = _solve(
             masks_t.double(), weights_t, expected, f_null[member_t], total[member_t]
         )

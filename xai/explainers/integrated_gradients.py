@@ -16,7 +16,7 @@ import torch
 from xai._batching import chunk_rows, chunks, map_in_chunks
 from xai._model import ModelFunction
 from xai._validation import broadcast_reference, check_positive_int
-from xai.explainers.base import Explainer
+from xai.explainers.base import Explainer, TargetRequest
 
 
 class IntegratedGradients(Explainer):
@@ -36,14 +36,19 @@ class IntegratedGradients(Explainer):
     name = "integrated_gradients"
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
+    # the forward pass that resolves the target also gives f(x) for the convergence delta
+    resolves_target = True
 
     def _attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: torch.Tensor,
+        request: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
+        with torch.no_grad():
+            outputs = self._call_model(function, inputs)
+        target = request.resolve(outputs)
         n_steps = check_positive_int("n_steps", params["n_steps"])
         if params["baselines"] is None:
             baselines = torch.zeros_like(inputs[:1])
@@ -76,10 +81,12 @@ class IntegratedGradients(Explainer):
             (gradient,) = torch.autograd.grad(score, points)
             gradient_sums.index_add_(0, sample, gradient * weights[step].view(shape))
         attributions = differences * gradient_sums
-        with torch.no_grad():  # completeness error, as captum's compute_convergence_delta
-            end = map_in_chunks(function, inputs, rows).gather(1, target[:, None]).squeeze(1)
-            start = map_in_chunks(function, baselines.expand_as(inputs), rows)
-            start = start.gather(1, target[:, None]).squeeze(1)
+        # completeness error, as captum's compute_convergence_delta; f(x) is known already,
+        # and a baseline shared by all samples is evaluated once
+        end = outputs.gather(1, target[:, None]).squeeze(1)
+        with torch.no_grad():
+            start = map_in_chunks(function, baselines, rows)
+        start = start.expand(n, -1).gather(1, target[:, None]).squeeze(1)
         delta = attributions.flatten(1).sum(1) - (end - start)
         return attributions, {"convergence_delta": delta}
 

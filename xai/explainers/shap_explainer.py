@@ -23,7 +23,7 @@ from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction, TargetColumn, trace_layers
 from xai._validation import broadcast_reference, check_choice, check_positive_int
 from xai.explainers._kernel_shap import kernel_shap
-from xai.explainers.base import Explainer
+from xai.explainers.base import Explainer, TargetRequest
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
@@ -69,14 +69,19 @@ class SHAP(Explainer):
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
     reference = "https://arxiv.org/abs/1705.07874"
+    # the forward pass that resolves the target also gives Kernel SHAP f(x)
+    resolves_target = True
 
     def _attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: torch.Tensor,
+        request: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
+        with torch.no_grad():
+            outputs = self._call_model(function, inputs)
+        target = request.resolve(outputs)
         algorithm = params["algorithm"]
         if algorithm is None:
             algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
@@ -100,14 +105,28 @@ class SHAP(Explainer):
         batch_size = check_positive_int("batch_size", params["batch_size"])
 
         with torch.no_grad():
-            expected = function(background).mean(dim=0)[target]
+            background_scores = function(background)
+        expected = background_scores.mean(dim=0)[target]
         with _quiet_shap():
             if algorithm == "gradient":
                 values = self._gradient(function, inputs, target, background, params, batch_size)
             elif algorithm == "deep":
                 values = self._deep(function, inputs, target, background)
             else:
-                values = self._kernel(function, inputs, target, background, params, batch_size)
+                nsamples = params["nsamples"]
+                if nsamples != "auto":
+                    nsamples = check_positive_int("nsamples", nsamples, minimum=2)
+                values = kernel_shap(
+                    function,
+                    inputs,
+                    target,
+                    background,
+                    nsamples,
+                    params["seed"],
+                    batch_size,
+                    f_x=outputs.gather(1, target[:, None]).squeeze(1),
+                    f_null=background_scores.double().mean(dim=0)[target],
+                )
         return values.to(inputs.dtype), {"expected_value": expected}
 
     @staticmethod
@@ -220,19 +239,3 @@ class SHAP(Explainer):
                 "input/output per module. Use algorithm='gradient' (the default) or "
                 "method='integrated_gradients', or give each use its own module."
             )
-
-    @staticmethod
-    def _kernel(
-        function: ModelFunction,
-        inputs: torch.Tensor,
-        target: torch.Tensor,
-        background: torch.Tensor,
-        params: dict[str, Any],
-        batch_size: int,
-    ) -> torch.Tensor:
-        nsamples = params["nsamples"]
-        if nsamples != "auto":
-            nsamples = check_positive_int("nsamples", nsamples, minimum=2)
-        return kernel_shap(
-            function, inputs, target, background, nsamples, params["seed"], batch_size
-        )
