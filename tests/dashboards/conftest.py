@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 
-#: A small user model: a module with a factory, as `xai dashboard --model usermodel:build` takes.
+#: A small user model: a module with a factory, as `xai dashboard --model dashmodel:build` takes.
 USER_MODULE = """
 import torch
 from torch import nn
@@ -55,31 +56,30 @@ def open_page(page: str, model: str | None = None) -> AppTest:
 
 
 @pytest.fixture
-def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """``usermodel:build`` importable, its weights and a 3-class test set of 30 rows."""
-    (tmp_path / "usermodel.py").write_text(USER_MODULE)
+def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
+    """``dashmodel:build`` importable, its weights and a 3-class test set of 30 rows."""
+    (tmp_path / "dashmodel.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    import importlib
+    sys.modules.pop("dashmodel", None)  # each test imports its own copy
+    import dashmodel  # type: ignore[import-not-found]
 
-    import usermodel  # type: ignore[import-not-found]
-
-    importlib.reload(usermodel)
-    model = usermodel.build()
+    model = dashmodel.build()
     generator = torch.Generator().manual_seed(1)
     inputs = torch.randn(30, 4, generator=generator)
     labels = model(inputs).argmax(dim=1)
     labels[:3] = (labels[:3] + 1) % 3  # three mistakes to find
-    save_file(model.state_dict(), tmp_path / "usermodel.safetensors")
+    save_file(model.state_dict(), tmp_path / "dashmodel.safetensors")
     np.savez(
-        tmp_path / "usermodel.npz",
+        tmp_path / "dashmodel.npz",
         x=inputs.numpy(),
         y=labels.numpy(),
         class_names=np.array(["red", "green", "blue"]),
         feature_names=np.array(["a", "b", "c", "d"]),
     )
-    return {
-        "weights": tmp_path / "usermodel.safetensors",
-        "data": tmp_path / "usermodel.npz",
+    yield {
+        "weights": tmp_path / "dashmodel.safetensors",
+        "data": tmp_path / "dashmodel.npz",
         "folder": tmp_path,
     }
+    sys.modules.pop("dashmodel", None)

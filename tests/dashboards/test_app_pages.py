@@ -217,16 +217,16 @@ def test_upload_a_model_then_see_it_on_every_page(user_model: dict[str, Path]) -
     app = open_page("your_model")
     app = _upload(
         app,
-        "usermodel:build",
+        "dashmodel:build",
         user_model["weights"].read_bytes(),
         user_model["data"].read_bytes(),
     )
     assert not app.error
-    assert [s.value for s in app.success] == ["Loaded usermodel:build; it is now selected."]
-    assert app.selectbox(key="model").value.startswith("upload:usermodel:build#")
+    assert [s.value for s in app.success] == ["Loaded dashmodel:build; it is now selected."]
+    assert app.selectbox(key="model").value.startswith("upload:dashmodel:build#")
     app.switch_page("app_pages/models.py").run()
     assert not _errors(app)
-    assert app.title[0].value == "Model: usermodel:build"
+    assert app.title[0].value == "Model: dashmodel:build"
     assert list(app.dataframe[0].value["class"]) == ["red", "green", "blue"]
     assert next(i.value for i in app.info).startswith("No training history")
     app.switch_page("app_pages/explain.py").run()
@@ -236,16 +236,16 @@ def test_upload_a_model_then_see_it_on_every_page(user_model: dict[str, Path]) -
 
 def test_upload_errors_are_shown(user_model: dict[str, Path]) -> None:
     weights, data = user_model["weights"].read_bytes(), user_model["data"].read_bytes()
-    app = _upload(open_page("your_model"), "usermodel:build", b"not safetensors", data)
+    app = _upload(open_page("your_model"), "dashmodel:build", b"not safetensors", data)
     assert len(app.error) == 1 and app.error[0].value.startswith("weights: expected a .safetensors")
 
-    app = _upload(open_page("your_model"), "usermodel:build", weights, b"not an npz")
+    app = _upload(open_page("your_model"), "dashmodel:build", weights, b"not an npz")
     assert len(app.error) == 1 and app.error[0].value.startswith("data: expected an .npz file")
 
     app = _upload(open_page("your_model"), "nosuchmodule:build", weights, data)
     assert "could not import module 'nosuchmodule'" in app.error[0].value
 
-    app = _upload(open_page("your_model"), "usermodel:build", None, data)
+    app = _upload(open_page("your_model"), "dashmodel:build", None, data)
     assert app.error[0].value == "Give weights to load a model."
     assert app.selectbox(key="model").value == reference_models.available()[0]
 
@@ -259,34 +259,34 @@ def test_upload_shape_mismatch_is_explained(user_model: dict[str, Path]) -> None
     np.savez(buffer, x=np.zeros((5, 7), np.float32), y=np.zeros(5, np.int64))
     app = _upload(
         open_page("your_model"),
-        "usermodel:build",
+        "dashmodel:build",
         user_model["weights"].read_bytes(),
         buffer.getvalue(),
     )
     message = app.error[0].value
     assert message.startswith(
-        "data: the model of usermodel:build cannot run on 'x' of shape (5, 7)"
+        "data: the model of dashmodel:build cannot run on 'x' of shape (5, 7)"
     )
 
 
 def test_command_line_model_is_offered_first(
     user_model: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "usermodel:build")
+    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "dashmodel:build")
     monkeypatch.setenv("XAI_DASHBOARD_WEIGHTS", str(user_model["weights"]))
     monkeypatch.setenv("XAI_DASHBOARD_DATA", str(user_model["data"]))
     app = new_app().run()
     assert not _errors(app)
-    assert app.selectbox(key="model").value == "cli:usermodel:build"
-    assert app.title[0].value == "Model: usermodel:build"
+    assert app.selectbox(key="model").value == "cli:dashmodel:build"
+    assert app.title[0].value == "Model: dashmodel:build"
     app.switch_page("app_pages/your_model.py").run()
-    assert app.success[0].value.startswith("Given on the command line: **usermodel:build**")
+    assert app.success[0].value.startswith("Given on the command line: **dashmodel:build**")
 
 
 def test_command_line_model_that_does_not_load(
     user_model: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "usermodel:build")
+    monkeypatch.setenv("XAI_DASHBOARD_MODEL", "dashmodel:build")
     monkeypatch.setenv("XAI_DASHBOARD_WEIGHTS", str(user_model["folder"] / "missing.safetensors"))
     monkeypatch.setenv("XAI_DASHBOARD_DATA", str(user_model["data"]))
     app = new_app()
