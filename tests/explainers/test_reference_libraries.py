@@ -257,6 +257,20 @@ def test_shap_kernel_gives_zero_to_features_equal_to_the_background() -> None:
     )
 
 
+def test_shap_kernel_samples_varying_in_different_features_equal_shap() -> None:
+    """Samples with as many varying features but different ones share the coalitions, each
+    mapped onto its own features."""
+    model, x = models.small_mlp(), models.rows(3)
+    x[0, 3] = 0.0
+    x[1, 1] = 0.0  # rows 0 and 1: five varying features each, not the same five
+    expl = xai.explain(model, x, method="shap", algorithm="kernel", seed=0, target=2)
+    reference = shap_kernel(model, x, torch.zeros(1, 6), 2, l1_reg=False)
+    torch.testing.assert_close(
+        expl.attributions, torch.from_numpy(reference).float(), rtol=1e-5, atol=1e-6
+    )
+    assert expl.attributions[0, 3] == 0 and expl.attributions[1, 1] == 0
+
+
 # ----------------------------------------------------------------------------------- LIME
 @pytest.mark.parametrize(("channels", "hide_color"), [(1, 0.0), (3, None), (3, 0.3)])
 def test_lime_image_equals_lime_image_explainer(channels: int, hide_color: float | None) -> None:

@@ -167,19 +167,28 @@ def kernel_shap(
         n_coalitions = masks.shape[0]
         # expected target output of every (sample, coalition), background rows averaged
         expected = torch.empty(len(members), n_coalitions, dtype=torch.float64, device=device)
-        columns = torch.from_numpy(np.stack([np.nonzero(varying[i])[0] for i in members])).to(
-            device
-        )
+        columns_np = np.stack([np.nonzero(varying[i])[0] for i in members])
+        columns = torch.from_numpy(columns_np).to(device)
         member_t = torch.from_numpy(members).to(device)
+        # which value every feature takes in each coalition (1: the sample's, 0: the
+        # background's), over all features; one table when the members vary in the same
+        # features (always for one sample), else built per chunk
+        switches = torch.ones(n_coalitions, n_features, dtype=inputs.dtype, device=device)
+        switches[:, columns[0]] = masks_t.to(inputs.dtype)
+        same_columns = bool((columns_np == columns_np[0]).all())
         instances = len(members) * n_coalitions
         for part in chunks(instances, max(1, rows_per_pass // n_background)):
             ids = torch.arange(part.start, part.stop, device=device)
             local, coalition = ids // n_coalitions, ids % n_coalitions
-            keep = torch.ones(len(ids), n_features, dtype=torch.bool, device=device)
-            keep.scatter_(1, columns[local], masks_t[coalition])
-            rows = torch.where(
-                keep[:, None, :], inputs[member_t[local]][:, None, :], background[None]
-            )
+            if same_columns:
+                keep = switches[coalition]
+            else:
+                keep = torch.ones(len(ids), n_features, dtype=inputs.dtype, device=device)
+                keep.scatter_(1, columns[local], masks_t[coalition].to(inputs.dtype))
+            # torch.where(keep, x, background), twice as fast as a blend; exact for weights 0
+            # and 1, since torch computes lerp as start + w * (end - start) for w < 0.5 and
+            # end - (1 - w) * (end - start) otherwise
+            rows = torch.lerp(background, inputs[member_t[local]][:, None, :], keep[:, None, :])
             with torch.no_grad():
                 scores = function(rows.reshape(-1, n_features))
             averaged = scores.view(len(ids), n_background, -1).double().mean(dim=1)

@@ -107,26 +107,26 @@ class SHAP(Explainer):
         with torch.no_grad():
             background_scores = function(background)
         expected = background_scores.mean(dim=0)[target]
-        with _quiet_shap():
-            if algorithm == "gradient":
-                values = self._gradient(function, inputs, target, background, params, batch_size)
-            elif algorithm == "deep":
+        if algorithm == "gradient":
+            values = self._gradient(function, inputs, target, background, params, batch_size)
+        elif algorithm == "deep":
+            with _quiet_shap():  # the only algorithm that runs shap's own code
                 values = self._deep(function, inputs, target, background)
-            else:
-                nsamples = params["nsamples"]
-                if nsamples != "auto":
-                    nsamples = check_positive_int("nsamples", nsamples, minimum=2)
-                values = kernel_shap(
-                    function,
-                    inputs,
-                    target,
-                    background,
-                    nsamples,
-                    params["seed"],
-                    batch_size,
-                    f_x=outputs.gather(1, target[:, None]).squeeze(1),
-                    f_null=background_scores.double().mean(dim=0)[target],
-                )
+        else:
+            nsamples = params["nsamples"]
+            if nsamples != "auto":
+                nsamples = check_positive_int("nsamples", nsamples, minimum=2)
+            values = kernel_shap(
+                function,
+                inputs,
+                target,
+                background,
+                nsamples,
+                params["seed"],
+                batch_size,
+                f_x=outputs.gather(1, target[:, None]).squeeze(1),
+                f_null=background_scores.double().mean(dim=0)[target],
+            )
         return values.to(inputs.dtype), {"expected_value": expected}
 
     @staticmethod
