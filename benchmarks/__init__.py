@@ -20,10 +20,10 @@ def _training(out: Path, quick: bool = False) -> dict[str, Any]:
     return run(out, quick=quick)
 
 
-def _explainers(out: Path, quick: bool = False) -> dict[str, Any]:
+def _explainers(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
     from benchmarks.explainers import run
 
-    return run(out, quick=quick)
+    return run(out, quick=quick, only=only)
 
 
 def _quality_table(out: Path, quick: bool = False) -> dict[str, Any]:

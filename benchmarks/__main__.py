@@ -22,10 +22,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="NAMES",
+        help="explainers benchmark only: comma-separated models and/or methods to measure, "
+        "e.g. --only breast_cancer_mlp or --only shap,lime",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {', '.join(BENCHMARKS)}")
+    options = {}
+    if args.only is not None:
+        if args.names != ["explainers"]:
+            parser.error("--only applies to the explainers benchmark: run `explainers --only ...`")
+        options["only"] = [name.strip() for name in args.only.split(",") if name.strip()]
     if args.threads is not None:
         import torch
 
@@ -34,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(BENCHMARKS):
         print(f"== benchmark {name}", flush=True)
-        BENCHMARKS[name](out, quick=args.quick)
+        BENCHMARKS[name](out, quick=args.quick, **options)
     return 0
 
 

@@ -14,7 +14,7 @@ Timings are medians of repeated runs, each cell repeated until the median is sta
 reported: Kernel SHAP's error against exact Shapley values (10-feature model, enumeration) for
 both implementations, and LIME tabular's top-5 feature overlap with lime_tabular.
 
-Run: ``python -m benchmarks explainers [--quick] [--out DIR]``.
+Run: ``python -m benchmarks explainers [--quick] [--out DIR] [--only NAMES]``.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def _evaluations(method: str, expl: xai.Explanation, n_background: int) -> tuple
     return float(expl.params["num_samples"]), "forward"
 
 
-def _cells(quick: bool) -> list[tuple[str, str, int]]:
+def _cells(quick: bool, only: list[str] | None = None) -> list[tuple[str, str, int]]:
     sizes = (1, 4) if quick else (1, 16)
     cells = [
         (name, method, n)
@@ -200,6 +200,15 @@ def _cells(quick: bool) -> list[tuple[str, str, int]]:
         for method in ("integrated_gradients", "shap", "lime")
         for n in sizes
     ]
+    if only:
+        known = {name for name, _, _ in cells} | {method for _, method, _ in cells}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise ValueError(
+                f"only: unknown model or method name(s) {unknown}; expected some of "
+                f"{sorted(known)}."
+            )
+        cells = [cell for cell in cells if cell[0] in only or cell[1] in only]
     return cells
 
 
@@ -283,42 +292,51 @@ def _exact_shapley(
 
 
 def _lime_tabular_overlap(
-    model: torch.nn.Module, x: torch.Tensor, background: torch.Tensor
-) -> float:
-    """Mean top-5 feature overlap between xai's LIME and lime_tabular (same seed, samples)."""
+    model: torch.nn.Module, x: torch.Tensor, background: torch.Tensor, seeds: int
+) -> dict[str, float]:
+    """Mean top-5 feature overlap with lime_tabular over samples and seeds: xai's default
+    (fast) sampler, its ``sampler="lime"`` (lime's own draws: 1.0 expected), and, for scale,
+    lime_tabular against itself with another seed."""
     from lime import lime_tabular
-
-    ours = xai.explain(model, x, method="lime", background=background, seed=0, target=1)
 
     def predict(rows: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return model(torch.from_numpy(rows).float())[:, 1].double().numpy()
 
-    overlaps = []
-    for j, row in enumerate(x):
+    def lime_top5(row: torch.Tensor, seed: int) -> set[int]:
         explainer = lime_tabular.LimeTabularExplainer(
-            background.double().numpy(), mode="regression", random_state=0
+            background.double().numpy(), mode="regression", random_state=seed
         )
         result = explainer.explain_instance(
             row.double().numpy(), predict, num_features=x.shape[1], num_samples=5000
         )
-        theirs = {
-            feature for feature, _ in sorted(result.local_exp[1], key=lambda fw: -abs(fw[1]))[:5]
-        }
-        mine = set(ours.attributions[j].abs().argsort(descending=True)[:5].tolist())
-        overlaps.append(len(theirs & mine) / 5)
-    return float(np.mean(overlaps))
+        return {f for f, _ in sorted(result.local_exp[1], key=lambda fw: -abs(fw[1]))[:5]}
+
+    overlaps: dict[str, list[float]] = {"fast": [], "lime": [], "lime_vs_lime": []}
+    for seed in range(seeds):
+        options = {"background": background, "seed": seed, "target": 1}
+        fast = xai.explain(model, x, method="lime", **options)
+        exact = xai.explain(model, x, method="lime", sampler="lime", **options)
+        for j, row in enumerate(x):
+            theirs, other = lime_top5(row, seed), lime_top5(row, seed + 100)
+            for name, expl in (("fast", fast), ("lime", exact)):
+                mine = set(expl.attributions[j].abs().argsort(descending=True)[:5].tolist())
+                overlaps[name].append(len(theirs & mine) / 5)
+            overlaps["lime_vs_lime"].append(len(theirs & other) / 5)
+    return {name: float(np.mean(values)) for name, values in overlaps.items()}
 
 
-def run(out: Path, quick: bool = False) -> dict[str, Any]:
-    """Measure every cell, print the table, write ``out/explainers.json``."""
+def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[str, Any]:
+    """Measure every cell (or those of the models/methods in ``only``), print the table, write
+    ``out/explainers.json``."""
     budget = 2.0 if quick else 6.0
     rows: list[dict[str, Any]] = []
     costs: dict[str, dict[str, float]] = {}
     print(
         f"{'model':<18}{'method':<22}{'n':>4}{'evals':>9}{'xai ms':>10}{'peer ms':>10}{'floor ms':>10}{'xai/floor':>11}{'peer/floor':>11}{'peer/xai':>10}"
     )
-    for name, method, n in _cells(quick):
+    cells = _cells(quick, only)
+    for name, method, n in cells:
         ref = reference_models.load(name)
         model = ref.model
         x_all = ref.data["test"].tensors[0]
@@ -362,19 +380,29 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
             f"{row['floor_ms']:>10.3f}{row['xai_over_floor']:>11.2f}{row['peer_over_floor']:>11.2f}{row['peer_over_xai']:>10.1f}",
             flush=True,
         )
-    accuracy = _kernel_shap_accuracy(quick)
-    print("Kernel SHAP mean |error| vs exact Shapley values (10 features, 12 samples):")
-    for nsamples, errors in accuracy.items():
-        print(
-            f"  {nsamples:>4} coalitions: xai {errors['xai_error']:.5f}   shap {errors['shap_error']:.5f}"
+    measured = {(name, method) for name, method, _ in cells}
+    accuracy: dict[str, Any] = {}
+    if ("breast_cancer_mlp", "shap") in measured:
+        accuracy = _kernel_shap_accuracy(quick)
+        print("Kernel SHAP mean |error| vs exact Shapley values (10 features, 12 samples):")
+        for nsamples, errors in accuracy.items():
+            print(
+                f"  {nsamples:>4} coalitions: xai {errors['xai_error']:.5f}   shap {errors['shap_error']:.5f}"
+            )
+    overlap: dict[str, float] = {}
+    if ("breast_cancer_mlp", "lime") in measured:
+        ref = reference_models.load("breast_cancer_mlp")
+        overlap = _lime_tabular_overlap(
+            ref.model,
+            ref.data["test"].tensors[0][: 4 if quick else 8],
+            ref.data["train"].tensors[0][:200],
+            seeds=1 if quick else 3,
         )
-    ref = reference_models.load("breast_cancer_mlp")
-    overlap = _lime_tabular_overlap(
-        ref.model,
-        ref.data["test"].tensors[0][: 4 if quick else 8],
-        ref.data["train"].tensors[0][:200],
-    )
-    print(f"LIME tabular top-5 overlap with lime_tabular (breast_cancer_mlp): {overlap:.2f}")
+        print(
+            "LIME tabular mean top-5 overlap with lime_tabular (breast_cancer_mlp): "
+            f"xai {overlap['fast']:.2f}, xai sampler='lime' {overlap['lime']:.2f}, "
+            f"lime_tabular with another seed {overlap['lime_vs_lime']:.2f}"
+        )
     result = {
         "rows": rows,
         "model_costs_seconds": costs,
@@ -388,6 +416,7 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
             "library_versions": library_versions(),
         },
         "quick": quick,
+        "only": only,
     }
     (out / "explainers.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {out / 'explainers.json'}")

@@ -9,8 +9,9 @@ that sampling (one scipy call per feature with per-element parameters) and in Py
 
 Two samplers draw the perturbations:
 
-- ``"fast"`` (the default): the same distribution, drawn with torch's random numbers in a few
-  tensor operations (one uniform per sample and feature picks the bin by the cumulative bin
+- ``"fast"`` (the default): the same distribution, drawn with other random numbers (numpy's
+  PCG64) in a few tensor operations (one uniform per sample and feature picks the bin by the
+  cumulative bin
   frequencies and, rescaled within the bin, the value by the inverse CDF of the bin's
   truncated normal), from quartile statistics computed here the way lime's
   ``QuartileDiscretizer`` computes them; no lime object is built. With training data the
@@ -44,6 +45,7 @@ from xai._batching import chunks
 from xai._model import ModelFunction
 
 SAMPLERS = ("fast", "lime")
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 class LocalFit(NamedTuple):
@@ -129,9 +131,9 @@ def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
 
 
 def _fast_discretised(
-    sampler: _BinSampler, rows: torch.Tensor, num_samples: int, generator: torch.Generator
+    sampler: _BinSampler, rows: torch.Tensor, num_samples: int, rng: np.random.Generator
 ) -> _Neighbourhood:
-    """lime's discretised sampling with torch random numbers, drawn once for all ``rows``.
+    """lime's discretised sampling with other random numbers, drawn once for all ``rows``.
 
     One uniform per (sample, feature) picks the bin and, rescaled within the bin, the value
     in the bin's truncated normal (inverse CDF). Written with in-place operations: fewer
@@ -140,7 +142,7 @@ def _fast_discretised(
     n, n_features = rows.shape
     dtype = sampler.mean.dtype
     offsets = 4 * torch.arange(n_features, dtype=torch.int32)  # cell = 4 * feature + bin
-    u = torch.rand(num_samples - 1, n_features, generator=generator, dtype=dtype)
+    u = torch.from_numpy(rng.random((num_samples - 1, n_features), dtype=_NUMPY[dtype]))
     # the bin of each (sample, feature): how many cumulative frequencies u has passed
     cell = (u >= sampler.thresholds[0]).to(torch.int32)
     cell += u >= sampler.thresholds[1]
@@ -171,7 +173,7 @@ def _fast_discretised(
 
 
 def _fast_gaussian(
-    rows: torch.Tensor, num_samples: int, generator: torch.Generator, dtype: torch.dtype
+    rows: torch.Tensor, num_samples: int, rng: np.random.Generator, dtype: torch.dtype
 ) -> _Neighbourhood:
     """lime without training data: a unit-scale Gaussian around each row, one noise for all.
 
@@ -181,7 +183,9 @@ def _fast_gaussian(
     """
     n_features = rows.shape[1]
     noise = torch.zeros(num_samples, n_features, dtype=dtype)
-    noise[1:] = torch.randn(num_samples - 1, n_features, generator=generator, dtype=dtype)
+    noise[1:] = torch.from_numpy(
+        rng.standard_normal((num_samples - 1, n_features), dtype=_NUMPY[dtype])
+    )
     perturbed = noise[None, 1:] + rows.to("cpu", dtype)[:, None, :]
     distances = noise.double().norm(dim=1)
     return _Neighbourhood(noise, distances, perturbed, shift=rows.double().cpu())
@@ -203,12 +207,12 @@ def fast_lime_tabular(
     inputs): their rounding is far below the Monte-Carlo error of the estimate.
     """
     dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)  # PCG64: faster than torch's CPU generator
     if background is None:
-        neighbourhood = _fast_gaussian(inputs, num_samples, generator, dtype)
+        neighbourhood = _fast_gaussian(inputs, num_samples, rng, dtype)
     else:
         sampler = _bin_sampler(background, dtype)
-        neighbourhood = _fast_discretised(sampler, inputs, num_samples, generator)
+        neighbourhood = _fast_discretised(sampler, inputs, num_samples, rng)
     labels = _scores(function, inputs, target, neighbourhood, rows_per_pass)
     # lime's kernel: sqrt(exp(-d^2 / width^2))
     weights = torch.exp(-(neighbourhood.distances**2) / (2 * kernel_width**2))

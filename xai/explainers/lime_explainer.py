@@ -45,10 +45,10 @@ class LIME(Explainer):
             recorded in ``params`` as ``"none"``.
         kernel_width: width of lime's exponential kernel (default: lime's own).
         batch_size: rows per model call (default: automatic, large; lime's own default is 10).
-        sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn with
-            torch's random numbers in a few tensor operations, statistically equivalent to
-            lime's (same distribution, other random numbers). ``"lime"``: lime's own objects
-            and numpy random stream, so the result equals lime_tabular's for the same seed
+        sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn
+            with other random numbers in a few tensor operations, statistically equivalent to
+            lime's (same distribution; tested against lime_tabular). ``"lime"``: lime's own
+            objects and random stream, so the result equals lime_tabular's for the same seed
             (slower). Images always use lime's own draws (already vectorised).
         seed: random seed; each sample is explained with the same seed, so the same seed gives
             identical attributions and a sample's result does not depend on the batch.
