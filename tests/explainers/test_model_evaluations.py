@@ -32,3 +32,38 @@ def test_kernel_shap_evaluates_the_inputs_once() -> None:
     # f(x) (3), the background (5), every coalition of 6 features for each sample on every
     # background row (3 x 62 x 5)
     assert expl.extras["model_evaluations"] == 3 + 5 + 3 * 62 * 5
+
+
+def test_kernel_shap_rows_per_pass_are_bounded() -> None:
+    """Whole coalition sets of several samples per pass, or part of one sample's."""
+    model, x, background = models.small_mlp(), models.rows(4), models.rows(5)
+    for batch_size in (100, 700):  # 20 or 140 coalitions of 62 per pass
+        sizes: list[int] = []
+        handle = model.register_forward_hook(
+            lambda m, i, o, sizes=sizes: sizes.append(i[0].shape[0])
+        )
+        try:
+            expl = xai.explain(
+                model,
+                x,
+                method="shap",
+                algorithm="kernel",
+                background=background,
+                nsamples=62,
+                seed=0,
+                batch_size=batch_size,
+            )
+        finally:
+            handle.remove()
+        assert max(sizes) <= batch_size
+        assert sum(sizes) == 4 + 5 + 4 * 62 * 5
+        reference = xai.explain(
+            model, x, method="shap", algorithm="kernel", background=background, nsamples=62, seed=0
+        )
+        torch.testing.assert_close(expl.attributions, reference.attributions)
+
+
+def test_kernel_shap_default_rows_per_pass_on_cpu() -> None:
+    model, x = models.small_mlp(features=3), models.rows(1, features=3)
+    expl = xai.explain(model, x, method="shap", algorithm="kernel", seed=0)
+    assert expl.params["batch_size"] == 4096

@@ -170,35 +170,51 @@ def kernel_shap(
         columns_np = np.stack([np.nonzero(varying[i])[0] for i in members])
         columns = torch.from_numpy(columns_np).to(device)
         member_t = torch.from_numpy(members).to(device)
-        # which value every feature takes in each coalition (1: the sample's, 0: the
-        # background's), over all features; one table when the members vary in the same
-        # features (always for one sample), else built per chunk
-        switches = torch.ones(n_coalitions, n_features, dtype=inputs.dtype, device=device)
-        switches[:, columns[0]] = masks_t.to(inputs.dtype)
         same_columns = bool((columns_np == columns_np[0]).all())
-        instances = len(members) * n_coalitions
-        for part in chunks(instances, max(1, rows_per_pass // n_background)):
-            ids = torch.arange(part.start, part.stop, device=device)
-            local, coalition = ids // n_coalitions, ids % n_coalitions
-            if same_columns:
-                keep = switches[coalition]
-            else:
-                keep = torch.ones(len(ids), n_features, dtype=inputs.dtype, device=device)
-                keep.scatter_(1, columns[local], masks_t[coalition].to(inputs.dtype))
-            # torch.where(keep, x, background), twice as fast as a blend; exact for weights 0
-            # and 1, since torch computes lerp as start + w * (end - start) for w < 0.5 and
-            # end - (1 - w) * (end - start) otherwise
-            rows = torch.lerp(background, inputs[member_t[local]][:, None, :], keep[:, None, :])
-            with torch.no_grad():
-                scores = function(rows.reshape(-1, n_features))
-            averaged = scores.view(len(ids), n_background, -1).double().mean(dim=1)
-            expected.view(-1)[part] = averaged.gather(1, target[member_t[local]][:, None]).squeeze(
-                1
-            )
+        # Each model pass covers whole coalition sets of several samples, or part of one
+        # sample's: at most rows_per_pass rows either way.
+        per_pass = max(1, rows_per_pass // n_background)  # coalitions per pass
+        block = max(1, per_pass // n_coalitions)  # samples per pass
+        for first in range(0, len(members), block):
+            group = slice(first, min(first + block, len(members)))
+            # which value each feature takes in each coalition: 1 the sample's, 0 the
+            # background's; one table for all when the samples vary in the same features
+            switches = _switches(columns[group], masks_t, n_features, inputs.dtype, same_columns)
+            x = inputs[member_t[group]][:, None, None, :]  # (m, 1, 1, F)
+            picked = target[member_t[group]]
+            for part in chunks(n_coalitions, per_pass):
+                keep = switches[:, part, None, :]  # (m or 1, c, 1, F)
+                # torch.where(keep, x, background), twice as fast; exact for weights 0 and 1
+                # (torch computes lerp as start + w * (end - start) for w < 0.5 and as
+                # end - (1 - w) * (end - start) otherwise)
+                rows = torch.lerp(background, x, keep)  # (m, c, B, F)
+                with torch.no_grad():
+                    scores = function(rows.reshape(-1, n_features))
+                averaged = scores.view(*rows.shape[:3], -1).double().mean(dim=2)  # (m, c, K)
+                index = picked[:, None, None].expand(-1, averaged.shape[1], 1)
+                expected[group, part] = averaged.gather(2, index).squeeze(2)
         values[member_t[:, None], columns] = _solve(
             masks_t.double(), weights_t, expected, f_null[member_t], total[member_t]
         )
     return values
+
+
+def _switches(
+    columns: torch.Tensor,
+    masks: torch.Tensor,
+    n_features: int,
+    dtype: torch.dtype,
+    same_columns: bool,
+) -> torch.Tensor:
+    """Coalitions over all features for samples varying in ``columns`` ``(m, M)``: ``(m, S, F)``
+    (``(1, S, F)`` when every sample varies in the same features), 1 where the feature takes
+    the sample's value, 0 where it takes the background's; features that do not vary keep 1."""
+    if same_columns:
+        columns = columns[:1]
+    m, n_coalitions = columns.shape[0], masks.shape[0]
+    table = torch.ones(m, n_coalitions, n_features, dtype=dtype, device=masks.device)
+    index = columns[:, None, :].expand(-1, n_coalitions, -1)
+    return table.scatter_(2, index, masks.to(dtype)[None].expand(m, -1, -1))
 
 
 def _solve(

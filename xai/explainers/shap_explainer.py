@@ -27,6 +27,7 @@ from xai.explainers.base import Explainer, TargetRequest
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
+_KERNEL_CPU_ROWS = 4096  # rows per model pass for Kernel SHAP on a CPU (see _attribute)
 
 
 @contextlib.contextmanager
@@ -102,6 +103,11 @@ class SHAP(Explainer):
             params["nsamples"] = _DEFAULT_NSAMPLES[algorithm]
         if params["batch_size"] is None:
             params["batch_size"] = chunk_rows(inputs.shape[1:], inputs.device)
+            if algorithm == "kernel" and inputs.device.type == "cpu":
+                # Rows of few features give large passes (8738 rows of 30 features), whose
+                # hidden activations (megabytes for a 64-wide layer) are fresh memory on every
+                # pass on a CPU; 4096 rows are as fast per row and keep them small.
+                params["batch_size"] = min(params["batch_size"], _KERNEL_CPU_ROWS)
         batch_size = check_positive_int("batch_size", params["batch_size"])
 
         with torch.no_grad():
