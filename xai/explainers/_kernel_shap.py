@@ -69,15 +69,20 @@ def coalitions(
         sampled_weights = sampled_weights[num_full:]
         sampled_weights /= sampled_weights.sum()
         draws = 4 * left
-        sizes = rng.choice(len(sampled_weights), draws, p=sampled_weights) + num_full + 1
-        paired = sizes <= num_paired
+        # The sizes: rng.choice(len(sampled_weights), draws, p=sampled_weights), computed as
+        # numpy computes it (the same numbers), but searched only for the draws used.
+        cumulative = sampled_weights.cumsum()
+        cumulative /= cumulative[-1]
+        size_draws = rng.random_sample(draws)
         # A random subset of each size from a row of random keys. The rows are drawn lazily:
         # first as many as the budget has rows, the rest only if repeats leave it unspent.
         # numpy fills arrays row by row, so the keys equal those of one call for all rows.
         keys = rng.random_sample((min(draws, left), m))
         while True:
-            drawn = keys.argsort(axis=1) < sizes[: len(keys), None]
-            rows, counts = _deduplicate(drawn, paired[: len(keys)], left)
+            sizes = cumulative.searchsorted(size_draws[: len(keys)], side="right")
+            sizes += num_full + 1
+            drawn = keys.argsort(axis=1) < sizes[:, None]
+            rows, counts = _deduplicate(drawn, sizes <= num_paired, left)
             if len(rows) == left or len(keys) == draws:
                 break
             keys = np.concatenate([keys, rng.random_sample((draws - len(keys), m))])
