@@ -130,6 +130,7 @@ def _deduplicate(
     return rows, counts
 
 
+@torch.no_grad()
 def kernel_shap(
     function: ModelFunction,
     inputs: torch.Tensor,
@@ -193,8 +194,7 @@ def kernel_shap(
                 # (torch computes lerp as start + w * (end - start) for w < 0.5 and as
                 # end - (1 - w) * (end - start) otherwise)
                 rows = torch.lerp(background, x, keep)  # (m, c, B, F)
-                with torch.no_grad():
-                    scores = function(rows.reshape(-1, n_features))
+                scores = function(rows.reshape(-1, n_features))
                 averaged = scores.view(*rows.shape[:3], -1).double().mean(dim=2)  # (m, c, K)
                 index = picked[:, None, None].expand(-1, averaged.shape[1], 1)
                 expected[group, part] = averaged.gather(2, index).squeeze(2)
