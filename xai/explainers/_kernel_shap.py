@@ -181,11 +181,15 @@ def kernel_shap(
         # sample's: at most rows_per_pass rows either way.
         per_pass = max(1, rows_per_pass // n_background)  # coalitions per pass
         block = max(1, per_pass // n_coalitions)  # samples per pass
+        # which value each feature takes in each coalition: 1 the sample's, 0 the
+        # background's; one table for all when the samples vary in the same features
+        shared = _switches(columns[:1], masks_t, n_features, inputs.dtype) if same_columns else None
         for first in range(0, len(members), block):
             group = slice(first, min(first + block, len(members)))
-            # which value each feature takes in each coalition: 1 the sample's, 0 the
-            # background's; one table for all when the samples vary in the same features
-            switches = _switches(columns[group], masks_t, n_features, inputs.dtype, same_columns)
+            if shared is not None:
+                switches = shared
+            else:
+                switches = _switches(columns[group], masks_t, n_features, inputs.dtype)
             x = inputs[member_t[group]][:, None, None, :]  # (m, 1, 1, F)
             picked = target[member_t[group]]
             for part in chunks(n_coalitions, per_pass):
@@ -205,17 +209,11 @@ def kernel_shap(
 
 
 def _switches(
-    columns: torch.Tensor,
-    masks: torch.Tensor,
-    n_features: int,
-    dtype: torch.dtype,
-    same_columns: bool,
+    columns: torch.Tensor, masks: torch.Tensor, n_features: int, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Coalitions over all features for samples varying in ``columns`` ``(m, M)``: ``(m, S, F)``
-    (``(1, S, F)`` when every sample varies in the same features), 1 where the feature takes
-    the sample's value, 0 where it takes the background's; features that do not vary keep 1."""
-    if same_columns:
-        columns = columns[:1]
+    """Coalitions over all features for samples varying in ``columns`` ``(m, M)``: ``(m, S, F)``,
+    1 where the feature takes the sample's value, 0 where it takes the background's; features
+    that do not vary keep 1."""
     m, n_coalitions = columns.shape[0], masks.shape[0]
     table = torch.ones(m, n_coalitions, n_features, dtype=dtype, device=masks.device)
     index = columns[:, None, :].expand(-1, n_coalitions, -1)
