@@ -241,7 +241,7 @@ else:
         )
         scale = alt.Scale(domain=[-domain, domain]) if domain else alt.Undefined
         chart = (
-            alt.Chart(frame, title=caption(method))
+            alt.Chart(frame, title=method)
             .mark_bar()
             .encode(
                 x=alt.X("attribution:Q", scale=scale),
@@ -252,7 +252,9 @@ else:
                 tooltip=["feature", "value", "attribution"],
             )
         )
-        columns[position % len(columns)].altair_chart(chart, width="stretch")
+        column = columns[position % len(columns)]
+        column.altair_chart(chart, width="stretch")
+        column.caption(caption(method))
     st.caption("Red raises the class score, blue lowers it. Values as the model sees them.")
     with st.expander("All features"):
         st.dataframe(table, hide_index=True)
