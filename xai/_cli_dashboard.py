@@ -94,13 +94,15 @@ def _dashboard(args: argparse.Namespace) -> int:
         )
         return 2
     environment = dict(os.environ)
-    for name, value in (
-        (MODEL_ENV, args.model),
-        (WEIGHTS_ENV, args.weights),
-        (DATA_ENV, args.data),
-    ):
+    # Files as absolute paths: the server may resolve them from another folder.
+    given = {
+        MODEL_ENV: args.model,
+        WEIGHTS_ENV: args.weights and str(Path(args.weights).resolve()),
+        DATA_ENV: args.data and str(Path(args.data).resolve()),
+    }
+    for name, value in given.items():
         if value:
-            environment[name] = str(Path(value).resolve()) if name != MODEL_ENV else value
+            environment[name] = value
         else:
             environment.pop(name, None)
     # The user's module:factory is imported from the folder the dashboard was started in.

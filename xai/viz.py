@@ -173,9 +173,18 @@ def input_image(image: torch.Tensor, *, size: int = 224) -> np.ndarray:
     if not isinstance(image, torch.Tensor) or image.ndim != 3:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"image: expected one image tensor (C, H, W), got {shape}.")
+    return _to_uint8(_rgb(image), size)
+
+
+def _rgb(image: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` -> RGB floats in [0, 1] ``(H, W, 3)`` (grey repeated over the channels)."""
     array, _ = _display_image(image)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
+    return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
+
+
+def _to_uint8(array: np.ndarray, size: int) -> np.ndarray:
+    """RGB floats ``(H, W, 3)`` enlarged by a whole factor (nearest pixel) to about ``size``
+    wide, as ``uint8``."""
     factor = max(1, size // array.shape[1])
     array = array.repeat(factor, axis=0).repeat(factor, axis=1)
     return (array.clip(0.0, 1.0) * 255).round().astype(np.uint8)
@@ -234,13 +243,8 @@ def overlay_image(
     else:
         cmap, normalised = SEQUENTIAL, values / magnitude
     colours = matplotlib.colormaps[cmap](normalised.clamp(0.0, 1.0).numpy())[..., :3]
-    image, _ = _display_image(explanation.inputs[index])
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    blended = (1.0 - alpha) * (0.25 + 0.75 * image) + alpha * colours
-    factor = max(1, size // blended.shape[1])
-    blended = blended.repeat(factor, axis=0).repeat(factor, axis=1)
-    return (blended.clip(0.0, 1.0) * 255).round().astype(np.uint8)
+    image = _rgb(explanation.inputs[index])
+    return _to_uint8((1.0 - alpha) * (0.25 + 0.75 * image) + alpha * colours, size)
 
 
 # Figures of the other parts, re-exported so every figure is reachable as xai.viz.<name>.

@@ -64,10 +64,7 @@ for method in methods:
 
 
 def direction(metric: str) -> str:
-    try:
-        return "↑" if get_quality_metric(metric).higher_is_better else "↓"
-    except (KeyError, ValueError, AttributeError):
-        return ""
+    return "↑" if get_quality_metric(metric).higher_is_better else "↓"
 
 
 def metric_table(reports: dict[str, Any]) -> pd.DataFrame:
