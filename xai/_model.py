@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules import module as _module_globals
+from torch.utils.hooks import RemovableHandle
 
 OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
 
@@ -141,53 +142,59 @@ _GLOBAL_HOOK_DICTS = (
 )
 
 
-def _hook_keys(owner: Any, names: Sequence[str]) -> dict[str, set[Any]]:
-    return {name: set(getattr(owner, name, {}).keys()) for name in names}
+def _drop_hooks_since(owner: Any, names: Sequence[str], first_id: int) -> None:
+    """Remove the hooks registered on ``owner`` from handle id ``first_id`` on.
 
-
-def _drop_new_hooks(owner: Any, before: dict[str, set[Any]]) -> None:
-    for name, keys in before.items():
+    torch keys every hook dict by its ``RemovableHandle``'s id, drawn from one increasing
+    counter, so the hooks added after a point are exactly those with larger ids.
+    """
+    for name in names:
         hooks = getattr(owner, name, None)
-        if hooks is None:
-            continue
-        for key in [k for k in hooks if k not in keys]:
-            del hooks[key]
+        if hooks:
+            for key in [k for k in hooks if isinstance(k, int) and k >= first_id]:
+                del hooks[key]
 
 
 @contextlib.contextmanager
-def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
+def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.Module]:
     """Run the body with ``model`` in eval mode; restore everything afterwards.
 
     Restored, also when the body raises: every submodule's train/eval mode, each parameter's
     ``requires_grad`` and ``.grad``, the hooks registered on every submodule and globally
-    (hooks added inside the body are removed), and numpy's global random state (shap and lime
-    reseed it). The model is never moved, so its device is unchanged.
+    (hooks added inside the body are removed), and, unless ``numpy_random`` is False, numpy's
+    global random state (shap and lime reseed it). The model is never moved, so its device is
+    unchanged.
+
+    Written to cost little (tens of microseconds for a small model): it runs on every
+    explanation, and for one sample through a small model it is a visible part of the time.
     """
     modules = list(model.modules())
     training = [m.training for m in modules]
-    full_backward = [getattr(m, "_is_full_backward_hook", None) for m in modules]
-    hooks = [_hook_keys(m, _HOOK_DICTS) for m in modules]
-    global_hooks = _hook_keys(_module_globals, _GLOBAL_HOOK_DICTS)
+    full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
+    first_hook_id = RemovableHandle.next_id
     params = list(model.parameters())
     requires_grad = [p.requires_grad for p in params]
     grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    numpy_state = np.random.get_state()
-    model.eval()
+    numpy_state = np.random.get_state() if numpy_random else None
+    if any(training):
+        model.eval()
     try:
         yield model
     finally:
-        for module, was_training, flag, keys in zip(
-            modules, training, full_backward, hooks, strict=True
-        ):
-            module.training = was_training
-            _drop_new_hooks(module, keys)
-            if flag is not None or hasattr(module, "_is_full_backward_hook"):
+        for module, was_training, flag in zip(modules, training, full_backward, strict=True):
+            if module.training != was_training:
+                module.training = was_training
+            _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
+            if module.__dict__.get("_is_full_backward_hook") is not flag:
                 module._is_full_backward_hook = flag
-        _drop_new_hooks(_module_globals, global_hooks)
+        _drop_hooks_since(_module_globals, _GLOBAL_HOOK_DICTS, first_hook_id)
         for param, flag, grad in zip(params, requires_grad, grads, strict=True):
-            param.requires_grad_(flag)
-            param.grad = grad
-        np.random.set_state(numpy_state)
+            if param.requires_grad != flag:
+                param.requires_grad_(flag)
+            if param.grad is not grad:
+                param.grad = grad
+        if numpy_state is not None:
+            np.random.set_state(numpy_state)
 
 
 @contextlib.contextmanager

@@ -97,7 +97,9 @@ class Explainer(ABC):
             # A drawn seed is recorded, so every explanation can be reproduced from its params.
             params["seed"] = secrets.randbelow(2**31) if seed is None else seed
         device = model_device(self.model)
-        with preserved_state(self.model), autograd_enabled():
+        # numpy's global random state is saved only for the methods that draw random numbers
+        # (their libraries may reseed it); saving it is a visible cost for one small sample
+        with preserved_state(self.model, numpy_random=self.stochastic), autograd_enabled():
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()

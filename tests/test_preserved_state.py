@@ -1,0 +1,72 @@
+"""``xai._model.preserved_state``: the model and numpy's random state are left as found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.modules import module as module_globals
+
+from xai._model import preserved_state
+
+
+def small_model() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def hook_counts(model: nn.Module) -> list[int]:
+    return [len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()]
+
+
+def test_modes_flags_grads_and_hooks_are_restored() -> None:
+    model = small_model()
+    model.train()
+    model[1].eval()  # a mixed state, as fine-tuning code leaves it
+    first, last = model[0].weight, model[3].bias
+    first.grad = torch.full_like(first, 2.0)
+    last.requires_grad_(False)
+    user_hook = model[0].register_forward_hook(lambda *args: None)
+    before = hook_counts(model)
+
+    with preserved_state(model):
+        assert not any(m.training for m in model.modules())
+        model[2].register_forward_hook(lambda *args: None)
+        model[3].register_full_backward_hook(lambda *args: None)
+        global_hook = nn.modules.module.register_module_forward_hook(lambda *args: None)
+        first.grad.zero_()  # changed in place: the saved copy is restored
+        last.requires_grad_(True)
+        model(torch.randn(3, 4)).sum().backward()
+
+    assert [m.training for m in model.modules()] == [True, True, False, True, True]
+    assert torch.equal(first.grad, torch.full_like(first, 2.0))
+    assert model[3].weight.grad is None and not last.requires_grad
+    assert hook_counts(model) == before
+    assert model[3]._is_full_backward_hook is None
+    assert global_hook.id not in module_globals._global_forward_hooks
+    assert user_hook.id in model[0]._forward_hooks
+    user_hook.remove()
+
+
+def test_state_is_restored_when_the_body_raises() -> None:
+    model = small_model().train()
+    with pytest.raises(RuntimeError, match="boom"), preserved_state(model):
+        model[0].register_forward_hook(lambda *args: None)
+        raise RuntimeError("boom")
+    assert all(m.training for m in model.modules())
+    assert hook_counts(model) == [0] * len(list(model.modules()))
+
+
+@pytest.mark.parametrize("numpy_random", [True, False])
+def test_numpy_random_state(numpy_random: bool) -> None:
+    np.random.seed(7)
+    with preserved_state(small_model(), numpy_random=numpy_random):
+        inside = np.random.random_sample()
+    after = np.random.random_sample()
+    if numpy_random:  # the draw inside is undone: the next draw repeats it
+        assert after == inside
+    else:  # left alone: the stream goes on
+        assert after != inside
+        np.random.seed(7)
+        assert np.random.random_sample() == inside
