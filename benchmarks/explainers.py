@@ -10,7 +10,9 @@ For every method on every reference model, per explained sample, measured in one
 - ``floor``: the model evaluations the method needs (forward, or forward+backward) times the
   best per-sample cost of the model at its best batch size, measured here.
 
-Timings are medians of repeated runs, each cell repeated until the median is stable. Also
+Timings are medians of repeated runs. In each cell the three calls (xai, the peer, and the
+model's best call, which gives the floor) are timed in alternation, round after round, so that
+the drifting speed of a shared machine affects them alike and their ratios stay put. Also
 reported: Kernel SHAP's error against exact Shapley values (10-feature model, enumeration) for
 both implementations, and LIME tabular's top-5 feature overlap with lime_tabular.
 
@@ -65,10 +67,43 @@ def _median_seconds(
     return statistics.median(times)
 
 
-def _model_costs(model: torch.nn.Module, samples: torch.Tensor, budget: float) -> dict[str, float]:
-    """Best per-sample seconds of a forward and of a forward+backward (input gradient), on the
+def _timed(run: Callable[[], Any]) -> float:
+    begin = time.perf_counter()
+    run()
+    return time.perf_counter() - begin
+
+
+def _alternating_medians(
+    runs: dict[str, Callable[[], Any]], budget: float, min_rounds: int = 3, max_rounds: int = 9
+) -> dict[str, float]:
+    """Median wall time of each of ``runs``, measured in alternation.
+
+    The machines this runs on are shared, and their speed drifts by tens of percent over
+    seconds; timed one after the other, two calls can meet different speeds, and their ratio
+    shows it. Here every round runs each callable, the fast ones several times (about as long
+    as the slowest one call, at most 15 times), so every ratio compares calls made under the
+    same conditions. Rounds go on until ``budget`` seconds are spent (at least ``min_rounds``).
+    """
+    once = {name: max(_timed(run), 1e-6) for name, run in runs.items()}  # also the warm-up
+    slowest = max(once.values())
+    repeats = {name: max(1, min(15, round(slowest / once[name]))) for name in runs}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    started = time.perf_counter()
+    for round_ in range(max_rounds):
+        for name, run in runs.items():
+            times[name].extend(_timed(run) for _ in range(repeats[name]))
+        if round_ + 1 >= min_rounds and time.perf_counter() - started > budget:
+            break
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _model_costs(
+    model: torch.nn.Module, samples: torch.Tensor, budget: float
+) -> dict[str, tuple[float, Callable[[], None], int]]:
+    """Per kind of evaluation (``forward``, ``forward_backward``: input gradient), the best
+    per-sample seconds of the model, the call that achieved it and its batch size. On the
     model's own test samples (CPU costs depend on the data: max-pooling branches, for one)."""
-    costs = {"forward": math.inf, "forward_backward": math.inf}
+    best: dict[str, tuple[float, Callable[[], None], int]] = {}
     batch_sizes = (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
     for batch_size in batch_sizes:
         repeats = -(-batch_size // samples.shape[0])
@@ -82,11 +117,11 @@ def _model_costs(model: torch.nn.Module, samples: torch.Tensor, budget: float) -
             leaf = batch.clone().requires_grad_(True)
             torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
 
-        costs["forward"] = min(costs["forward"], _median_seconds(forward, budget) / batch_size)
-        costs["forward_backward"] = min(
-            costs["forward_backward"], _median_seconds(forward_backward, budget) / batch_size
-        )
-    return costs
+        for kind, run in (("forward", forward), ("forward_backward", forward_backward)):
+            seconds = _median_seconds(run, budget) / batch_size
+            if kind not in best or seconds < best[kind][0]:
+                best[kind] = (seconds, run, batch_size)
+    return best
 
 
 def _last_spatial_layer(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
@@ -331,7 +366,7 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
     ``out/explainers.json``."""
     budget = 2.0 if quick else 6.0
     rows: list[dict[str, Any]] = []
-    costs: dict[str, dict[str, float]] = {}
+    costs: dict[str, dict[str, tuple[float, Callable[[], None], int]]] = {}
     print(
         f"{'model':<18}{'method':<22}{'n':>4}{'evals':>9}{'xai ms':>10}{'peer ms':>10}{'floor ms':>10}{'xai/floor':>11}{'peer/floor':>11}{'peer/xai':>10}"
     )
@@ -359,15 +394,21 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
         def ours_call(model=model, x=x, method=method, options=options) -> xai.Explanation:  # type: ignore[no-untyped-def]
             return xai.explain(model, x, method=method, **options)
 
-        xai_seconds = _median_seconds(ours_call, budget) / n
         peer_n = (
             min(n, 4) if (method in ("shap", "lime") and x.ndim == 2) or method == "lime" else n
         )
         peer = _peers(model, method, x[:peer_n], target[:peer_n], background, ours[:peer_n])
-        with contextlib.redirect_stderr(io.StringIO()):  # lime_image's progress bars
-            peer_seconds = _median_seconds(peer, budget, min_repeats=3, max_repeats=5) / peer_n
         evaluations, kind = _evaluations(method, ours, background.shape[0])
-        floor = evaluations * costs[name][kind]
+        _, model_call, model_batch = costs[name][kind]
+        # the model's best call is timed again beside this cell's calls: the floor, too, is
+        # measured under the conditions the two calls meet
+        with contextlib.redirect_stderr(io.StringIO()):  # lime_image's progress bars
+            medians = _alternating_medians(
+                {"xai": ours_call, "peer": peer, "model": model_call}, budget
+            )
+        xai_seconds = medians["xai"] / n
+        peer_seconds = medians["peer"] / peer_n
+        floor = evaluations * medians["model"] / model_batch
         row = {
             "model": name, "method": method, "n": n, "evaluations_per_sample": evaluations, "evaluation": kind,
             "xai_ms": xai_seconds * 1e3, "peer_ms": peer_seconds * 1e3, "floor_ms": floor * 1e3,
@@ -405,7 +446,13 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
         )
     result = {
         "rows": rows,
-        "model_costs_seconds": costs,
+        "model_costs_seconds": {
+            name: {
+                kind: {"seconds_per_sample": seconds, "batch_size": size}
+                for kind, (seconds, _, size) in kinds.items()
+            }
+            for name, kinds in costs.items()
+        },
         "kernel_shap_accuracy": accuracy,
         "lime_tabular_top5_overlap": overlap,
         "machine": {

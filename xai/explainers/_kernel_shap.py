@@ -75,17 +75,23 @@ def coalitions(
         cumulative /= cumulative[-1]
         size_draws = rng.random_sample(draws)
         # A random subset of each size from a row of random keys. The rows are drawn lazily:
-        # first as many as the budget has rows, the rest only if repeats leave it unspent.
-        # numpy fills arrays row by row, so the keys equal those of one call for all rows.
-        keys = rng.random_sample((min(draws, left), m))
+        # first about as many as the budget needs (a paired draw adds a coalition and its
+        # complement), more only if repeats leave it unspent. numpy fills arrays row by row,
+        # so the keys equal those of one call for all rows.
+        rows_per_draw = 1.0 + sampled_weights[: max(num_paired - num_full, 0)].sum()
+        wanted = min(draws, int(1.05 * left / rows_per_draw) + 64)
+        sizes = np.empty(0, dtype=np.int64)
+        drawn = np.empty((0, m), dtype=bool)
         while True:
-            sizes = cumulative.searchsorted(size_draws[: len(keys)], side="right")
-            sizes += num_full + 1
-            drawn = keys.argsort(axis=1) < sizes[:, None]
+            keys = rng.random_sample((wanted, m))
+            start = len(drawn)
+            new_sizes = cumulative.searchsorted(size_draws[start : start + wanted], side="right")
+            sizes = np.concatenate([sizes, new_sizes + (num_full + 1)])
+            drawn = np.concatenate([drawn, keys.argsort(axis=1) < sizes[start:, None]])
             rows, counts = _deduplicate(drawn, sizes <= num_paired, left)
-            if len(rows) == left or len(keys) == draws:
+            if len(rows) == left or len(drawn) == draws:
                 break
-            keys = np.concatenate([keys, rng.random_sample((draws - len(keys), m))])
+            wanted = min(draws - len(drawn), max(64, left - len(rows)))
         sampled = counts
         sampled *= weight_vector[num_full:].sum() / sampled.sum()
         masks.append(rows)
@@ -107,7 +113,9 @@ def _deduplicate(
         codes = drawn @ (1 << np.arange(drawn.shape[1], dtype=np.int64))
     else:  # one byte string per coalition (slower)
         codes = np.packbits(drawn, axis=1)
-    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(
+        codes, axis=0 if codes.ndim > 1 else None, return_index=True, return_inverse=True
+    )
     inverse = inverse.ravel()
     is_first = first[inverse] == np.arange(len(drawn))
     cost = np.where(is_first, np.where(paired, 2, 1), 0)
@@ -199,9 +207,11 @@ def kernel_shap(
                 # end - (1 - w) * (end - start) otherwise)
                 rows = torch.lerp(background, x, keep)  # (m, c, B, F)
                 scores = function(rows.reshape(-1, n_features))
-                averaged = scores.view(*rows.shape[:3], -1).double().mean(dim=2)  # (m, c, K)
-                index = picked[:, None, None].expand(-1, averaged.shape[1], 1)
-                expected[group, part] = averaged.gather(2, index).squeeze(2)
+                scores = scores.view(rows.shape[0], -1, scores.shape[1])  # (m, c * B, K)
+                index = picked[:, None, None].expand(-1, scores.shape[1], 1)
+                # the target column first, then the background average (in float64)
+                chosen = scores.gather(2, index).view(rows.shape[:3])  # (m, c, B)
+                expected[group, part] = chosen.mean(dim=2, dtype=torch.float64)
         values[member_t[:, None], columns] = _solve(
             masks_t.double(), weights_t, expected, f_null[member_t], total[member_t]
         )

@@ -73,17 +73,22 @@ class _BinSampler(NamedTuple):
     Four bins per feature: bin ``k`` holds ``edges[k - 1] < x <= edges[k]`` (numpy's
     ``searchsorted``, as lime). Where quartiles coincide lime drops the duplicate edge; here
     the bin between them stays, empty (zero frequency, never drawn), which leaves the partition
-    of the values unchanged. The per-bin tables are flat, ``(F * 4,)``, indexed by
-    ``4 * feature + bin``, in the sampling dtype.
+    of the values unchanged. The per-bin statistics are one table, ``(F * 4, 5)``, whose row
+    ``4 * feature + bin`` holds, in the sampling dtype (one lookup fetches all five):
+
+    - ``START``: the cumulative frequency before the bin;
+    - ``LOW_Q``: ``2 * Phi(low_z) - 1``, the lower bound in erfinv's coordinates;
+    - ``SLOPE``: ``2 * (Phi(high_z) - Phi(low_z)) / frequency``;
+    - ``MEAN``: the bin's mean, or lime's value for bins without width (see below);
+    - ``SCALE``: the bin's standard deviation times sqrt(2).
     """
 
     edges: torch.Tensor  # (F, 3) float64: the quartiles
     thresholds: torch.Tensor  # (3, F): cumulative frequencies of bins 0, 1, 2 in the training rows
-    start: torch.Tensor  # cumulative frequency before the bin
-    low_q: torch.Tensor  # 2 * Phi(low_z) - 1: the lower bound in erfinv's coordinates
-    slope: torch.Tensor  # 2 * (Phi(high_z) - Phi(low_z)) / frequency
-    mean: torch.Tensor  # the bin's mean, or lime's value for bins without width (see below)
-    scale: torch.Tensor  # the bin's standard deviation times sqrt(2)
+    table: torch.Tensor  # (F * 4, 5): the columns START, LOW_Q, SLOPE, MEAN, SCALE
+
+
+START, LOW_Q, SLOPE, MEAN, SCALE = range(5)
 
 
 def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
@@ -116,17 +121,18 @@ def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
     # width (all its training values equal the bound): kept, so the distribution is lime's.
     flat = low_z == high_z
     unused = flat | (count == 0)
-    tables = (
-        cumulative - frequency,
-        np.where(unused, 0.0, low_q),
-        np.where(unused, 0.0, slope),
-        np.where(flat, low_z, mean),
-        np.where(flat, 0.0, std * math.sqrt(2)),
-    )
+    columns = {
+        START: cumulative - frequency,
+        LOW_Q: np.where(unused, 0.0, low_q),
+        SLOPE: np.where(unused, 0.0, slope),
+        MEAN: np.where(flat, low_z, mean),
+        SCALE: np.where(flat, 0.0, std * math.sqrt(2)),
+    }
+    table = np.stack([columns[k].ravel() for k in range(len(columns))], axis=1)
     return _BinSampler(
         torch.from_numpy(edges),
         torch.from_numpy(cumulative[:, :3].T.copy()).to(dtype),
-        *(torch.from_numpy(table.ravel()).to(dtype) for table in tables),
+        torch.from_numpy(table).to(dtype),
     )
 
 
@@ -136,11 +142,11 @@ def _fast_discretised(
     """lime's discretised sampling with other random numbers, drawn once for all ``rows``.
 
     One uniform per (sample, feature) picks the bin and, rescaled within the bin, the value
-    in the bin's truncated normal (inverse CDF). Written with in-place operations: fewer
-    fresh buffers make it noticeably faster for one row, where this is most of the cost.
+    in the bin's truncated normal (inverse CDF). Each (sample, feature) looks its bin's
+    statistics up once; few fresh buffers: for one row this is most of the cost.
     """
     n, n_features = rows.shape
-    dtype = sampler.mean.dtype
+    dtype = sampler.table.dtype
     offsets = 4 * torch.arange(n_features, dtype=torch.int32)  # cell = 4 * feature + bin
     u = torch.from_numpy(rng.random((num_samples - 1, n_features), dtype=_NUMPY[dtype]))
     # the bin of each (sample, feature): how many cumulative frequencies u has passed
@@ -148,24 +154,22 @@ def _fast_discretised(
     cell += u >= sampler.thresholds[1]
     cell += u >= sampler.thresholds[2]
     cell += offsets
-    flat_cell = cell.view(-1)
+    stats = sampler.table.index_select(0, cell.view(-1))  # (S * F, 5)
 
-    def pick(table: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        if out is None:
-            return table.index_select(0, flat_cell).view(u.shape)
-        return torch.index_select(table, 0, flat_cell, out=out.view(-1)).view(u.shape)
+    def column(k: int) -> torch.Tensor:
+        return stats[:, k].view(u.shape)
 
     # the inverse CDF of the bin's truncated normal: mean + std * sqrt(2) * erfinv(2p - 1),
     # with 2p - 1 = low_q + (u - start) * slope
-    q = pick(sampler.start).neg_().add_(u).mul_(pick(sampler.slope, out=u))
-    q.add_(pick(sampler.low_q, out=u))
+    q = torch.addcmul(column(LOW_Q), u.sub_(column(START)), column(SLOPE))
     eps = torch.finfo(dtype).eps  # erfinv(+-1) is infinite: the tails are cut at ~5 sigma
-    q.clamp_(eps - 1, 1 - eps).erfinv_().mul_(pick(sampler.scale, out=u))
-    shared = q.add_(pick(sampler.mean, out=u))
+    q.clamp_(eps - 1, 1 - eps).erfinv_()
+    shared = torch.addcmul(column(MEAN), q, column(SCALE), out=u)
 
     row_cells = (rows.double().cpu()[:, :, None] > sampler.edges).sum(dim=2) + offsets  # (n, F)
-    data = torch.ones(n, num_samples, n_features, dtype=dtype)
-    data[:, 1:] = cell[None] == row_cells[:, None, :]
+    data = torch.empty(n, num_samples, n_features, dtype=dtype)
+    data[:, 0] = 1.0
+    torch.eq(cell[None], row_cells[:, None, :], out=data[:, 1:])  # 1.0: in the row's bin
     # lime scales binary data by mean 0 and scale 1: the distance to the all-ones row 0 is the
     # square root of the number of features whose bin differs from the row's
     distances = (n_features - data.sum(dim=2, dtype=torch.float64)).clamp(min=0).sqrt()
@@ -194,6 +198,7 @@ def _fast_gaussian(
 def fast_lime_tabular(
     function: ModelFunction,
     inputs: torch.Tensor,
+    outputs: torch.Tensor,
     target: torch.Tensor,
     background: torch.Tensor | None,
     num_samples: int,
@@ -213,7 +218,7 @@ def fast_lime_tabular(
     else:
         sampler = _bin_sampler(background, dtype)
         neighbourhood = _fast_discretised(sampler, inputs, num_samples, rng)
-    labels = _scores(function, inputs, target, neighbourhood, rows_per_pass)
+    labels = _scores(function, inputs, outputs, target, neighbourhood, rows_per_pass)
     # lime's kernel: sqrt(exp(-d^2 / width^2))
     weights = torch.exp(-(neighbourhood.distances**2) / (2 * kernel_width**2))
     return _weighted_ridge(neighbourhood.data, labels, weights, neighbourhood.shift)
@@ -324,6 +329,7 @@ def _undiscretize(tables: _BinTables, bins: np.ndarray, draws: np.ndarray) -> np
 def lime_tabular(
     function: ModelFunction,
     inputs: torch.Tensor,
+    outputs: torch.Tensor,
     target: torch.Tensor,
     explainer: Any,
     num_samples: int,
@@ -335,7 +341,7 @@ def lime_tabular(
     rows = inputs.double().cpu().numpy()
     n_features = rows.shape[1]
     neighbourhood = _lime_neighbourhood(explainer, rows, num_samples, seed)
-    labels = _scores(function, inputs, target, neighbourhood, rows_per_pass)
+    labels = _scores(function, inputs, outputs, target, neighbourhood, rows_per_pass)
     distances = neighbourhood.distances.numpy()
     if n_features > 6 and explainer.feature_selection == "auto":
         kernel = torch.from_numpy(np.stack([explainer.base.kernel_fn(d) for d in distances]))
@@ -367,21 +373,23 @@ def lime_tabular(
 def _scores(
     function: ModelFunction,
     inputs: torch.Tensor,
+    outputs: torch.Tensor,
     target: torch.Tensor,
     neighbourhood: _Neighbourhood,
     rows_per_pass: int,
 ) -> torch.Tensor:
-    """Target scores ``(n, S)`` of every row's samples; sample 0 is the row itself."""
+    """Target scores ``(n, S)`` of every row's samples; sample 0 is the row itself, whose
+    model ``outputs`` ``(n, K)`` the caller has."""
     perturbed = neighbourhood.rows
     n = inputs.shape[0]
     if perturbed.ndim == 2:
         # the shared samples go through the model once; each row reads its target column
         perturbed = perturbed.to(inputs)
-        outputs = torch.cat(
+        shared = torch.cat(
             [function(perturbed[part]) for part in chunks(len(perturbed), rows_per_pass)]
         )
-        head = function(inputs).gather(1, target[:, None])
-        return torch.cat([head, outputs[:, target].T], dim=1).double().cpu()
+        head = outputs.gather(1, target[:, None])
+        return torch.cat([head, shared[:, target].T], dim=1).double().cpu()
     rows = torch.cat([inputs[:, None], perturbed.to(inputs)], dim=1).flatten(0, 1)
     owner = torch.arange(n, device=inputs.device).repeat_interleave(rows.shape[0] // n)
     scores = torch.empty(rows.shape[0], dtype=torch.float64)

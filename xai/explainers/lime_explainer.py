@@ -17,7 +17,7 @@ from xai.explainers._lime_tabular import (
     lime_tabular,
 )
 from xai.explainers._segmentation import relabel, segment_image
-from xai.explainers.base import Explainer
+from xai.explainers.base import Explainer, TargetRequest
 
 
 class LIME(Explainer):
@@ -72,12 +72,14 @@ class LIME(Explainer):
     stochastic = True
     input_ndims = (2, 4)
     reference = "https://arxiv.org/abs/1602.04938"
+    # the forward pass that resolves the target also gives the rows' own scores (tabular)
+    resolves_target = True
 
     def _attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: torch.Tensor,
+        request: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         is_image = inputs.ndim == 4
@@ -105,9 +107,12 @@ class LIME(Explainer):
                 f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
 
+        with torch.no_grad():
+            outputs = self._call_model(function, inputs)
+        target = request.resolve(outputs)
         if is_image:
             return self._images(function, inputs, target, params, num_samples, batch_size)
-        return self._tabular(function, inputs, target, params, num_samples, batch_size)
+        return self._tabular(function, inputs, outputs, target, params, num_samples, batch_size)
 
     @staticmethod
     def _images(
@@ -183,6 +188,7 @@ class LIME(Explainer):
     def _tabular(
         function: ModelFunction,
         inputs: torch.Tensor,
+        outputs: torch.Tensor,
         target: torch.Tensor,
         params: dict[str, Any],
         num_samples: int,
@@ -209,6 +215,7 @@ class LIME(Explainer):
             fits = fast_lime_tabular(
                 function,
                 inputs,
+                outputs,
                 target,
                 background,
                 num_samples,
@@ -220,6 +227,7 @@ class LIME(Explainer):
             fits = lime_tabular(
                 function,
                 inputs,
+                outputs,
                 target,
                 _lime_explainer(background, n_features, params),
                 num_samples,
