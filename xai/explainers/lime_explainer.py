@@ -9,6 +9,7 @@ import torch
 
 from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
+from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
 from xai.explainers._lime_tabular import (
     SAMPLERS,
@@ -314,16 +315,17 @@ def _explain_image(
             keep = switches[part][:, labels_index].reshape(-1, 1, height, width)
             scores.append(function(torch.where(keep, image, hidden)).double().cpu())
     labels = torch.cat(scores).numpy()
-    distances = sklearn.metrics.pairwise_distances(
-        data, data[0].reshape(1, -1), metric="cosine"
-    ).ravel()
-    intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
-        data,
-        labels,
-        distances,
-        klass,
-        n_features,
-        model_regressor=None,
-        feature_selection=explainer.feature_selection,
-    )
+    with one_blas_thread():  # small BLAS calls whose spinning threads slow the model passes
+        distances = sklearn.metrics.pairwise_distances(
+            data, data[0].reshape(1, -1), metric="cosine"
+        ).ravel()
+        intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
+            data,
+            labels,
+            distances,
+            klass,
+            n_features,
+            model_regressor=None,
+            feature_selection=explainer.feature_selection,
+        )
     return _LocalFit(float(intercept), list(local_exp), float(score))
