@@ -73,6 +73,9 @@ def _timed(run: Callable[[], Any]) -> float:
     return time.perf_counter() - begin
 
 
+_SETTLE_SECONDS = 0.2
+
+
 def _alternating_medians(
     runs: dict[str, Callable[[], Any]], budget: float, min_rounds: int = 3, max_rounds: int = 9
 ) -> dict[str, float]:
@@ -83,14 +86,23 @@ def _alternating_medians(
     shows it. Here every round runs each callable, the fast ones several times (about as long
     as the slowest one call, at most 15 times), so every ratio compares calls made under the
     same conditions. Rounds go on until ``budget`` seconds are spent (at least ``min_rounds``).
+
+    Before each callable's turn the machine is left idle for ``_SETTLE_SECONDS``: the BLAS
+    threads numpy and scipy start (lime's and shap's ridge fits) keep spinning for ~0.1 s
+    after their work and slow whatever torch runs next; without the pause each callable would
+    be timed in the wake of the one before it.
     """
-    once = {name: max(_timed(run), 1e-6) for name, run in runs.items()}  # also the warm-up
+    once = {}
+    for name, run in runs.items():  # also the warm-up
+        time.sleep(_SETTLE_SECONDS)
+        once[name] = max(_timed(run), 1e-6)
     slowest = max(once.values())
     repeats = {name: max(1, min(15, round(slowest / once[name]))) for name in runs}
     times: dict[str, list[float]] = {name: [] for name in runs}
     started = time.perf_counter()
     for round_ in range(max_rounds):
         for name, run in runs.items():
+            time.sleep(_SETTLE_SECONDS)
             times[name].extend(_timed(run) for _ in range(repeats[name]))
         if round_ + 1 >= min_rounds and time.perf_counter() - started > budget:
             break
@@ -99,11 +111,13 @@ def _alternating_medians(
 
 def _model_costs(
     model: torch.nn.Module, samples: torch.Tensor, budget: float
-) -> dict[str, tuple[float, Callable[[], None], int]]:
+) -> tuple[dict[str, tuple[float, Callable[[], None], int]], dict[str, dict[int, float]]]:
     """Per kind of evaluation (``forward``, ``forward_backward``: input gradient), the best
-    per-sample seconds of the model, the call that achieved it and its batch size. On the
-    model's own test samples (CPU costs depend on the data: max-pooling branches, for one)."""
+    per-sample seconds of the model, the call that achieved it and its batch size; and the
+    per-sample seconds at every batch size tried. On the model's own test samples (CPU costs
+    depend on the data: max-pooling branches, for one)."""
     best: dict[str, tuple[float, Callable[[], None], int]] = {}
+    by_batch_size: dict[str, dict[int, float]] = {"forward": {}, "forward_backward": {}}
     batch_sizes = (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
     for batch_size in batch_sizes:
         repeats = -(-batch_size // samples.shape[0])
@@ -119,9 +133,10 @@ def _model_costs(
 
         for kind, run in (("forward", forward), ("forward_backward", forward_backward)):
             seconds = _median_seconds(run, budget) / batch_size
+            by_batch_size[kind][batch_size] = seconds
             if kind not in best or seconds < best[kind][0]:
                 best[kind] = (seconds, run, batch_size)
-    return best
+    return best, by_batch_size
 
 
 def _last_spatial_layer(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
@@ -367,6 +382,7 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
     budget = 2.0 if quick else 6.0
     rows: list[dict[str, Any]] = []
     costs: dict[str, dict[str, tuple[float, Callable[[], None], int]]] = {}
+    batch_costs: dict[str, dict[str, dict[int, float]]] = {}
     print(
         f"{'model':<18}{'method':<22}{'n':>4}{'evals':>9}{'xai ms':>10}{'peer ms':>10}{'floor ms':>10}{'xai/floor':>11}{'peer/floor':>11}{'peer/xai':>10}"
     )
@@ -378,7 +394,7 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
         background = ref.data["train"].tensors[0][:20]
         x = x_all[:n]
         if name not in costs:
-            costs[name] = _model_costs(model, x_all, budget)
+            costs[name], batch_costs[name] = _model_costs(model, x_all, budget)
         options: dict[str, Any] = {"seed": 0} if method in ("shap", "lime") else {}
         if x.ndim == 2 and method in ("shap", "lime"):
             options["background"] = background
@@ -453,6 +469,9 @@ def run(out: Path, quick: bool = False, only: list[str] | None = None) -> dict[s
             }
             for name, kinds in costs.items()
         },
+        # per-sample seconds at each batch size tried (the one-sample cells of single-pass
+        # methods compare with batch size 1)
+        "model_seconds_per_sample_by_batch_size": batch_costs,
         "kernel_shap_accuracy": accuracy,
         "lime_tabular_top5_overlap": overlap,
         "machine": {
