@@ -200,6 +200,10 @@ def kernel_shap(
                 switches = _switches(columns[group], masks_t, n_features, inputs.dtype)
             x = inputs[member_t[group]][:, None, None, :]  # (m, 1, 1, F)
             picked = target[member_t[group]]
+            # the target score of every (sample, coalition, background row), averaged over
+            # the background rows (in float64) once all passes are done
+            chosen = torch.empty(x.shape[0], n_coalitions, n_background, device=device)
+            column = int(picked[0]) if len(picked) == 1 else None  # one sample: a plain slice
             for part in chunks(n_coalitions, per_pass):
                 keep = switches[:, part, None, :]  # (m or 1, c, 1, F)
                 # torch.where(keep, x, background), twice as fast; exact for weights 0 and 1
@@ -207,11 +211,13 @@ def kernel_shap(
                 # end - (1 - w) * (end - start) otherwise)
                 rows = torch.lerp(background, x, keep)  # (m, c, B, F)
                 scores = function(rows.reshape(-1, n_features))
+                if column is not None:
+                    chosen[0, part] = scores[:, column].view(rows.shape[1:3])
+                    continue
                 scores = scores.view(rows.shape[0], -1, scores.shape[1])  # (m, c * B, K)
                 index = picked[:, None, None].expand(-1, scores.shape[1], 1)
-                # the target column first, then the background average (in float64)
-                chosen = scores.gather(2, index).view(rows.shape[:3])  # (m, c, B)
-                expected[group, part] = chosen.mean(dim=2, dtype=torch.float64)
+                chosen[:, part] = scores.gather(2, index).view(rows.shape[:3])
+            expected[group] = chosen.mean(dim=2, dtype=torch.float64)
         values[member_t[:, None], columns] = _solve(
             masks_t.double(), weights_t, expected, f_null[member_t], total[member_t]
         )
@@ -225,6 +231,8 @@ def _switches(
     1 where the feature takes the sample's value, 0 where it takes the background's; features
     that do not vary keep 1."""
     m, n_coalitions = columns.shape[0], masks.shape[0]
+    if m == 1 and columns.shape[1] == n_features:  # every feature varies: the masks themselves
+        return masks.to(dtype)[None]
     table = torch.ones(m, n_coalitions, n_features, dtype=dtype, device=masks.device)
     index = columns[:, None, :].expand(-1, n_coalitions, -1)
     return table.scatter_(2, index, masks.to(dtype)[None].expand(m, -1, -1))
