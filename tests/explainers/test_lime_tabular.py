@@ -18,7 +18,7 @@ from lime import lime_tabular
 import reference_models
 import xai
 from tests.explainers import models
-from xai.explainers._lime_tabular import _bin_sampler, _fast_discretised
+from xai.explainers._lime_tabular import _bin_sampler, _fast_discretised, _quartiles
 
 
 def lime_weights(
@@ -58,6 +58,19 @@ def lime_weights(
 
 def top5(weights: np.ndarray) -> set[int]:
     return set(np.argsort(-np.abs(weights))[:5].tolist())
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 8, 20, 21, 200, 201])
+def test_quartiles_equal_numpys_percentile(rows: int) -> None:
+    """lime's discretiser takes np.percentile's quartiles; the fast sampler's own computation
+    gives the same bits (ties, constant columns and integer-valued columns included)."""
+    rng = np.random.default_rng(rows)
+    values = rng.normal(size=(rows, 6)) * np.array([1, 10, 0.01, 1, 1, 1])
+    values[:, 3] = np.round(values[:, 3])  # ties
+    values[:, 4] = 0.0  # constant
+    values[: rows // 2, 5] = 1.5  # half equal
+    expected = np.percentile(values, [25, 50, 75], axis=0).T
+    assert np.array_equal(_quartiles(values), expected)
 
 
 def test_fast_sampler_draws_lime_tabulars_distribution() -> None:

@@ -91,6 +91,23 @@ class _BinSampler(NamedTuple):
 START, LOW_Q, SLOPE, MEAN, SCALE = range(5)
 
 
+def _quartiles(values: np.ndarray) -> np.ndarray:
+    """``np.percentile(values, [25, 50, 75], axis=0).T``, equal to the last bit, in a fifth of
+    its time: one sort, and numpy's linear interpolation between neighbours written out (for
+    ``t >= 0.5`` numpy interpolates from the upper neighbour)."""
+    ordered = np.sort(values, axis=0)
+    last = ordered.shape[0] - 1
+    quartiles = []
+    for q in (0.25, 0.5, 0.75):
+        position = q * last
+        below = math.floor(position)
+        t = position - below
+        low, high = ordered[below], ordered[min(below + 1, last)]
+        step = high - low
+        quartiles.append(high - step * (1 - t) if t >= 0.5 else low + step * t)
+    return np.stack(quartiles, axis=1)
+
+
 def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
     """The statistics of lime's QuartileDiscretizer for ``training`` rows ``(B, F)``.
 
@@ -100,7 +117,7 @@ def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
     from scipy.special import ndtr
 
     values = training.double().cpu().numpy()  # (B, F)
-    edges = np.percentile(values, [25, 50, 75], axis=0).T  # (F, 3), lime's quartiles
+    edges = _quartiles(values)  # (F, 3), lime's quartiles
     bins = (values[:, :, None] > edges[None]).sum(axis=2)  # numpy's searchsorted (left)
     member = bins[:, :, None] == np.arange(4)  # (B, F, 4)
     count = member.sum(axis=0)  # (F, 4)
