@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import numpy as np
 import torch
@@ -99,6 +100,20 @@ def coalitions(
     return np.concatenate(masks), np.concatenate(weights)
 
 
+_THREAD = threading.local()
+
+
+def _seeded(seed: int) -> np.random.RandomState:
+    """``np.random.RandomState(seed)``: the same stream, from one generator per thread that is
+    reseeded (~2 us) instead of built anew (~90 us, a visible part of one sample's cost). Use
+    it up before asking for another."""
+    rng = getattr(_THREAD, "rng", None)
+    if rng is None:
+        rng = _THREAD.rng = np.random.RandomState()
+    rng.seed(seed)
+    return rng
+
+
 def _deduplicate(
     drawn: np.ndarray, paired: np.ndarray, budget: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +190,7 @@ def kernel_shap(
                 values[i, int(np.nonzero(varying[i])[0][0])] = total[i]
             continue
         budget = 2 * count + 2**11 if nsamples == "auto" else int(nsamples)
-        masks, weights = coalitions(count, budget, np.random.RandomState(seed))
+        masks, weights = coalitions(count, budget, _seeded(seed))
         masks_t = torch.from_numpy(masks).to(device)
         weights_t = torch.from_numpy(weights).to(device)
         n_coalitions = masks.shape[0]
