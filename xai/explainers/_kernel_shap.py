@@ -228,10 +228,10 @@ def kernel_shap(
                 scores = function(rows.reshape(-1, n_features))
                 if column is not None:
                     chosen[0, part] = scores[:, column].view(rows.shape[1:3])
-                    continue
-                scores = scores.view(rows.shape[0], -1, scores.shape[1])  # (m, c * B, K)
-                index = picked[:, None, None].expand(-1, scores.shape[1], 1)
-                chosen[:, part] = scores.gather(2, index).view(rows.shape[:3])
+                else:
+                    scores = scores.view(rows.shape[0], -1, scores.shape[1])  # (m, c * B, K)
+                    index = picked[:, None, None].expand(-1, scores.shape[1], 1)
+                    chosen[:, part] = scores.gather(2, index).view(rows.shape[:3])
             expected[group] = chosen.mean(dim=2, dtype=torch.float64)
         values[member_t[:, None], columns] = _solve(
             masks_t.double(), weights_t, expected, f_null[member_t], total[member_t]

@@ -138,14 +138,12 @@ def _bin_sampler(training: torch.Tensor, dtype: torch.dtype) -> _BinSampler:
     # width (all its training values equal the bound): kept, so the distribution is lime's.
     flat = low_z == high_z
     unused = flat | (count == 0)
-    columns = {
-        START: cumulative - frequency,
-        LOW_Q: np.where(unused, 0.0, low_q),
-        SLOPE: np.where(unused, 0.0, slope),
-        MEAN: np.where(flat, low_z, mean),
-        SCALE: np.where(flat, 0.0, std * math.sqrt(2)),
-    }
-    table = np.stack([columns[k].ravel() for k in range(len(columns))], axis=1)
+    table = np.empty((count.size, 5))
+    table[:, START] = (cumulative - frequency).ravel()
+    table[:, LOW_Q] = np.where(unused, 0.0, low_q).ravel()
+    table[:, SLOPE] = np.where(unused, 0.0, slope).ravel()
+    table[:, MEAN] = np.where(flat, low_z, mean).ravel()
+    table[:, SCALE] = np.where(flat, 0.0, std * math.sqrt(2)).ravel()
     return _BinSampler(
         torch.from_numpy(edges),
         torch.from_numpy(cumulative[:, :3].T.copy()).to(dtype),

@@ -107,9 +107,8 @@ class Explainer(ABC):
             if self.resolves_target:
                 attributions, extras = self._attribute(function, x, request, params)
             else:
-                with torch.no_grad():
-                    request.resolve(self._call_model(function, x))
-                attributions, extras = self._attribute(function, x, request.indices, params)
+                _, resolved = self._resolve_target(function, x, request)
+                attributions, extras = self._attribute(function, x, resolved, params)
             target_index = request.indices
         attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
         extras = {
@@ -136,6 +135,16 @@ class Explainer(ABC):
         random state, which is then saved and restored (saving it costs ~0.07 ms, visible for
         one small sample). xai's own code only uses generators of its own."""
         return False
+
+    def _resolve_target(
+        self, function: ModelFunction, inputs: torch.Tensor, request: TargetRequest
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass without gradient: the model's outputs ``(N, K)`` and the target
+        class indices ``(N,)`` resolved from them. Methods with ``resolves_target = True`` that
+        also need ``f(x)`` call this rather than running the model on the inputs again."""
+        with torch.no_grad():
+            outputs = self._call_model(function, inputs)
+        return outputs, request.resolve(outputs)
 
     @staticmethod
     def _call_model(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:

@@ -46,9 +46,7 @@ class IntegratedGradients(Explainer):
         request: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        with torch.no_grad():
-            outputs = self._call_model(function, inputs)
-        target = request.resolve(outputs)
+        outputs, target = self._resolve_target(function, inputs, request)
         n_steps = check_positive_int("n_steps", params["n_steps"])
         if params["baselines"] is None:
             baselines = torch.zeros_like(inputs[:1])

@@ -112,9 +112,7 @@ class LIME(Explainer):
                 f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
 
-        with torch.no_grad():
-            outputs = self._call_model(function, inputs)
-        target = request.resolve(outputs)
+        outputs, target = self._resolve_target(function, inputs, request)
         if is_image:
             return self._images(function, inputs, target, params, num_samples, batch_size)
         return self._tabular(function, inputs, outputs, target, params, num_samples, batch_size)

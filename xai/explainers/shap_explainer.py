@@ -83,9 +83,7 @@ class SHAP(Explainer):
         request: TargetRequest,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        with torch.no_grad():
-            outputs = self._call_model(function, inputs)
-        target = request.resolve(outputs)
+        outputs, target = self._resolve_target(function, inputs, request)
         algorithm = params["algorithm"]
         if algorithm is None:
             algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
