@@ -119,6 +119,21 @@ def test_save_load_round_trip(tmp_path: Path, image_expl: xai.Explanation) -> No
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+@pytest.mark.parametrize(
+    ("method", "option"), [("integrated_gradients", "baselines"), ("shap", "background")]
+)
+def test_save_options_that_share_memory_with_the_inputs(
+    tmp_path: Path, method: str, option: str
+) -> None:
+    x = models.rows()
+    reference = x[0] if option == "baselines" else x  # a view of the inputs, or the inputs
+    explanation = xai.explain(models.small_mlp(), x, method=method, **{option: reference})
+    loaded = xai.Explanation.load(explanation.save(tmp_path / "shared.safetensors"))
+    assert torch.equal(loaded.inputs, x)
+    assert torch.equal(loaded.params[option], reference)
+    assert torch.equal(loaded.attributions, explanation.attributions)
+
+
 def test_saved_file_is_plain_safetensors_with_json_header(
     tmp_path: Path, tabular_expl: xai.Explanation
 ) -> None:

@@ -70,3 +70,38 @@ def test_numpy_random_state(numpy_random: bool) -> None:
         assert after != inside
         np.random.seed(7)
         assert np.random.random_sample() == inside
+
+
+def test_parameters_and_buffers_added_inside_are_removed() -> None:
+    model = small_model()
+    weight = model[0].weight
+    names = list(model.state_dict())
+    with preserved_state(model):
+        model[2].x = nn.Parameter(torch.ones(3))  # what shap's DeepExplainer does
+        model[1].register_buffer("extra", torch.zeros(2))
+        model[0].weight = nn.Parameter(torch.zeros_like(weight))  # replaced: put back
+    assert list(model.state_dict()) == names
+    assert model[0].weight is weight
+
+
+class WrappedMLP(nn.Module):
+    """A custom module around a Sequential: shap's clean-up does not reach inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def test_shap_deep_leaves_the_state_dict_loadable() -> None:
+    import xai
+
+    model = WrappedMLP()
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(5, 4)
+    xai.explain(model, x, method="shap", algorithm="deep", background=x)
+    assert list(model.state_dict()) == list(saved)
+    model.load_state_dict(saved)  # strict: fails on keys shap left behind

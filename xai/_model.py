@@ -79,6 +79,8 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
 
 def as_output_matrix(out: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Make the selected output ``(N, K)``: ``(N,)`` becomes ``(N, 1)``."""
+    if not (out.is_floating_point() or out.is_complex()):
+        out = out.to(torch.get_default_dtype())  # integer or bool scores (0/1 votes)
     if out.ndim == 1:
         out = out.unsqueeze(1)
     if out.ndim != 2 or out.shape[0] != batch_size:
@@ -155,11 +157,19 @@ def _drop_hooks_since(owner: Any, names: Sequence[str], first_id: int) -> None:
                 del hooks[key]
 
 
+def _restore_entries(current: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Make a module's parameter/buffer dict hold exactly the ``saved`` objects again."""
+    if len(current) != len(saved) or any(current.get(k) is not v for k, v in saved.items()):
+        current.clear()
+        current.update(saved)
+
+
 @contextlib.contextmanager
 def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.Module]:
     """Run the body with ``model`` in eval mode; restore everything afterwards.
 
-    Restored, also when the body raises: every submodule's train/eval mode, each parameter's
+    Restored, also when the body raises: every submodule's train/eval mode, its registered
+    parameters and buffers (ones added inside the body are removed), each parameter's
     ``requires_grad`` and ``.grad``, the hooks registered on every submodule and globally
     (hooks added inside the body are removed), and, unless ``numpy_random`` is False, numpy's
     global random state (shap and lime reseed it). The model is never moved, so its device is
@@ -171,6 +181,9 @@ def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.
     modules = list(model.modules())
     training = [m.training for m in modules]
     full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
+    # shap's DeepExplainer stores inputs/outputs as Parameters on submodules and does not
+    # always remove them (not below a custom module): they would end up in the state_dict.
+    registered = [(dict(m._parameters), dict(m._buffers)) for m in modules]
     first_hook_id = RemovableHandle.next_id
     params = list(model.parameters())
     requires_grad = [p.requires_grad for p in params]
@@ -181,9 +194,13 @@ def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.
     try:
         yield model
     finally:
-        for module, was_training, flag in zip(modules, training, full_backward, strict=True):
+        for module, was_training, flag, (parameters, buffers) in zip(
+            modules, training, full_backward, registered, strict=True
+        ):
             if module.training != was_training:
                 module.training = was_training
+            _restore_entries(module._parameters, parameters)
+            _restore_entries(module._buffers, buffers)
             _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
             if module.__dict__.get("_is_full_backward_hook") is not flag:
                 module._is_full_backward_hook = flag
@@ -270,3 +287,19 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     raise TypeError(
         f"layer: expected None, a dotted submodule name or an nn.Module, got {type(layer).__name__}."
     )
+
+
+def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch.Tensor:
+    """``d score / d wrt`` for a gradient method, with a plain error when there is none.
+
+    A score that does not depend on ``wrt`` at all has gradient zero (returned as such).
+    """
+    if not score.requires_grad:
+        raise ValueError(
+            f"model: method {method!r} needs the gradient of the model's output, but the output "
+            "carries none: the forward detaches it, converts it to numpy, returns integers or "
+            "runs under torch.no_grad(). Use method='lime', or method='shap' with "
+            "algorithm='kernel' for tabular data: they need only the model's outputs."
+        )
+    (gradient,) = torch.autograd.grad(score, wrt, allow_unused=True)
+    return torch.zeros_like(wrt) if gradient is None else gradient

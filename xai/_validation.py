@@ -184,8 +184,17 @@ def broadcast_reference(
     Accepts a scalar, one sample shaped like ``inputs[0]``, or (when ``allow_batch``) a batch
     ``(M, ...)`` whose sample shape matches the inputs.
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return torch.full_like(inputs[:1], float(value))
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            number = float("inf")
+        if not np.isfinite(number) or abs(number) > torch.finfo(inputs.dtype).max:
+            raise ValueError(
+                f"{name}: expected a finite number within the range of the inputs' dtype "
+                f"{inputs.dtype} (|value| <= {torch.finfo(inputs.dtype).max:.4g}), got {value!r:.40}."
+            )
+        return torch.full_like(inputs[:1], number)
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor):

@@ -191,7 +191,7 @@ class Explanation:
                 else:
                     json_part[key] = _to_json(value)
             header[section] = json_part
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
         metadata = {
             "format": _FORMAT,
             "format_version": str(_FORMAT_VERSION),
@@ -271,3 +271,17 @@ def _to_json(value: Any) -> Any:
     if callable(value):
         return f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
     return repr(value)
+
+
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copy tensors that share memory with an earlier one (``baselines=X[0]`` is a view of the
+    inputs): safetensors refuses to write shared memory."""
+    seen: set[int] = set()
+    result = {}
+    for key, value in tensors.items():
+        storage = value.untyped_storage().data_ptr()
+        if storage in seen and value.numel():
+            value = value.clone()
+        seen.add(value.untyped_storage().data_ptr())
+        result[key] = value
+    return result

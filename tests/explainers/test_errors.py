@@ -274,3 +274,130 @@ def test_inputs_the_model_cannot_take() -> None:
         match=r"inputs: the model failed on inputs of shape \(4, 5\) \(RuntimeError: .*\)\. Check that the inputs have the shape",
     ):
         xai.explain(models.small_mlp(), torch.randn(4, 5))
+
+
+class DetachedOutput(nn.Module):
+    """Scores computed without a gradient (as a wrapped numpy or scikit-learn model gives)."""
+
+    def __init__(self, integer: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 3)
+        self.integer = integer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.linear(x).detach()
+        return (scores > 0).long() if self.integer else scores
+
+
+@pytest.mark.parametrize("integer", [False, True])
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "integrated_gradients"}, {"method": "shap", "algorithm": "gradient"}],
+    ids=["ig", "shap-gradient"],
+)
+def test_gradient_method_on_outputs_without_gradient(integer: bool, options: dict) -> None:
+    with pytest.raises(
+        ValueError,
+        match=rf"model: method '{options['method']}' needs the gradient of the model's output, "
+        r"but the output carries none.*method='lime'",
+    ):
+        xai.explain(DetachedOutput(integer), models.rows(), **options)
+
+
+@pytest.mark.parametrize("method", ["lime", "shap"])
+def test_output_only_methods_explain_integer_outputs(method: str) -> None:
+    model = DetachedOutput(integer=True)
+    explanation = xai.explain(model, models.rows(), method=method, seed=0)
+    assert explanation.attributions.dtype == torch.float32
+    assert bool(torch.isfinite(explanation.attributions).all())
+    if method == "shap":  # Kernel SHAP picked; its values sum to f(x) - E[f(background)]
+        scores = model(models.rows()).float().gather(1, explanation.target[:, None]).squeeze(1)
+        totals = explanation.attributions.sum(1) + explanation.extras["expected_value"]
+        torch.testing.assert_close(totals, scores, atol=1e-4, rtol=0)
+
+
+def test_gradcam_on_outputs_without_gradient() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3))
+    images = torch.randn(2, 3, 8, 8)
+
+    class Detached(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x).detach()
+
+    with pytest.raises(ValueError, match=r"model: method 'gradcam' needs the gradient"):
+        xai.explain(Detached(), images, method="gradcam")
+
+
+class LogOfFirstFeature(nn.Module):
+    """NaN outputs for rows whose first feature is negative; -inf at a zero first feature."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + torch.log(x[:, :1])
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "shap", "lime"])
+def test_model_outputs_not_finite_on_the_inputs(method: str) -> None:
+    x = torch.rand(4, 6) + 0.5
+    x[2, 0] = -1.0
+    with pytest.raises(
+        ValueError,
+        match=r"inputs: the model's outputs are NaN or infinite for 1 sample\(s\) \(rows \[2\]\)",
+    ):
+        xai.explain(LogOfFirstFeature(), x, method=method)
+
+
+def test_model_not_finite_between_inputs_and_background() -> None:
+    # finite on the inputs, -inf where Kernel SHAP sets the first feature to the zero background
+    x = torch.rand(3, 6) + 0.5
+    with pytest.raises(
+        ValueError,
+        match=r"inputs: method 'shap' gave NaN or infinite attributions for 3 sample\(s\) "
+        r"\(rows \[0, 1, 2\]\)\. The model's outputs on these inputs are finite",
+    ):
+        xai.explain(LogOfFirstFeature(), x, method="shap", algorithm="kernel")
+
+
+@pytest.mark.parametrize("option", ["baselines", "background"])
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), 1e39, 10**400], ids=["nan", "inf", "1e39", "10**400"]
+)
+def test_scalar_reference_out_of_range(option: str, value: float) -> None:
+    method = "integrated_gradients" if option == "baselines" else "shap"
+    with pytest.raises(
+        ValueError,
+        match=rf"{option}: expected a finite number within the range of the inputs' dtype "
+        r"torch.float32",
+    ):
+        xai.explain(models.small_mlp(), models.rows(), method=method, **{option: value})
+
+
+def test_integrated_gradients_keeps_a_float64_model_in_float64() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(6, 3).double()
+    x = models.rows().double()
+    explanation = xai.explain(model, x, method="integrated_gradients")
+    # exact for a linear model, to float64 precision only if the rule's points and weights
+    # are float64 too (float32 weights leave an error of ~1e-7)
+    assert explanation.attributions.dtype == torch.float64
+    assert float(explanation.extras["convergence_delta"].abs().max()) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "shap", "gradcam", "lime"])
+def test_float16_model_and_inputs(method: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)
+    ).half()
+    images = torch.rand(2, 1, 8, 8).half()
+    explanation = xai.explain(model, images, method=method, **options_for(method))
+    assert explanation.attributions.dtype == torch.float16
+    assert bool(torch.isfinite(explanation.attributions).all())

@@ -110,6 +110,8 @@ class Explainer(ABC):
                 _, resolved = self._resolve_target(function, x, request)
                 attributions, extras = self._attribute(function, x, resolved, params)
             target_index = request.indices
+            if not bool(torch.isfinite(attributions).all()):
+                raise self._non_finite_error(attributions)
         attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
         extras = {
             **extras,
@@ -155,6 +157,19 @@ class Explainer(ABC):
             if str(error).startswith("output:") or _runs_on(function, inputs[:1]):
                 raise  # not about the inputs' shape or dtype: the model's own error
             raise _model_failure(function, inputs, error) from error
+
+    def _non_finite_error(self, attributions: torch.Tensor) -> ValueError:
+        """The model's outputs on the inputs are finite (checked when resolving the target), so
+        its outputs or gradients at the points the method evaluates are not."""
+        bad = (~torch.isfinite(attributions.reshape(attributions.shape[0], -1))).any(1)
+        rows = bad.nonzero().flatten().tolist()
+        return ValueError(
+            f"inputs: method {self.name!r} gave NaN or infinite attributions for {len(rows)} "
+            f"sample(s) (rows {_listed(rows)}). The model's outputs on these inputs are finite, "
+            "but its outputs or gradients at the points the method evaluates (between the "
+            "inputs and the baseline/background, or perturbed copies) are not: look for log, "
+            "sqrt or division by values that become zero there."
+        )
 
     @abstractmethod
     def _attribute(
@@ -215,6 +230,14 @@ class TargetRequest:
         target = self.target
         if isinstance(target, torch.Tensor):
             target = target[part]
+        finite = torch.isfinite(outputs).all(dim=1)
+        if not bool(finite.all()):
+            rows = (~finite).nonzero().flatten() + (part.start or 0)
+            raise ValueError(
+                f"inputs: the model's outputs are NaN or infinite for {len(rows)} sample(s) "
+                f"(rows {_listed(rows.tolist())}); there is nothing to explain. Check these "
+                "inputs (range, scaling) and the model on them."
+            )
         indices = resolve_target(target, outputs)
         if self._indices is None:
             self._indices = torch.zeros(self.n, dtype=torch.long, device=indices.device)
@@ -228,6 +251,10 @@ class TargetRequest:
         if self._indices is None or not bool(self._resolved.all()):
             raise RuntimeError("TargetRequest.indices read before every sample was resolved.")
         return self._indices
+
+
+def _listed(rows: list[int]) -> str:
+    return f"{rows[:10]}"[:-1] + (", ...]" if len(rows) > 10 else "]")
 
 
 def _model_failure(function: ModelFunction, inputs: torch.Tensor, error: Exception) -> ValueError:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xai._batching import chunk_rows, chunks
-from xai._model import LayerCall, ModelFunction, resolve_layer, trace_layers
+from xai._model import LayerCall, ModelFunction, input_gradient, resolve_layer, trace_layers
 from xai._validation import check_choice
 from xai.explainers.base import Explainer, TargetRequest
 
@@ -71,7 +71,7 @@ class GradCAM(Explainer):
             activation, logits = self._forward(function, inputs[part], name, layer)
             indices = target.resolve(logits.detach(), part)
             score = logits.gather(1, indices[:, None]).sum()
-            (gradient,) = torch.autograd.grad(score, activation)
+            gradient = input_gradient(score, activation, self.name)
             # captum's LayerGradCam: channel weights = mean gradient over space
             weights = gradient.mean(dim=(2, 3), keepdim=True)
             layer_map = (weights * activation).sum(dim=1, keepdim=True).detach()

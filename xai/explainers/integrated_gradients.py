@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from xai._batching import chunk_rows, chunks, map_in_chunks
-from xai._model import ModelFunction
+from xai._model import ModelFunction, input_gradient
 from xai._validation import broadcast_reference, check_positive_int
 from xai.explainers.base import Explainer, TargetRequest
 
@@ -64,7 +64,7 @@ class IntegratedGradients(Explainer):
             rows = check_positive_int("internal_batch_size", params["internal_batch_size"])
         params["internal_batch_size"] = rows
 
-        alphas, weights = _gauss_legendre(n_steps, inputs.device)
+        alphas, weights = _gauss_legendre(n_steps, inputs.device, inputs.dtype)
         n = inputs.shape[0]
         differences = inputs - baselines
         gradient_sums = torch.zeros_like(inputs)
@@ -76,7 +76,7 @@ class IntegratedGradients(Explainer):
             shape = (-1,) + (1,) * (inputs.ndim - 1)
             points = (base + alphas[step].view(shape) * differences[sample]).requires_grad_(True)
             score = function(points).gather(1, target[sample][:, None]).sum()
-            (gradient,) = torch.autograd.grad(score, points)
+            gradient = input_gradient(score, points, self.name)
             gradient_sums.index_add_(0, sample, gradient * weights[step].view(shape))
         attributions = differences * gradient_sums
         # completeness error, as captum's compute_convergence_delta; f(x) is known already,
@@ -95,10 +95,14 @@ def _gauss_legendre_cpu(n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     from captum.attr._utils.approximation_methods import approximation_parameters
 
     step_sizes, alphas = approximation_parameters("gausslegendre")
-    return torch.tensor(alphas(n_steps)), torch.tensor(step_sizes(n_steps))
+    as_tensor = functools.partial(torch.tensor, dtype=torch.float64)
+    return as_tensor(alphas(n_steps)), as_tensor(step_sizes(n_steps))
 
 
-def _gauss_legendre(n_steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """captum's integration points and weights (its default rule), cached per ``n_steps``."""
+def _gauss_legendre(
+    n_steps: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """captum's integration points and weights (its default rule), cached per ``n_steps``,
+    in the inputs' dtype (so the points fed to a float16 or float64 model have its dtype)."""
     alphas, weights = _gauss_legendre_cpu(n_steps)
-    return alphas.to(device), weights.to(device)
+    return alphas.to(device, dtype), weights.to(device, dtype)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from xai._batching import chunk_rows, chunks
-from xai._model import ModelFunction, TargetColumn, trace_layers
+from xai._model import ModelFunction, TargetColumn, input_gradient, trace_layers
 from xai._validation import broadcast_reference, check_choice, check_positive_int
 from xai.explainers._kernel_shap import kernel_shap
 from xai.explainers.base import Explainer, TargetRequest
@@ -180,7 +180,7 @@ class SHAP(Explainer):
             points = t[draw].view(broadcast) * x + one_minus_t[draw].view(broadcast) * reference
             points.requires_grad_(True)
             score = function(points).gather(1, target[sample][:, None]).sum()
-            (gradient,) = torch.autograd.grad(score, points)
+            gradient = input_gradient(score, points, "shap")
             sums.index_add_(0, sample, (gradient.double() * (x - reference).double()).flatten(1))
         return (sums / nsamples).view(inputs.shape)
 
