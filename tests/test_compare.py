@@ -107,6 +107,8 @@ def test_compare_errors() -> None:
         xai.compare(model, rows(), methods=["integrated_gradient"])
     with pytest.raises(ValueError, match="methods: expected at least one"):
         xai.compare(model, rows(), methods=[])
+    with pytest.raises(ValueError, match=r"inputs: the model failed on inputs of shape \(4, 5\)"):
+        xai.compare(model, rows()[:, :5], methods=["integrated_gradients"])
 
 
 @pytest.mark.slow

@@ -55,6 +55,52 @@ def test_indexing_keeps_per_sample_extras(image_expl: xai.Explanation) -> None:
         image_expl[5]
 
 
+@pytest.mark.parametrize(
+    ("index", "rows"),
+    [
+        (np.int64(2), [2]),
+        (torch.tensor(1), [1]),
+        (-1, [2]),
+        (np.array([2, 0]), [2, 0]),
+        (torch.tensor([1, -3]), [1, 0]),
+        ([True, False, True], [0, 2]),
+        (torch.tensor([False, True, False]), [1]),
+    ],
+    ids=["numpy-int", "0d-tensor", "negative", "numpy-array", "tensor", "bool-list", "bool-mask"],
+)
+def test_indexing_with_numpy_and_torch_indices(
+    image_expl: xai.Explanation, index: object, rows: list[int]
+) -> None:
+    picked = image_expl[index]
+    assert torch.equal(picked.attributions, image_expl.attributions[rows])
+    assert torch.equal(picked.target, image_expl.target[rows])
+    assert torch.equal(
+        picked.extras["convergence_delta"], image_expl.extras["convergence_delta"][rows]
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "error", "message"),
+    [
+        (
+            1.0,
+            TypeError,
+            r"index: expected an int, a slice, a sequence of ints or a boolean mask "
+            r"of 3 values, got float 1\.0",
+        ),
+        ("0", TypeError, r"index: expected an int, .* got str '0'"),
+        ([True], TypeError, r"index: expected an int, .* got list"),
+        ([0, 5], IndexError, r"index: 5 is out of range for 3 samples"),
+        (np.array([-4]), IndexError, r"index: -4 is out of range for 3 samples"),
+    ],
+)
+def test_bad_indices(
+    image_expl: xai.Explanation, index: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        image_expl[index]
+
+
 def test_constructor_checks_shapes() -> None:
     with pytest.raises(ValueError, match=r"attributions: expected the inputs' shape \(2, 3\)"):
         xai.Explanation(torch.zeros(2, 4), torch.zeros(2, 3), torch.zeros(2), "custom")
@@ -117,6 +163,17 @@ def test_save_load_round_trip(tmp_path: Path, image_expl: xai.Explanation) -> No
     assert torch.equal(loaded.extras["convergence_delta"], image_expl.extras["convergence_delta"])
     assert loaded.extras["library_versions"] == image_expl.extras["library_versions"]
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
+def test_load_onto_a_missing_gpu(tmp_path: Path, image_expl: xai.Explanation) -> None:
+    path = image_expl.save(tmp_path / "ig.safetensors")
+    with pytest.raises(
+        ValueError, match=r"device: 'cuda' asked for a CUDA GPU, but none is available"
+    ):
+        xai.Explanation.load(path, device="cuda")
 
 
 @pytest.mark.parametrize(

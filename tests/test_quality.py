@@ -160,6 +160,13 @@ def test_errors_name_the_argument_and_the_fix() -> None:
         xai.evaluate_explanation(model, expl, options={"infidelity_error": {"noise": 0.2}})
     with pytest.raises(ValueError, match="masks: expected"):
         xai.evaluate_explanation(model, expl, metrics=["pointing_game_score"], masks=masks[:1])
+    other = nn.Sequential(nn.Flatten(), nn.Linear(5, 2))  # not the model that was explained
+    with pytest.raises(
+        ValueError,
+        match=r"explanation: the model failed on inputs of shape \(1, .*Is `model` the model "
+        r"that was explained \(method 'gradcam'\)\?",
+    ):
+        xai.evaluate_explanation(other, expl)
 
 
 def test_saved_and_loaded_explanations_are_evaluated(tmp_path: Path) -> None:

@@ -34,11 +34,26 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(
             f"device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}."
         ) from error
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ValueError(
+                f"device: {str(device)!r} asked for a CUDA GPU, but none is available (torch "
+                f"{torch.__version__}, {build}). Use device='cpu', or 'auto' to take a GPU "
+                "when there is one."
+            )
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(
+                f"device: {str(device)!r} asked for GPU {resolved.index}, but there are only "
+                f"{count} (cuda:0..cuda:{count - 1})."
+            )
+    return resolved
 
 
 def move_to(data: T, device: torch.device, non_blocking: bool = False) -> T:

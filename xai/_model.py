@@ -303,3 +303,53 @@ def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch
         )
     (gradient,) = torch.autograd.grad(score, wrt, allow_unused=True)
     return torch.zeros_like(wrt) if gradient is None else gradient
+
+
+def call_model(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    name: str = "inputs",
+    run: Callable[[torch.Tensor], Any] | None = None,
+) -> Any:
+    """``run(inputs)`` (default: ``model(inputs)``), where a failure of the model on inputs of
+    the wrong shape or dtype becomes a ValueError naming ``name`` and saying what to check,
+    instead of a stack trace from inside torch. Errors of the model itself (it also fails on
+    one sample of the right kind) pass through unchanged."""
+    try:
+        return (run or model)(inputs)
+    except (TypeError, ValueError, RuntimeError) as error:
+        if (
+            str(error).startswith("output:")
+            or not isinstance(inputs, torch.Tensor)
+            or _runs_on(model, inputs[:1])
+        ):
+            raise
+        raise _model_failure(model, inputs, error, name) from error
+
+
+def _model_failure(
+    model: nn.Module, inputs: torch.Tensor, error: Exception, name: str
+) -> ValueError:
+    reason = str(error).splitlines()[0] if str(error) else ""
+    message = (
+        f"{name}: the model failed on inputs of shape {tuple(inputs.shape)} and dtype "
+        f"{inputs.dtype} ({type(error).__name__}: {reason}). "
+    )
+    if _runs_on(model, inputs.unsqueeze(0)):
+        message += (
+            "The model accepts it with a leading batch dimension: if this is a single sample, "
+            "add one with inputs.unsqueeze(0)."
+        )
+    else:
+        message += "Check that the inputs have the shape and dtype the model expects."
+    return ValueError(message)
+
+
+def _runs_on(model: nn.Module, inputs: torch.Tensor) -> bool:
+    """Whether the model accepts ``inputs`` (used only to suggest a fix in an error message)."""
+    try:
+        with torch.no_grad():
+            model(inputs)
+    except Exception:
+        return False
+    return True

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from xai._device import model_device
-from xai._model import ModelFunction, preserved_state
+from xai._model import ModelFunction, call_model, preserved_state
 from xai._progress import Progress, check_progress, notify
 from xai._validation import as_input_batch, check_seed, resolve_target
 from xai.explanation import Explanation
@@ -196,7 +196,8 @@ def compare(
     classes = {name: explainer_class(name) for name in methods}  # unknown names fail here
 
     with preserved_state(model), torch.no_grad():
-        outputs = ModelFunction(model, output)(inputs.to(model_device(model)))
+        function = ModelFunction(model, output)
+        outputs = call_model(model, inputs.to(model_device(model)), run=function)
     target = resolve_target(target, outputs).to(inputs.device)
 
     # Deletion/insertion on the same features for every method (square patches for images),

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from xai._device import model_device, move_to
-from xai._model import as_output_matrix, select_output
+from xai._model import as_output_matrix, call_model, select_output
 from xai.metrics import classification as M
 
 __all__ = ["ClassificationReport", "evaluate", "evaluate_outputs", "format_metrics_table"]
@@ -269,7 +269,7 @@ def evaluate(
                         f"{type(batch).__name__}."
                     )
                 x = move_to(batch[0], device, non_blocking=device.type == "cuda")
-                raw = select_output(model(x), output)
+                raw = select_output(call_model(model, x, name="data"), output)
                 n = int(batch[1].shape[0])
                 matrix = as_output_matrix(raw, n)
                 if matrix.dtype != torch.float64:

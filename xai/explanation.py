@@ -78,11 +78,8 @@ class Explanation:
 
     def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> Explanation:
         """The explanation of a subset of samples (``expl[0]``, ``expl[2:5]``, ``expl[[0, 3]]``)."""
-        if isinstance(index, int):
-            if not -len(self) <= index < len(self):
-                raise IndexError(f"index: {index} is out of range for {len(self)} samples.")
-            index = slice(index % len(self), index % len(self) + 1)
         n = len(self)
+        index = _sample_index(index, n)
 
         def pick(value: Any) -> Any:
             if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == n:
@@ -215,6 +212,9 @@ class Explanation:
         """Read an explanation written by :meth:`save` (no unpickling)."""
         from safetensors import safe_open
 
+        from xai._device import pick_device
+
+        device = pick_device(device)  # a clear error for a GPU that is not there
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"path: no explanation file at {str(path)!r}.")
@@ -285,3 +285,41 @@ def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         seen.add(value.untyped_storage().data_ptr())
         result[key] = value
     return result
+
+
+def _sample_index(index: Any, n: int) -> slice | torch.Tensor:
+    """A slice or LongTensor of sample positions from an int (Python, numpy or 0-d tensor), a
+    slice, a sequence of ints or a boolean mask of ``n`` values. Another type is a TypeError,
+    a position out of range an IndexError."""
+    if isinstance(index, slice):
+        return index
+    if isinstance(index, np.ndarray | torch.Tensor) and index.ndim == 0:
+        index = index.item()
+    if isinstance(index, int | np.integer) and not isinstance(index, bool | np.bool_):
+        index = int(index)
+        if not -n <= index < n:
+            raise IndexError(f"index: {index} is out of range for {n} samples.")
+        return slice(index % n, index % n + 1)
+    try:
+        positions = torch.as_tensor(np.asarray(index) if isinstance(index, list | tuple) else index)
+    except (TypeError, ValueError, RuntimeError):
+        positions = None
+    if positions is not None and positions.dtype == torch.bool and positions.shape == (n,):
+        return positions.nonzero().flatten()
+    if (
+        positions is None
+        or positions.ndim != 1
+        or positions.is_floating_point()
+        or (positions.dtype == torch.bool)
+    ):
+        raise TypeError(
+            f"index: expected an int, a slice, a sequence of ints or a boolean mask of {n} "
+            f"values, got {type(index).__name__}"
+            + (f" {index!r}" if isinstance(index, float | str | bool) else "")
+            + "."
+        )
+    positions = positions.long()
+    outside = (positions < -n) | (positions >= n)
+    if bool(outside.any()):
+        raise IndexError(f"index: {int(positions[outside][0])} is out of range for {n} samples.")
+    return positions % n

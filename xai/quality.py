@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from xai._device import model_device
+from xai._model import call_model, preserved_state
 from xai.explanation import Explanation
 from xai.metrics._registry import QualityMetric, get_quality_metric, quality_metrics
 from xai.metrics.faithfulness import perturbation_curves
@@ -123,6 +125,21 @@ def _describe(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
+
+
+def _check_model_runs(model: nn.Module, explanation: Explanation) -> None:
+    """Run the model on one of the explanation's inputs, so that a model that does not fit
+    them (not the model that was explained?) fails here in plain words, not in a metric."""
+    with preserved_state(model), torch.no_grad():
+        sample = explanation.inputs[:1].to(model_device(model))
+        try:
+            call_model(model, sample, name="explanation")
+        except ValueError as error:
+            if not str(error).startswith("explanation: the model failed"):
+                raise
+            raise ValueError(
+                f"{error} Is `model` the model that was explained (method {explanation.method!r})?"
+            ) from error.__cause__
 
 
 def rerun_function(
@@ -313,6 +330,7 @@ def evaluate_explanation(
             output = recorded
     if masks is not None and not isinstance(masks, torch.Tensor):
         masks = torch.as_tensor(masks)
+    _check_model_runs(model, explanation)
     context: dict[str, Any] = {
         "model": model,
         "inputs": explanation.inputs,

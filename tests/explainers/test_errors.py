@@ -271,7 +271,7 @@ def test_numpy_inputs_are_accepted() -> None:
 def test_inputs_the_model_cannot_take() -> None:
     with pytest.raises(
         ValueError,
-        match=r"inputs: the model failed on inputs of shape \(4, 5\) \(RuntimeError: .*\)\. Check that the inputs have the shape",
+        match=r"inputs: the model failed on inputs of shape \(4, 5\) and dtype torch.float32 \(RuntimeError: .*\)\. Check that the inputs have the shape",
     ):
         xai.explain(models.small_mlp(), torch.randn(4, 5))
 

@@ -144,3 +144,21 @@ def test_hide_color_none_needs_rgb() -> None:
         seed=0,
     )
     assert torch.isfinite(rgb.attributions).all()
+
+
+@pytest.mark.parametrize(
+    ("hide_color", "error", "message"),
+    [
+        ("black", TypeError, r"hide_color: expected a number, or None .* got str"),
+        (
+            torch.zeros(1, 12, 12),
+            TypeError,
+            r"hide_color: expected a number, or None .* got Tensor",
+        ),
+        (float("nan"), ValueError, r"hide_color: expected a finite number"),
+        (1e39, ValueError, r"hide_color: expected a finite number"),
+    ],
+)
+def test_bad_hide_color(hide_color: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        xai.explain(models.small_cnn(), models.images(1), method="lime", hide_color=hide_color)

@@ -195,6 +195,15 @@ def test_bad_inputs_name_the_argument() -> None:
         log_loss(torch.tensor([0, 1]), torch.tensor([[0.5, math.nan], [0.5, 0.5]]))
     with pytest.raises(ValueError, match="n_bins"):
         expected_calibration_error(torch.tensor([0]), torch.tensor([[1.0, 0.0]]), n_bins=0)
+    labels = torch.tensor([0, 1, 2])
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 3.0, -2.0], [0.0, 0.0, 1.0]])
+    for metric in (expected_calibration_error, log_loss, reliability_bins):
+        with pytest.raises(ValueError, match=r"probabilities: expected values in \[0, 1\].*logits"):
+            metric(labels, logits)
+        with pytest.raises(ValueError, match=r"probabilities: expected each row to sum to 1"):
+            metric(labels, torch.full((3, 3), 0.5))
+        metric(labels, logits.softmax(1))  # the same scores as probabilities are accepted
+        metric(torch.tensor([0, 1, 1]), torch.tensor([0.2, 0.9, 0.6]))  # one binary column
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert accuracy_score([0, 1, 1], [0, 1, 0]) == pytest.approx(2 / 3)

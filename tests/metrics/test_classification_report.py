@@ -121,6 +121,14 @@ def test_bad_inputs() -> None:
         xai.evaluate(model, (torch.zeros(2, 6), torch.tensor([0, 5])))
     with pytest.raises(ValueError, match="X and y must have the same number of rows"):
         xai.evaluate(model, (torch.zeros(2, 6), torch.tensor([0])))
+    with pytest.raises(
+        ValueError,
+        match=r"data: the model failed on inputs of shape \(2, 5\) and dtype torch\.float32 "
+        r"\(RuntimeError: .*\)\. Check that the inputs have the shape",
+    ):
+        xai.evaluate(model, (torch.zeros(2, 5), torch.tensor([0, 1])))
+    with pytest.raises(ValueError, match=r"data: the model failed .* dtype torch\.int64"):
+        xai.evaluate(model, (torch.zeros(2, 6, dtype=torch.long), torch.tensor([0, 1])))
 
 
 @pytest.mark.gpu

@@ -260,6 +260,16 @@ def test_errors_name_the_argument() -> None:
         deletion_auc(model, x, x, target, baseline=torch.zeros(3))
     with pytest.raises(ValueError, match="target: expected one class index per sample"):
         deletion_auc(model, x, x, torch.zeros(2, dtype=torch.long))
+    columns = model(x).shape[1]
+    for metric in (deletion_auc, insertion_auc, infidelity_error, completeness_error):
+        with pytest.raises(
+            ValueError,
+            match=rf"target: class index {columns} is outside the model's outputs; the model "
+            rf"returns {columns} output column\(s\)",
+        ):
+            metric(model, x, x, columns)
+        with pytest.raises(ValueError, match=r"target: expected class indices >= 0, got -1"):
+            metric(model, x, x, -1)
     with pytest.raises(TypeError, match=r"model: expected a torch\.nn\.Module"):
         deletion_auc(lambda v: v, x, x, target)
     with pytest.raises(ValueError, match="segments: only used for image inputs"):

@@ -209,6 +209,19 @@ def test_bad_arguments_name_the_argument() -> None:
         xai.fit(_model(), (x, y), device="tpu:9")
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
+def test_cuda_requested_without_a_gpu() -> None:
+    x, y = _blobs()
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"device: 'cuda:1' asked for a CUDA GPU, but none"):
+        xai.fit(model, (x, y), epochs=1, device="cuda:1", progress=False)
+    for key, value in model.state_dict().items():  # failed before touching the model
+        assert torch.equal(value, before[key])
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fit_on_cuda_uses_mixed_precision(tmp_path) -> None:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from xai._device import describe_device, model_device
-from xai._model import ModelFunction, autograd_enabled, preserved_state
+from xai._model import ModelFunction, autograd_enabled, call_model, preserved_state
 from xai._provenance import library_versions
 from xai._validation import (
     as_input_batch,
@@ -151,12 +151,7 @@ class Explainer(ABC):
     @staticmethod
     def _call_model(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
         """Run the model; failures of the model itself become errors in plain words."""
-        try:
-            return function(inputs)
-        except (TypeError, ValueError, RuntimeError) as error:
-            if str(error).startswith("output:") or _runs_on(function, inputs[:1]):
-                raise  # not about the inputs' shape or dtype: the model's own error
-            raise _model_failure(function, inputs, error) from error
+        return call_model(function.model, inputs, run=function)
 
     def _non_finite_error(self, attributions: torch.Tensor) -> ValueError:
         """The model's outputs on the inputs are finite (checked when resolving the target), so
@@ -255,29 +250,3 @@ class TargetRequest:
 
 def _listed(rows: list[int]) -> str:
     return f"{rows[:10]}"[:-1] + (", ...]" if len(rows) > 10 else "]")
-
-
-def _model_failure(function: ModelFunction, inputs: torch.Tensor, error: Exception) -> ValueError:
-    reason = str(error).splitlines()[0] if str(error) else ""
-    message = (
-        f"inputs: the model failed on inputs of shape {tuple(inputs.shape)} "
-        f"({type(error).__name__}: {reason}). "
-    )
-    if _runs_on(function, inputs.unsqueeze(0)):
-        message += (
-            "The model accepts it with a leading batch dimension: if this is a single sample, "
-            "add one with inputs.unsqueeze(0)."
-        )
-    else:
-        message += "Check that the inputs have the shape and dtype the model expects."
-    return ValueError(message)
-
-
-def _runs_on(function: ModelFunction, inputs: torch.Tensor) -> bool:
-    """Whether the model accepts ``inputs`` (used only to suggest a fix in an error message)."""
-    try:
-        with torch.no_grad():
-            function.model(inputs)
-    except Exception:
-        return False
-    return True

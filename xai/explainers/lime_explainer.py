@@ -134,6 +134,16 @@ class LIME(Explainer):
                 "`hide_color` instead (a number, or None for the superpixel's mean colour)."
             )
         hide_color = params["hide_color"]
+        if hide_color is not None:
+            if isinstance(hide_color, bool | np.bool_) or not isinstance(
+                hide_color, int | float | np.number
+            ):
+                raise TypeError(
+                    "hide_color: expected a number, or None for each superpixel's mean colour, "
+                    f"got {type(hide_color).__name__}."
+                )
+            # checked as a scalar baseline is: finite and within the inputs' dtype
+            hide_color = float(broadcast_reference(hide_color, inputs, "hide_color").flatten()[0])
         channels = inputs.shape[1]
         if hide_color is None and channels != 3:
             raise ValueError(

@@ -242,7 +242,26 @@ def check_target(target: Any, n: int, device: torch.device) -> torch.Tensor:
         raise ValueError(
             f"target: expected one class index per sample, shape ({n},), got {tuple(target.shape)}."
         )
+    if bool((target < 0).any()):
+        raise ValueError(
+            f"target: expected class indices >= 0, got {int(target.min())}. Pass explanation.target."
+        )
     return target.long()
+
+
+def check_target_range(target: torch.Tensor, columns: int) -> None:
+    """Raise if a class index is not a column of the model's ``columns`` outputs."""
+    if bool((target >= columns).any()):
+        raise ValueError(
+            f"target: class index {int(target.max())} is outside the model's outputs; the model "
+            f"returns {columns} output column(s), so valid targets are 0..{columns - 1}."
+        )
+
+
+def target_column(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The score of each sample's target class, ``outputs[i, target[i]]``, ``(N,)``."""
+    check_target_range(target, outputs.shape[1])
+    return outputs.gather(1, target[:, None]).squeeze(1)
 
 
 def relevance_maps(attributions: torch.Tensor) -> torch.Tensor:

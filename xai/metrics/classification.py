@@ -92,6 +92,30 @@ def _matrix(outputs: Any, name: str) -> torch.Tensor:
     return outputs
 
 
+def _probability_matrix(probabilities: Any) -> torch.Tensor:
+    """``(N, K)`` probabilities, ``K >= 2`` (one column of the positive class becomes two);
+    logits or rows that do not sum to 1 are refused rather than binned or logged as if
+    they were probabilities."""
+    p = _matrix(probabilities, "probabilities")
+    if bool(((p < 0) | (p > 1)).any()):
+        raise ValueError(
+            f"probabilities: expected values in [0, 1], got values from {float(p.min()):.4g} "
+            f"to {float(p.max()):.4g}. These look like logits: convert them with "
+            "xai.metrics.as_probabilities(outputs)[0] (softmax, or sigmoid for one column)."
+        )
+    if p.shape[1] == 1:
+        return torch.cat([1 - p, p], dim=1)
+    sums = p.sum(1)
+    worst = int((sums - 1).abs().argmax())
+    if abs(float(sums[worst]) - 1) > 1e-4:
+        raise ValueError(
+            f"probabilities: expected each row to sum to 1 (within 1e-4), got "
+            f"{float(sums[worst]):.6g} for row {worst}. Pass all K class probabilities, or "
+            "convert scores with xai.metrics.as_probabilities(outputs)[0]."
+        )
+    return p
+
+
 def as_probabilities(outputs: Any, kind: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Class probabilities ``(N, K)`` (``K >= 2``) and ranking scores from model outputs.
 
@@ -318,10 +342,8 @@ def log_loss(y_true: Any, probabilities: Any) -> float:
         probabilities: ``(N, K)`` class probabilities, or ``(N,)`` of the positive class.
     """
     y_true = _labels(y_true)
-    p = _matrix(probabilities, "probabilities")
+    p = _probability_matrix(probabilities)
     _same_length(y_true, p, "probabilities")
-    if p.shape[1] == 1:
-        p = torch.cat([1 - p, p], dim=1)
     if int(y_true.max()) >= p.shape[1]:
         raise ValueError(
             f"probabilities: labels go up to {int(y_true.max())} but there are only "
@@ -342,10 +364,8 @@ def reliability_bins(y_true: Any, probabilities: Any, n_bins: int = 15) -> dict[
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins: expected a positive int, got {n_bins!r}.")
     y_true = _labels(y_true)
-    p = _matrix(probabilities, "probabilities")
+    p = _probability_matrix(probabilities)
     _same_length(y_true, p, "probabilities")
-    if p.shape[1] == 1:
-        p = torch.cat([1 - p, p], dim=1)
     confidence, predicted = p.max(dim=1)
     correct = (predicted == y_true).double()
     edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)

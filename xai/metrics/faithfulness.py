@@ -32,8 +32,10 @@ from xai.metrics._registry import (
     check_inputs,
     check_positive_number,
     check_target,
+    check_target_range,
     register_quality_metric,
     relevance_maps,
+    target_column,
 )
 
 __all__ = [
@@ -61,7 +63,7 @@ def _target_scores(outputs: torch.Tensor, target: torch.Tensor, score: str) -> t
     """The target column as a probability (softmax; sigmoid for one output) or a raw logit."""
     if score == "probability":
         outputs = outputs.sigmoid() if outputs.shape[1] == 1 else outputs.softmax(dim=1)
-    return outputs.gather(1, target[:, None]).squeeze(1)
+    return target_column(outputs, target)
 
 
 def _feature_labels(
@@ -361,6 +363,8 @@ def infidelity_error(
     per_call = max(1, chunk_rows(inputs.shape[1:], device) // n_perturb)
     values = []
     with preserved_state(model), torch.no_grad():
+        # checked here: captum would fail deep inside on a class index the model does not have
+        check_target_range(target, function(inputs[:1]).shape[1])
         for part in chunks(inputs.shape[0], per_call):
             values.append(
                 infidelity(
@@ -477,7 +481,7 @@ def completeness_error(
     with preserved_state(model), torch.no_grad():
         scores = torch.cat(
             [
-                function(inputs[part]).gather(1, target[part, None]).squeeze(1)
+                target_column(function(inputs[part]), target[part])
                 for part in chunks(inputs.shape[0], rows)
             ]
         )
@@ -491,7 +495,7 @@ def completeness_error(
             base = base.expand_as(inputs)
             reference = torch.cat(
                 [
-                    function(base[part]).gather(1, target[part, None]).squeeze(1)
+                    target_column(function(base[part]), target[part])
                     for part in chunks(inputs.shape[0], rows)
                 ]
             )
