@@ -58,13 +58,13 @@ def test_state_is_restored_when_the_body_raises() -> None:
     assert hook_counts(model) == [0] * len(list(model.modules()))
 
 
-@pytest.mark.parametrize("numpy_random", [True, False])
-def test_numpy_random_state(numpy_random: bool) -> None:
+@pytest.mark.parametrize("library_code", [True, False])
+def test_numpy_random_state(library_code: bool) -> None:
     np.random.seed(7)
-    with preserved_state(small_model(), numpy_random=numpy_random):
+    with preserved_state(small_model(), library_code=library_code):
         inside = np.random.random_sample()
     after = np.random.random_sample()
-    if numpy_random:  # the draw inside is undone: the next draw repeats it
+    if library_code:  # the draw inside is undone: the next draw repeats it
         assert after == inside
     else:  # left alone: the stream goes on
         assert after != inside

@@ -165,14 +165,15 @@ def _restore_entries(current: dict[str, Any], saved: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.Module]:
+def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.Module]:
     """Run the body with ``model`` in eval mode; restore everything afterwards.
 
-    Restored, also when the body raises: every submodule's train/eval mode, its registered
-    parameters and buffers (ones added inside the body are removed), each parameter's
+    Restored, also when the body raises: every submodule's train/eval mode, each parameter's
     ``requires_grad`` and ``.grad``, the hooks registered on every submodule and globally
-    (hooks added inside the body are removed), and, unless ``numpy_random`` is False, numpy's
-    global random state (shap and lime reseed it). The model is never moved, so its device is
+    (hooks added inside the body are removed), and, unless ``library_code`` is False (the body
+    runs only xai's and torch's code), what other libraries' code may change: numpy's global
+    random state (shap and lime reseed it) and the parameters and buffers registered on each
+    submodule (shap's DeepExplainer adds some; added ones are removed, replaced ones put back). The model is never moved, so its device is
     unchanged.
 
     Written to cost little (tens of microseconds for a small model): it runs on every
@@ -183,27 +184,29 @@ def preserved_state(model: nn.Module, numpy_random: bool = True) -> Iterator[nn.
     full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
     # shap's DeepExplainer stores inputs/outputs as Parameters on submodules and does not
     # always remove them (not below a custom module): they would end up in the state_dict.
-    registered = [(dict(m._parameters), dict(m._buffers)) for m in modules]
+    registered = (
+        [(dict(m._parameters), dict(m._buffers)) for m in modules] if library_code else None
+    )
     first_hook_id = RemovableHandle.next_id
     params = list(model.parameters())
     requires_grad = [p.requires_grad for p in params]
     grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    numpy_state = np.random.get_state() if numpy_random else None
+    numpy_state = np.random.get_state() if library_code else None
     if any(training):
         model.eval()
     try:
         yield model
     finally:
-        for module, was_training, flag, (parameters, buffers) in zip(
-            modules, training, full_backward, registered, strict=True
-        ):
+        for module, was_training, flag in zip(modules, training, full_backward, strict=True):
             if module.training != was_training:
                 module.training = was_training
-            _restore_entries(module._parameters, parameters)
-            _restore_entries(module._buffers, buffers)
             _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
             if module.__dict__.get("_is_full_backward_hook") is not flag:
                 module._is_full_backward_hook = flag
+        if registered is not None:
+            for module, (parameters, buffers) in zip(modules, registered, strict=True):
+                _restore_entries(module._parameters, parameters)
+                _restore_entries(module._buffers, buffers)
         _drop_hooks_since(_module_globals, _GLOBAL_HOOK_DICTS, first_hook_id)
         for param, flag, grad in zip(params, requires_grad, grads, strict=True):
             if param.requires_grad != flag:

@@ -97,8 +97,8 @@ class Explainer(ABC):
             # A drawn seed is recorded, so every explanation can be reproduced from its params.
             params["seed"] = secrets.randbelow(2**31) if seed is None else seed
         device = model_device(self.model)
-        numpy_random = self._runs_numpy_random_code(inputs, params)
-        with preserved_state(self.model, numpy_random=numpy_random), autograd_enabled():
+        library_code = self._runs_library_code(inputs, params)
+        with preserved_state(self.model, library_code=library_code), autograd_enabled():
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
@@ -132,10 +132,12 @@ class Explainer(ABC):
             },
         )
 
-    def _runs_numpy_random_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
-        """Whether explaining ``inputs`` runs a library that may use or reseed numpy's global
-        random state, which is then saved and restored (saving it costs ~0.07 ms, visible for
-        one small sample). xai's own code only uses generators of its own."""
+    def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
+        """Whether explaining ``inputs`` runs another library's code (lime's explainers, shap's
+        DeepExplainer), which may use or reseed numpy's global random state or leave
+        parameters on the model's submodules: both are then saved and restored (that costs
+        ~0.1 ms, visible for one small sample). xai's own code only uses generators of its own
+        and adds nothing to the model."""
         return False
 
     def _resolve_target(

@@ -76,7 +76,7 @@ class LIME(Explainer):
     # the forward pass that resolves the target also gives the rows' own scores (tabular)
     resolves_target = True
 
-    def _runs_numpy_random_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
+    def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         # lime's explainers (images, and sampler="lime"); the fast tabular sampler is xai's
         return inputs.ndim == 4 or params["sampler"] == "lime"
 

@@ -73,7 +73,7 @@ class SHAP(Explainer):
     # the forward pass that resolves the target also gives Kernel SHAP f(x)
     resolves_target = True
 
-    def _runs_numpy_random_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
+    def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         return params["algorithm"] == "deep"  # shap's own DeepExplainer
 
     def _attribute(
