@@ -42,6 +42,13 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
     return inputs
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (numpy's too); anything else, even a truthy string, is refused."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r:.40}.")
+    return bool(value)
+
+
 def check_finite(tensor: torch.Tensor, name: str) -> None:
     """Raise if ``tensor`` holds NaN or infinite values, saying where the first one is."""
     bad = ~torch.isfinite(tensor)
@@ -96,6 +103,11 @@ def normalize_target(target: Any, n: int) -> int | torch.Tensor | None:
     if target.ndim != 1:
         raise ValueError(
             f"target: expected a 1-D tensor with one class index per sample, got shape {_shape(target)}."
+        )
+    if target.numel() == 0:
+        raise ValueError(
+            f"target: expected one class index per sample ({n}), got an empty sequence. Pass "
+            "None to explain each sample's predicted class."
         )
     if torch.is_floating_point(target) or target.dtype == torch.bool:
         raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")

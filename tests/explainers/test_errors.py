@@ -88,6 +88,19 @@ def test_target_of_wrong_type(target: object) -> None:
         xai.explain(models.small_mlp(), models.rows(), target=target)
 
 
+def test_empty_target() -> None:
+    with pytest.raises(
+        ValueError, match=r"target: expected one class index per sample \(4\), got an empty"
+    ):
+        xai.explain(models.small_mlp(), models.rows(), target=[])
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_gradcam_relu_attributions_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError, match=r"relu_attributions: expected True or False, got"):
+        xai.explain(models.small_cnn(), models.images(), method="gradcam", relu_attributions=value)
+
+
 def test_target_of_wrong_rank() -> None:
     with pytest.raises(
         ValueError,

@@ -96,8 +96,12 @@ def test_randomization_with_a_callable_and_chosen_layers() -> None:
     result = model_randomization_check(model, x, gradient, layers=["2"], threshold=0.9)
     assert result.steps == ["2"] and "structural_similarity" not in result.similarity
     assert isinstance(result, RandomizationResult)
+    one_name = model_randomization_check(model, x, gradient, layers="2", threshold=0.9)
+    assert one_name.steps == ["2"]  # a string is one layer name, not one name per character
     with pytest.raises(ValueError, match="layers: the model has no submodule"):
         model_randomization_check(model, x, gradient, layers=["head"])
+    with pytest.raises(ValueError, match=r"layers: the model has no submodule\(s\) \['head'\]"):
+        model_randomization_check(model, x, gradient, layers="head")
     with pytest.raises(ValueError, match="method: unknown method"):
         model_randomization_check(model, x, "integrated_gradient")
     with pytest.raises(ValueError, match=r"threshold: expected a rank correlation in \(-1, 1\]"):

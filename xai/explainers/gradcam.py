@@ -17,7 +17,7 @@ from torch import nn
 
 from xai._batching import chunk_rows, chunks
 from xai._model import LayerCall, ModelFunction, input_gradient, resolve_layer, trace_layers
-from xai._validation import check_choice
+from xai._validation import check_bool, check_choice
 from xai.explainers.base import Explainer, TargetRequest
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
@@ -75,7 +75,7 @@ class GradCAM(Explainer):
             # captum's LayerGradCam: channel weights = mean gradient over space
             weights = gradient.mean(dim=(2, 3), keepdim=True)
             layer_map = (weights * activation).sum(dim=1, keepdim=True).detach()
-            if params["relu_attributions"]:
+            if check_bool("relu_attributions", params["relu_attributions"]):
                 layer_map = F.relu(layer_map)
             layer_shape = list(layer_map.shape[2:])
             maps.append(

@@ -264,7 +264,8 @@ def model_randomization_check(
     if layers is None:
         cascade = list(reversed(_parametrised_layers(model, inputs, output)))
     else:
-        cascade = list(layers)
+        # one name is one layer, not a sequence of one-letter names
+        cascade = [layers] if isinstance(layers, str) else list(layers)
         unknown = [name for name in cascade if name not in names or not name]
         if unknown:
             raise ValueError(
