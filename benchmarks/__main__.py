@@ -9,8 +9,8 @@ from pathlib import Path
 from benchmarks import BENCHMARKS
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark options (shared by ``python -m benchmarks`` and ``xai bench``)."""
     parser.add_argument(
         "names",
         nargs="*",
@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         help="explainers benchmark only: comma-separated models and/or methods to measure, "
         "e.g. --only breast_cancer_mlp or --only shap,lime",
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the benchmarks ``args`` name (all by default); bad arguments end in
+    ``parser.error`` (exit code 2, a one-line message)."""
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {', '.join(BENCHMARKS)}")
@@ -39,15 +43,26 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--only applies to the explainers benchmark: run `explainers --only ...`")
         options["only"] = [name.strip() for name in args.only.split(",") if name.strip()]
     if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads: expected a positive count, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out: cannot create the folder {str(out)!r} ({error.strerror})")
     for name in args.names or list(BENCHMARKS):
         print(f"== benchmark {name}", flush=True)
         BENCHMARKS[name](out, quick=args.quick, **options)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

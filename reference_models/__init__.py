@@ -197,7 +197,8 @@ def load(
         A :class:`ReferenceModel` with ``.model`` in eval mode, ``.data`` and ``.info``.
 
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name, or weights that are not a safetensors file or do not
+            fit the model.
         FileNotFoundError: when the weights file is missing (retrain with ``xai train NAME``).
 
     Example:
@@ -210,11 +211,17 @@ def load(
     recipe = get_recipe(name)
     path = Path(weights) if weights is not None else weights_path(name)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"weights: no weights file at {str(path)!r}. Retrain the model with "
+        hint = (
+            f"expected a .safetensors file, got the folder {str(path)!r}."
+            if path.is_dir()
+            else f"no weights file at {str(path)!r}. Retrain the model with "
             f"`xai train {name} --out {path.parent}`."
         )
-    state, metadata = load_checkpoint(path)
+        raise FileNotFoundError(f"weights: {hint}")
+    try:
+        state, metadata = load_checkpoint(path)
+    except ValueError as error:
+        raise ValueError(f"weights: {str(error).removeprefix('path: ')}") from error
     architecture = metadata.get("architecture") or {}
     if architecture and architecture.get("name") != recipe.architecture:
         raise ValueError(
@@ -222,7 +229,13 @@ def load(
             f"is a {recipe.architecture!r}. Pass the checkpoint of the right model."
         )
     model = build(recipe.architecture, architecture.get("config") or recipe.config)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"weights: {str(path)!r} does not fit the {name!r} model: "
+            f"{' '.join(str(error).split())[:600]}"
+        ) from error
     model.to(pick_device(device)).eval()
     return ReferenceModel(
         name=name, model=model, data=load_data(name), info=_info(recipe, path, metadata)

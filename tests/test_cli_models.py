@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -57,6 +58,9 @@ def test_errors(tmp_path, capsys) -> None:
     assert main(["evaluate", "nope"]) == 2
     assert "name: expected one of" in capsys.readouterr().err
     assert main(["evaluate", "--weights", str(tmp_path / "x.safetensors")]) == 2
+    assert "x.safetensors', which does not exist" in capsys.readouterr().err
+    shutil.copy(reference_models.weights_path("digits_cnn"), tmp_path / "x.safetensors")
+    assert main(["evaluate", "--weights", str(tmp_path / "x.safetensors")]) == 2  # no JSON
     assert "cannot tell which reference model" in capsys.readouterr().err
     assert main(["train", "digits_cnn", "--epochs", "0"]) == 2
 

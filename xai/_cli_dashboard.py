@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from xai._cli_models import flag_message
 
 __all__ = ["add_dashboard", "dashboard_command"]
 
@@ -37,13 +40,32 @@ def dashboard_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def _listen_problem(host: str, port: int) -> str | None:
+    """Whether the server can listen on ``host:port``: None, or the message naming the flag
+    at fault (an address that is not this machine's is --host; a taken port is --port)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        return (
+            f"--host: expected an address of this machine (e.g. 127.0.0.1, 0.0.0.0 or "
+            f"localhost), got {host!r}, which does not resolve ({error})."
+        )
+    with socket.socket(family, kind, proto) as probe:
         try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (
+                    f"--port: {host}:{port} is in use (another dashboard?). "
+                    f"Choose another, e.g. --port {port + 1 if port < 65535 else 8501}."
+                )
+            if error.errno == errno.EADDRNOTAVAIL:
+                return (
+                    f"--host: expected an address of this machine (e.g. 127.0.0.1 or 0.0.0.0), "
+                    f"got {host!r} ({error.strerror})."
+                )
+            return f"--port: cannot listen on {host}:{port} ({error.strerror or error})."
+    return None
 
 
 def _check_user_model(args: argparse.Namespace) -> str | None:
@@ -56,16 +78,22 @@ def _check_user_model(args: argparse.Namespace) -> str | None:
         if args.weights or args.data:
             return "--weights and --data go with --model module:factory."
         return None
-    if args.model in reference_models.available():
+    references = reference_models.available()
+    if args.model in references:
         if args.weights or args.data:
             return f"--weights/--data are for your own model; {args.model} is a reference model."
         return None
+    if ":" not in args.model:
+        return (
+            f"--model: expected a reference model ({', '.join(references)}) or module:factory, "
+            f"got {args.model!r}."
+        )
     if not args.weights or not args.data:
         return f"--model {args.model} needs --weights FILE.safetensors and --data FILE.npz."
     try:
         user_subject(args.model, args.weights, args.data)
     except (ValueError, TypeError) as error:
-        return str(error)
+        return flag_message(error)
     return None
 
 
@@ -86,12 +114,9 @@ def _dashboard(args: argparse.Namespace) -> int:
     if error:
         print(f"xai dashboard: {error}", file=sys.stderr)
         return 2
-    if not _port_free(args.host, args.port):
-        print(
-            f"xai dashboard: --port: {args.host}:{args.port} is in use (another dashboard?). "
-            f"Choose another, e.g. --port {args.port + 1}.",
-            file=sys.stderr,
-        )
+    problem = _listen_problem(args.host, args.port)
+    if problem:
+        print(f"xai dashboard: {problem}", file=sys.stderr)
         return 2
     environment = dict(os.environ)
     # Files as absolute paths: the server may resolve them from another folder.

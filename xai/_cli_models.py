@@ -6,11 +6,111 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["add_evaluate", "add_train"]
+__all__ = [
+    "add_evaluate",
+    "add_train",
+    "device_problem",
+    "fail",
+    "flag_message",
+    "out_folder_problem",
+    "seed_problem",
+]
+
+# --- Argument checks shared by the subcommands (cli.py, _cli_report.py, _cli_dashboard.py). ---
+# Each returns None when the value can be used, else a one-line message that names the flag,
+# what was expected and what was given.
+
+
+def fail(command: str, message: str) -> int:
+    """Print ``xai COMMAND: MESSAGE`` to stderr; returns the usage-error exit code 2."""
+    print(f"xai {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def flag_message(error: BaseException | str, renames: dict[str, str] | None = None) -> str:
+    """A library error on one line, its leading parameter name (``weights: ...``) written as
+    the command line's flag (``--weights: ...``). ``renames`` maps other leading names to
+    flags (e.g. ``{"path": "--weights"}``)."""
+    text = " ".join(str(error).split())
+    if len(text) > 600:
+        text = text[:600] + " ..."
+    names = {name: f"--{name}" for name in ("weights", "data", "model", "device", "seed")}
+    names.update(renames or {})
+    head, colon, rest = text.partition(":")
+    if colon and head in names:
+        return f"{names[head]}:{rest}"
+    return text
+
+
+def device_problem(value: str) -> str | None:
+    """Whether ``--device VALUE`` can be used on this machine (checked before any work, so a
+    missing GPU is one line rather than a stack trace from inside torch)."""
+    import torch
+
+    expected = "expected auto, cpu, cuda, cuda:N or mps"
+    if value == "auto":
+        return None
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        return f"--device: {expected}, got {value!r}."
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            return (
+                f"--device: {value!r} asks for a CUDA GPU, but no CUDA device is available "
+                f"(torch {torch.__version__}, {build}). Use --device cpu, or --device auto to "
+                "take a GPU when there is one."
+            )
+        if device.index is not None and device.index >= count:
+            return (
+                f"--device: {value!r} asks for GPU {device.index}, but this machine has {count} "
+                f"(cuda:0..cuda:{count - 1})."
+            )
+        return None
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return None
+        return (
+            f"--device: {value!r} asks for an Apple GPU (MPS), but MPS is not available here. "
+            "Use --device cpu, or --device auto."
+        )
+    return f"--device: {expected}, got {value!r}."
+
+
+def seed_problem(value: int | None) -> str | None:
+    """Whether ``--seed VALUE`` is a seed the explainers and ``xai.fit`` take."""
+    if value is None or 0 <= value < 2**32:
+        return None
+    return f"--seed: expected an integer in [0, 2**32), got {value}."
+
+
+def out_folder_problem(flag: str, value: str | Path) -> str | None:
+    """Whether ``flag VALUE`` names a folder that can hold the command's files: it is created
+    (as the command would) and a file is written in it and removed, before any work is done."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        return f"{flag}: expected a folder, got the existing file {str(value)!r}."
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        return (
+            f"{flag}: expected a folder that can be created and written to, got {str(value)!r} "
+            f"({error.strerror or error})."
+        )
+    return None
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -18,15 +118,24 @@ def _train(args: argparse.Namespace) -> int:
     from xai.evaluation import format_metrics_table
 
     if args.epochs is not None and args.epochs < 1:
-        print(f"xai train: --epochs: expected an integer >= 1, got {args.epochs}.", file=sys.stderr)
-        return 2
+        return fail("train", f"--epochs: expected an integer >= 1, got {args.epochs}.")
+    try:
+        reference_models.get_recipe(args.name)
+    except ValueError as error:
+        return fail("train", str(error))
+    problem = (
+        device_problem(args.device)
+        or seed_problem(args.seed)
+        or out_folder_problem("--out", args.out)
+    )
+    if problem:
+        return fail("train", problem)
     try:
         result = reference_models.train(
             args.name, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out
         )
     except ValueError as error:
-        print(f"xai train: {error}", file=sys.stderr)
-        return 2
+        return fail("train", flag_message(error))
     if args.json:
         print(
             json.dumps(
@@ -70,38 +179,69 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_train)
 
 
+def _weights_problem(value: str) -> str | None:
+    path = Path(value)
+    if not path.exists():
+        return (
+            f"--weights: expected a .safetensors checkpoint, got {value!r}, which does not exist."
+        )
+    if not path.is_file():
+        return f"--weights: expected a .safetensors checkpoint, got the folder {value!r}."
+    return None
+
+
+def _load(name: str, args: argparse.Namespace) -> Any:
+    """``reference_models.load``; a bad ``--weights`` file is its ``weights: ...`` ValueError
+    (unreadable, broken JSON beside it, not this model's), written with the flag's name."""
+    import reference_models
+
+    return reference_models.load(name, device=args.device, weights=args.weights)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import reference_models
     import xai
     from xai.evaluation import format_metrics_table
 
-    names = list(args.names)
+    problem = device_problem(args.device)
+    if problem:
+        return fail("evaluate", problem)
+    names = list(dict.fromkeys(args.names))
     if args.weights is not None:
+        problem = _weights_problem(args.weights)
+        if problem:
+            return fail("evaluate", problem)
         weights = Path(args.weights)
         if not names:
             meta_file = weights.with_suffix(".json")
-            meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-            if "reference_model" not in meta:
-                print(
-                    f"xai evaluate: --weights: cannot tell which reference model {weights} "
+            try:
+                meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+            except (ValueError, OSError) as error:
+                return fail(
+                    "evaluate",
+                    f"--weights: the metadata beside {str(weights)!r} ({meta_file}) cannot be "
+                    f"read as JSON ({error}). Name the model: "
+                    f"xai evaluate NAME --weights {weights}.",
+                )
+            if not isinstance(meta, dict) or "reference_model" not in meta:
+                return fail(
+                    "evaluate",
+                    f"--weights: cannot tell which reference model {weights} "
                     "belongs to (no 'reference_model' in its JSON). Name it: "
                     f"xai evaluate NAME --weights {weights}.",
-                    file=sys.stderr,
                 )
-                return 2
             names = [meta["reference_model"]]
         if len(names) != 1:
-            print("xai evaluate: --weights goes with exactly one model NAME.", file=sys.stderr)
-            return 2
+            return fail("evaluate", "--weights goes with exactly one model NAME.")
     names = names or reference_models.available()
     results = {}
     rows = []
     for name in names:
         try:
-            ref = reference_models.load(name, device=args.device, weights=args.weights)
+            ref = _load(name, args)
         except (ValueError, FileNotFoundError) as error:
-            print(f"xai evaluate: {error}", file=sys.stderr)
-            return 2
+            message = flag_message(error, {"path": "--weights"}) if args.weights else str(error)
+            return fail("evaluate", message)
         report = xai.evaluate(ref.model, ref.data[args.split], class_names=ref.info.class_names)
         results[name] = report.to_dict()
         rows.append((name, report))

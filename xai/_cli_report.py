@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,25 +62,63 @@ def run_suite(models: Sequence[str], out: str | Path, **options: object) -> int:
     return int(pytest.main(suite_arguments(models, out, **options)))  # type: ignore[arg-type]
 
 
-def _report(args: argparse.Namespace) -> int:
-    import reference_models
+#: pytest's exit code for a usage error; the suite's own codes are pytest's (1: a check failed).
+USAGE_ERROR = 4
 
-    models = args.model or reference_models.available()
-    user = [m for m in models if m not in reference_models.available()]
+
+def _usage_error(message: str) -> int:
+    print(f"xai report: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Bad arguments are one line on stderr and exit code 4 (pytest's usage error, distinct
+    from 1, some check failed), all found before the suite starts."""
+    import reference_models
+    from xai._cli_models import flag_message, out_folder_problem
+
+    references = reference_models.available()
+    models = args.model or references
+    user = [m for m in models if m not in references]
     for model in user:
         if ":" not in model:
-            raise SystemExit(
-                f"xai report: --model: expected a reference model "
-                f"({', '.join(reference_models.available())}) or module:factory, got {model!r}."
+            return _usage_error(
+                f"--model: expected a reference model "
+                f"({', '.join(references)}) or module:factory, got {model!r}."
             )
     if args.samples < 1:
-        raise SystemExit(f"xai report: --samples: expected a positive count, got {args.samples}.")
+        return _usage_error(f"--samples: expected a positive count, got {args.samples}.")
+    for flag, value in (
+        ("--min-accuracy", args.min_accuracy),
+        ("--min-f1", args.min_f1),
+        ("--min-roc-auc", args.min_roc_auc),
+    ):
+        if not 0.0 <= value <= 1.0:  # NaN too
+            return _usage_error(f"{flag}: expected a number in [0, 1], got {value}.")
+    given = [f for f, v in (("--weights", args.weights), ("--data", args.data)) if v]
+    if given and not user:
+        verb = "apply" if len(given) > 1 else "applies"
+        return _usage_error(
+            f"{' and '.join(given)} only {verb} to a module:factory model (your own), "
+            f"but the models are all reference models ({', '.join(models)}), which use their "
+            f"shipped weights and data. Drop {'/'.join(given)}, or add --model module:factory."
+        )
     if user and (not args.weights or not args.data):
-        raise SystemExit(
-            f"xai report: --model {user[0]} needs --weights FILE.safetensors and --data FILE.npz."
+        return _usage_error(
+            f"--model {user[0]} needs --weights FILE.safetensors and --data FILE.npz."
         )
     if len(user) > 1:
-        raise SystemExit("xai report: one module:factory model per run (one --weights/--data).")
+        return _usage_error("one module:factory model per run (one --weights/--data).")
+    if user:  # load it once now: a wrong file is one line here, not an error in every test
+        from xai.subject import user_subject
+
+        try:
+            user_subject(user[0], args.weights, args.data)
+        except (ValueError, TypeError) as error:
+            return _usage_error(flag_message(error))
+    problem = out_folder_problem("--out", args.out)
+    if problem:
+        return _usage_error(problem)
     code = run_suite(
         models,
         args.out,
@@ -105,11 +144,21 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
         help="reference model name, or module:factory for your own model (repeatable; "
         "default: every reference model)",
     )
-    parser.add_argument("--weights", help="safetensors weights of a module:factory model")
-    parser.add_argument("--data", help=".npz test data with arrays x and y (no pickle)")
+    parser.add_argument(
+        "--weights", help="safetensors weights of the module:factory model (only for that)"
+    )
+    parser.add_argument(
+        "--data", help=".npz test data with arrays x and y of the module:factory model (no pickle)"
+    )
     parser.add_argument("--out", default="xai_report", help="report folder (default: xai_report)")
-    parser.add_argument("--min-accuracy", type=float, default=0.8, help="default: 0.8")
-    parser.add_argument("--min-f1", type=float, default=0.8, help="default: 0.8")
-    parser.add_argument("--min-roc-auc", type=float, default=0.9, help="default: 0.9")
+    parser.add_argument(
+        "--min-accuracy", type=float, default=0.8, help="threshold in [0, 1] (default: 0.8)"
+    )
+    parser.add_argument(
+        "--min-f1", type=float, default=0.8, help="macro F1 threshold in [0, 1] (default: 0.8)"
+    )
+    parser.add_argument(
+        "--min-roc-auc", type=float, default=0.9, help="threshold in [0, 1] (default: 0.9)"
+    )
     parser.add_argument("--samples", type=int, default=3, help="samples explained (default: 3)")
     parser.set_defaults(handler=_report)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch.utils.data import TensorDataset
 
 import reference_models
@@ -130,7 +131,24 @@ def test_retraining_reproduces_metrics_with_reduced_budget(tmp_path) -> None:
     assert result.path.with_suffix(".history.json").is_file()
 
 
-def test_errors() -> None:
+def test_errors(tmp_path) -> None:
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(
+        ValueError, match=r"weights: '.*junk\.safetensors' is not a readable safetensors"
+    ):
+        reference_models.load("digits_cnn", weights=junk)
+    other = tmp_path / "other.safetensors"
+    save_file({"x": torch.zeros(2)}, other)  # no JSON beside it: the architecture is not named
+    with pytest.raises(
+        ValueError,
+        match=r"weights: '.*other\.safetensors' does not fit the 'digits_cnn' model: .*Missing key",
+    ):
+        reference_models.load("digits_cnn", weights=other)
+    with pytest.raises(
+        FileNotFoundError, match=r"weights: expected a \.safetensors file, got the folder"
+    ):
+        reference_models.load("digits_cnn", weights=tmp_path)
     with pytest.raises(ValueError, match="Did you mean 'digits_cnn'"):
         reference_models.load("digit_cnn")
     with pytest.raises(FileNotFoundError, match="xai train digits_cnn"):

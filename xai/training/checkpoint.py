@@ -117,6 +117,8 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: when the weights file does not exist.
+        ValueError: when it is not a safetensors file, its JSON is broken, or the weights do
+            not fit ``model``.
     """
     from safetensors.torch import load_file
 
@@ -126,11 +128,29 @@ def load_checkpoint(
             f"path: no checkpoint at {str(path)!r}. Train one with xai.fit(..., checkpoint=path) "
             "or `xai train NAME --out DIR`."
         )
-    state = load_file(str(path), device=str(device))
+    try:
+        state = load_file(str(path), device=str(device))
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise ValueError(
+            f"path: {str(path)!r} is not a readable safetensors file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})."
+        ) from error
     meta_file = metadata_path(path)
-    metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+    try:
+        metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"path: the metadata beside the weights, {str(meta_file)!r}, is not valid JSON "
+            f"({error})."
+        ) from error
     if model is not None:
-        unwrap(model).load_state_dict(state, strict=strict)
+        try:
+            unwrap(model).load_state_dict(state, strict=strict)
+        except RuntimeError as error:
+            raise ValueError(
+                f"path: the weights in {str(path)!r} do not fit the model: "
+                f"{' '.join(str(error).split())[:600]}"
+            ) from error
     return state, metadata
 
 

@@ -1,0 +1,167 @@
+"""``xai explain`` and ``xai bench``: explanations and figures from the shell, run in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+import xai
+from xai.cli import main
+
+
+def test_explain_a_reference_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "explain",
+            "breast_cancer_mlp",
+            "--method",
+            "integrated_gradients",
+            "--method",
+            "shap",
+            "--index",
+            "3,7",
+            "--target",
+            "label",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "integrated_gradients" in printed and "shap" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "breast_cancer_mlp_integrated_gradients.safetensors",
+        "breast_cancer_mlp_sample3.png",
+        "breast_cancer_mlp_sample7.png",
+        "breast_cancer_mlp_shap.safetensors",
+    ]
+    import reference_models
+
+    ref = reference_models.load("breast_cancer_mlp")
+    x, y = ref.data["test"].tensors[:2]
+    saved = xai.Explanation.load(tmp_path / "breast_cancer_mlp_integrated_gradients.safetensors")
+    assert torch.equal(saved.inputs, x[[3, 7]])
+    assert torch.equal(saved.target, y[[3, 7]])  # --target label: the true classes
+    direct = xai.explain(ref.model, x[[3, 7]], method="integrated_gradients", target=y[[3, 7]])
+    torch.testing.assert_close(saved.attributions, direct.attributions)
+    shap = xai.Explanation.load(tmp_path / "breast_cancer_mlp_shap.safetensors")
+    assert shap.params["seed"] == 0  # the default --seed, recorded
+
+
+def test_explain_with_an_option(tmp_path: Path) -> None:
+    code = main(
+        [
+            "explain",
+            "digits_cnn",
+            "--method",
+            "integrated_gradients",
+            "--option",
+            "n_steps=8",
+            "--samples",
+            "1",
+            "--target",
+            "3",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    saved = xai.Explanation.load(tmp_path / "digits_cnn_integrated_gradients.safetensors")
+    assert saved.params["n_steps"] == 8 and saved.target.tolist() == [3]
+    assert saved.extras["model_evaluations"] == 8 + 2  # 8 steps, f(x), f(baseline)
+
+
+def _user_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_explain_a_module_factory_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_models.py").write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def build():\n    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    save_file(_user_model().state_dict(), tmp_path / "w.safetensors")
+    x = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1, 0, 1, 1, 0]))
+    code = main(
+        [
+            "explain",
+            "my_models:build",
+            "--weights",
+            "w.safetensors",
+            "--data",
+            "d.npz",
+            "--method",
+            "lime",
+            "--samples",
+            "2",
+            "--out",
+            "out",
+        ]
+    )
+    assert code == 0
+    saved = xai.Explanation.load(tmp_path / "out" / "my_models_build_lime.safetensors")
+    torch.testing.assert_close(saved.inputs, torch.from_numpy(x[:2]))
+    assert (tmp_path / "out" / "my_models_build_sample1.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nosuch"], "model: expected a reference model (breast_cancer_mlp"),
+        (["digits_cnn", "--method", "ig"], "--method: unknown method 'ig'; available: gradcam"),
+        (["digits_cnn", "--samples", "0"], "--samples: expected a positive count, got 0."),
+        (["digits_cnn", "--index", "9999"], "--index: sample 9999 is outside the test data"),
+        (["digits_cnn", "--option", "n_steps=4"], "--option: applies to one method"),
+        (
+            ["digits_cnn", "--weights", "w.safetensors"],
+            "--weights/--data: only for a module:factory",
+        ),
+        (["my_models:build"], "needs --weights FILE.safetensors and --data FILE.npz"),
+        (
+            ["digits_cnn", "--method", "gradcam", "--target", "12"],
+            "gradcam: target: class index 12",
+        ),
+        (["breast_cancer_mlp", "--method", "gradcam"], "gradcam: inputs: method 'gradcam' expects"),
+    ],
+)
+def test_explain_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    assert main(["explain", *arguments, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("xai explain: ") and message in error
+    assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["explain", "digits_cnn", "--option", "n_steps"], "expected KEY=VALUE, got 'n_steps'"),
+        (["explain", "digits_cnn", "--index", "a,b"], "expected comma-separated sample numbers"),
+        (["explain", "digits_cnn", "--target", "cat"], "expected 'predicted', 'label' or a class"),
+        (["bench", "nosuch"], "unknown benchmark(s) ['nosuch']; available: training"),
+        (["bench", "--threads", "0"], "--threads: expected a positive count, got 0"),
+    ],
+)
+def test_argument_errors(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_runs_a_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "training", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "training.json").is_file()
+    assert "== benchmark training" in capsys.readouterr().out
