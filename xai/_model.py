@@ -188,7 +188,11 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
         [(dict(m._parameters), dict(m._buffers)) for m in modules] if library_code else None
     )
     first_hook_id = RemovableHandle.next_id
-    params = list(model.parameters())
+    # model.parameters() walks the module tree again; the same parameters, in the same order
+    # and without duplicates, from the modules already listed
+    params = list(
+        {id(p): p for m in modules for p in m._parameters.values() if p is not None}.values()
+    )
     requires_grad = [p.requires_grad for p in params]
     grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
     numpy_state = np.random.get_state() if library_code else None
@@ -197,17 +201,20 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     try:
         yield model
     finally:
+        hooks_added = RemovableHandle.next_id != first_hook_id  # every hook takes a handle id
         for module, was_training, flag in zip(modules, training, full_backward, strict=True):
             if module.training != was_training:
                 module.training = was_training
-            _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
+            if hooks_added:
+                _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
             if module.__dict__.get("_is_full_backward_hook") is not flag:
                 module._is_full_backward_hook = flag
         if registered is not None:
             for module, (parameters, buffers) in zip(modules, registered, strict=True):
                 _restore_entries(module._parameters, parameters)
                 _restore_entries(module._buffers, buffers)
-        _drop_hooks_since(_module_globals, _GLOBAL_HOOK_DICTS, first_hook_id)
+        if hooks_added:
+            _drop_hooks_since(_module_globals, _GLOBAL_HOOK_DICTS, first_hook_id)
         for param, flag, grad in zip(params, requires_grad, grads, strict=True):
             if param.requires_grad != flag:
                 param.requires_grad_(flag)

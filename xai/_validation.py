@@ -4,6 +4,7 @@ and the fix when there is one. Never ``assert``: asserts vanish under ``python -
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -49,8 +50,21 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every value is finite. Cheap: one sum (3-6 us, against 10-60 us for
+    ``torch.isfinite(t).all()``), because a NaN or inf anywhere makes the sum NaN or inf; only
+    a non-finite sum, which finite values can also give by overflowing, is checked in full."""
+    if tensor.is_complex():
+        return bool(torch.isfinite(tensor).all())
+    if not tensor.is_floating_point():
+        return True
+    return math.isfinite(float(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
 def check_finite(tensor: torch.Tensor, name: str) -> None:
     """Raise if ``tensor`` holds NaN or infinite values, saying where the first one is."""
+    if all_finite(tensor):
+        return
     bad = ~torch.isfinite(tensor)
     if bool(bad.any()):
         count = int(bad.sum())

@@ -22,6 +22,7 @@ from xai._device import describe_device, model_device
 from xai._model import ModelFunction, autograd_enabled, call_model, preserved_state
 from xai._provenance import library_versions
 from xai._validation import (
+    all_finite,
     as_input_batch,
     check_ndim,
     check_options,
@@ -110,7 +111,7 @@ class Explainer(ABC):
                 _, resolved = self._resolve_target(function, x, request)
                 attributions, extras = self._attribute(function, x, resolved, params)
             target_index = request.indices
-            if not bool(torch.isfinite(attributions).all()):
+            if not all_finite(attributions):
                 raise self._non_finite_error(attributions)
         attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
         extras = {
@@ -227,7 +228,7 @@ class TargetRequest:
         target = self.target
         if isinstance(target, torch.Tensor):
             target = target[part]
-        if not bool(torch.isfinite(outputs).all()):  # one reduction: ~10 us per call
+        if not all_finite(outputs):
             finite = torch.isfinite(outputs).all(dim=1)
             rows = (~finite).nonzero().flatten() + (part.start or 0)
             raise ValueError(

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from xai._validation import all_finite
+
 __all__ = [
     "CATEGORIES",
     "QualityMetric",
@@ -215,7 +217,7 @@ def check_attributions(
                 f"{name}: expected the inputs' shape {tuple(inputs.shape)} (or (N, 1, H, W) for "
                 f"image layer maps), got {tuple(attributions.shape)}."
             )
-    if not bool(torch.isfinite(attributions).all()):
+    if not all_finite(attributions):
         raise ValueError(f"{name}: expected finite values, got NaN or inf.")
     return attributions.detach()
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from xai._validation import all_finite
+
 __all__ = [
     "accuracy_score",
     "as_probabilities",
@@ -87,7 +89,7 @@ def _matrix(outputs: Any, name: str) -> torch.Tensor:
             f"{name}: expected scores of shape (N, K) or (N,), got {tuple(outputs.shape)}."
         )
     outputs = outputs.detach().cpu().double()
-    if not bool(torch.isfinite(outputs).all()):
+    if not all_finite(outputs):
         raise ValueError(f"{name}: expected finite scores, got NaN or inf values.")
     return outputs
 
