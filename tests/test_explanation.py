@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 import xai
 from tests.explainers import models
+from xai.viz import plot_comparison
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,41 @@ def test_plot_tabular_bars_with_feature_names(tabular_expl: xai.Explanation) -> 
         tabular_expl.plot(9)
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"max_features": 0}, ValueError, r"max_features: expected an integer >= 1, got 0"),
+        ({"max_features": "5"}, TypeError, r"max_features: expected an integer >= 1, got str"),
+        ({"feature_names": "abcdef"}, TypeError, r"feature_names: expected a sequence of names"),
+        ({"feature_names": [1, 2, 3, 4, 5, 6]}, TypeError, r"feature_names: expected a sequence"),
+        ({"overlay": "no"}, TypeError, r"overlay: expected True or False, got str 'no'"),
+        ({"shared_scale": 1}, TypeError, r"shared_scale: expected True or False, got int 1"),
+        ({"ax": "left"}, TypeError, r"ax: expected a matplotlib Axes, got str"),
+        ({"index": 0.0}, IndexError, r"index: expected an int in \[0, 4\), got 0\.0"),
+    ],
+)
+def test_plot_rejects_bad_options(
+    tabular_expl: xai.Explanation, options: dict, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        tabular_expl.plot(**options)
+
+
+def test_plot_takes_numpy_and_negative_indices(tabular_expl: xai.Explanation) -> None:
+    last = tabular_expl.plot(-1).axes[0].get_title()
+    assert last == tabular_expl.plot(np.int64(3)).axes[0].get_title()
+    assert "sample 3" in last
+
+
+def test_plot_comparison_checks_its_arguments(
+    tabular_expl: xai.Explanation, image_expl: xai.Explanation
+) -> None:
+    with pytest.raises(TypeError, match=r"explanations\[1\]: expected an xai\.Explanation"):
+        plot_comparison([tabular_expl, tabular_expl.attributions])
+    with pytest.raises(IndexError, match=r"index: expected an int in \[0, 3\), got 3"):
+        plot_comparison([tabular_expl, image_expl], 3)  # image_expl has 3 samples
+
+
 def test_save_load_round_trip(tmp_path: Path, image_expl: xai.Explanation) -> None:
     path = image_expl.save(tmp_path / "ig.safetensors")
     loaded = xai.Explanation.load(path)
@@ -228,8 +264,6 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
 
 
 def test_comparison_figure(image_expl: xai.Explanation) -> None:
-    from xai.viz import plot_comparison
-
     gradcam = xai.explain(models.small_cnn(), models.images(3), method="gradcam")
     figure = plot_comparison([image_expl, gradcam], index=1)
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]

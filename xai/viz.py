@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from xai._validation import check_bool, check_positive_int
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -35,6 +37,32 @@ def _display_image(image: torch.Tensor) -> tuple[np.ndarray, str | None]:
     low, high = float(array.min()), float(array.max())
     array = (array - low) / (high - low) if high > low else np.zeros_like(array)
     return array, cmap
+
+
+def _check_explanation(value: object, name: str) -> None:
+    from xai.explanation import Explanation
+
+    if not isinstance(value, Explanation):
+        raise TypeError(
+            f"{name}: expected an xai.Explanation (from xai.explain), got {type(value).__name__}."
+        )
+
+
+def _sample_number(index: object, n: int) -> int:
+    """``index`` as a sample number in ``[-n, n)`` (Python, numpy or 0-d tensor ints)."""
+    if isinstance(index, torch.Tensor) and index.ndim == 0 and not index.is_floating_point():
+        index = index.item()
+    if isinstance(index, bool | np.bool_) or not isinstance(index, int | np.integer):
+        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+    if not -n <= int(index) < n:
+        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+    return int(index) % n
+
+
+def _axes_class() -> type:
+    from matplotlib.axes import Axes
+
+    return Axes
 
 
 def _scale(values: torch.Tensor) -> tuple[float, bool]:
@@ -71,9 +99,22 @@ def plot_explanation(
     Returns:
         The matplotlib Figure.
     """
-    n = len(explanation)
-    if not isinstance(index, int) or not -n <= index < n:
-        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+    _check_explanation(explanation, "explanation")
+    index = _sample_number(index, len(explanation))
+    shared_scale = check_bool("shared_scale", shared_scale)
+    overlay = check_bool("overlay", overlay)
+    check_positive_int("max_features", max_features)
+    if feature_names is not None and (
+        isinstance(feature_names, str | bytes)
+        or not isinstance(feature_names, Sequence | np.ndarray)
+        or not all(isinstance(name, str | np.str_) for name in feature_names)
+    ):
+        raise TypeError(
+            "feature_names: expected a sequence of names (strings), one per feature, got "
+            f"{type(feature_names).__name__} {feature_names!r:.60}."
+        )
+    if ax is not None and not isinstance(ax, _axes_class()):
+        raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}.")
     heatmaps = explanation.heatmap().detach().float().cpu()
     values = heatmaps[index]
     magnitude, signed = _scale(heatmaps if shared_scale else values)
@@ -154,6 +195,10 @@ def plot_comparison(
     """The maps of several explanations of the same sample, side by side (one row)."""
     if not explanations:
         raise ValueError("explanations: expected at least one explanation, got none.")
+    for position, explanation in enumerate(explanations):
+        _check_explanation(explanation, f"explanations[{position}]")
+    index = _sample_number(index, min(len(e) for e in explanations))
+    shared_scale = check_bool("shared_scale", shared_scale)
     figure = Figure(figsize=(3.2 * len(explanations), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(explanations)))
     for axis, explanation in zip(axes, explanations, strict=True):
