@@ -33,3 +33,11 @@ def test_all_finite_other_dtypes() -> None:
     assert all_finite(torch.tensor([True, False]))
     assert all_finite(torch.tensor([1 + 2j]))
     assert not all_finite(torch.tensor([complex(math.nan, 0.0)]))
+
+
+def test_all_finite_on_a_tensor_with_a_graph_does_not_warn(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    values = torch.randn(4, requires_grad=True) * 2
+    assert all_finite(values)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]

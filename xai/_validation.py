@@ -58,6 +58,7 @@ def all_finite(tensor: torch.Tensor) -> bool:
         return bool(torch.isfinite(tensor).all())
     if not tensor.is_floating_point():
         return True
+    tensor = tensor.detach()  # a custom method may return attributions that carry a graph
     return math.isfinite(float(tensor.sum())) or bool(torch.isfinite(tensor).all())
 
 
