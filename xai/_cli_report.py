@@ -32,6 +32,9 @@ def suite_arguments(
     arguments = [str(Path(suite.__file__).parent), "--xai-report", str(out)]
     arguments += ["-p", "no:cacheprovider", "--rootdir", str(Path(suite.__file__).parent)]
     arguments += ["-o", "addopts=", "-o", "testpaths=", "-q"]
+    # xai, reference_models and benchmarks are imported before pytest starts, so pytest warns
+    # that it cannot rewrite their asserts; they are not test modules: the warning is noise
+    arguments += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if not _plugin_loaded_by_entry_point():
         arguments += ["-p", "xai.pytest_plugin"]
     for model in models:

@@ -89,6 +89,8 @@ def test_report_on_reference_and_user_model(tmp_path: Path) -> None:
     failed = [t for t in tests.values() if t["outcome"] in ("failed", "error")]
     assert result.returncode == (1 if failed else 0), result.stdout[-2000:] + result.stderr
     assert f"xai report: {(tmp_path / 'out' / 'index.html').resolve()}" in result.stdout
+    # the packages imported before pytest starts are not test modules: no rewrite warning
+    assert "PytestAssertRewriteWarning" not in result.stdout + result.stderr
 
 
 def test_user_model_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
