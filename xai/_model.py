@@ -173,8 +173,8 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     (hooks added inside the body are removed), and, unless ``library_code`` is False (the body
     runs only xai's and torch's code), what other libraries' code may change: numpy's global
     random state (shap and lime reseed it) and the parameters and buffers registered on each
-    submodule (shap's DeepExplainer adds some; added ones are removed, replaced ones put back). The model is never moved, so its device is
-    unchanged.
+    submodule (shap's DeepExplainer adds some: added ones are removed, replaced ones put
+    back). The model is never moved, so its device is unchanged.
 
     Written to cost little (tens of microseconds for a small model): it runs on every
     explanation, and for one sample through a small model it is a visible part of the time.

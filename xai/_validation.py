@@ -46,7 +46,9 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is a bool (numpy's too); anything else, even a truthy string, is refused."""
     if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r:.40}.")
+        raise TypeError(
+            f"{name}: expected True or False, got {type(value).__name__} {value!r:.40}."
+        )
     return bool(value)
 
 
@@ -67,13 +69,12 @@ def check_finite(tensor: torch.Tensor, name: str) -> None:
     if all_finite(tensor):
         return
     bad = ~torch.isfinite(tensor)
-    if bool(bad.any()):
-        count = int(bad.sum())
-        first = tuple(int(i) for i in bad.nonzero()[0])
-        raise ValueError(
-            f"{name}: expected finite values, got {count} NaN/inf value(s) (first at index {first}). "
-            "Clean or impute the data before explaining it."
-        )
+    count = int(bad.sum())
+    first = tuple(int(i) for i in bad.nonzero()[0])
+    raise ValueError(
+        f"{name}: expected finite values, got {count} NaN/inf value(s) (first at index {first}). "
+        "Clean or impute the data before explaining it."
+    )
 
 
 def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: str = "") -> None:

@@ -252,4 +252,6 @@ class TargetRequest:
 
 
 def _listed(rows: list[int]) -> str:
-    return f"{rows[:10]}"[:-1] + (", ...]" if len(rows) > 10 else "]")
+    """``[1, 4, 7]``, the first ten only: ``[0, 1, ..., 9, ...]``."""
+    shown = ", ".join(str(row) for row in rows[:10])
+    return f"[{shown}{', ...' if len(rows) > 10 else ''}]"

@@ -63,6 +63,7 @@ class GradCAM(Explainer):
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         mode = check_choice("interpolate_mode", params["interpolate_mode"], _MODES)
+        relu = check_bool("relu_attributions", params["relu_attributions"])
         name, layer = self._pick_layer(function, inputs, params["layer"])
         params["layer"] = name
         size = inputs.shape[2:]
@@ -75,7 +76,7 @@ class GradCAM(Explainer):
             # captum's LayerGradCam: channel weights = mean gradient over space
             weights = gradient.mean(dim=(2, 3), keepdim=True)
             layer_map = (weights * activation).sum(dim=1, keepdim=True).detach()
-            if check_bool("relu_attributions", params["relu_attributions"]):
+            if relu:
                 layer_map = F.relu(layer_map)
             layer_shape = list(layer_map.shape[2:])
             maps.append(
