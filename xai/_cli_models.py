@@ -8,7 +8,6 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 _log = logging.getLogger(__name__)
 
@@ -190,14 +189,6 @@ def _weights_problem(value: str) -> str | None:
     return None
 
 
-def _load(name: str, args: argparse.Namespace) -> Any:
-    """``reference_models.load``; a bad ``--weights`` file is its ``weights: ...`` ValueError
-    (unreadable, broken JSON beside it, not this model's), written with the flag's name."""
-    import reference_models
-
-    return reference_models.load(name, device=args.device, weights=args.weights)
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     import reference_models
     import xai
@@ -238,7 +229,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     rows = []
     for name in names:
         try:
-            ref = _load(name, args)
+            # a bad --weights file is load's "weights: ..." ValueError, shown with the flag
+            ref = reference_models.load(name, device=args.device, weights=args.weights)
         except (ValueError, FileNotFoundError) as error:
             message = flag_message(error, {"path": "--weights"}) if args.weights else str(error)
             return fail("evaluate", message)

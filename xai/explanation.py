@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from xai._device import pick_device
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -211,8 +213,6 @@ class Explanation:
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Explanation:
         """Read an explanation written by :meth:`save` (no unpickling)."""
         from safetensors import safe_open
-
-        from xai._device import pick_device
 
         device = pick_device(device)  # a clear error for a GPU that is not there
         path = Path(path)

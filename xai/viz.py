@@ -8,18 +8,14 @@ maps can be compared across samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from xai._validation import check_bool, check_positive_int
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-    from xai.explanation import Explanation
+from xai.explanation import Explanation
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "inferno"
@@ -40,8 +36,6 @@ def _display_image(image: torch.Tensor) -> tuple[np.ndarray, str | None]:
 
 
 def _check_explanation(value: object, name: str) -> None:
-    from xai.explanation import Explanation
-
     if not isinstance(value, Explanation):
         raise TypeError(
             f"{name}: expected an xai.Explanation (from xai.explain), got {type(value).__name__}."
@@ -57,12 +51,6 @@ def _sample_number(index: object, n: int) -> int:
     if not -n <= int(index) < n:
         raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
     return int(index) % n
-
-
-def _axes_class() -> type:
-    from matplotlib.axes import Axes
-
-    return Axes
 
 
 def _scale(values: torch.Tensor) -> tuple[float, bool]:
@@ -113,7 +101,7 @@ def plot_explanation(
             "feature_names: expected a sequence of names (strings), one per feature, got "
             f"{type(feature_names).__name__} {feature_names!r:.60}."
         )
-    if ax is not None and not isinstance(ax, _axes_class()):
+    if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}.")
     heatmaps = explanation.heatmap().detach().float().cpu()
     values = heatmaps[index]
