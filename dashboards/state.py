@@ -22,9 +22,15 @@ from torch.utils.data import TensorDataset
 
 import reference_models
 import xai
-from xai._cli_dashboard import DATA_ENV, MODEL_ENV, WEIGHTS_ENV  # how the CLI hands a model over
-from xai.evaluation import ClassificationReport
-from xai.subject import Subject, reference_subject, user_subject
+from xai.evaluation.classification import ClassificationReport
+from xai.suite.subject import (
+    DATA_ENV,
+    MODEL_ENV,
+    WEIGHTS_ENV,
+    Subject,
+    reference_subject,
+    user_subject,
+)
 
 T = TypeVar("T")
 

@@ -205,8 +205,7 @@ def load(
         >>> ref = reference_models.load("digits_cnn")
         >>> xai.evaluate(ref.model, ref.data["test"]).accuracy
     """
-    from xai._device import pick_device
-    from xai.training.checkpoint import load_checkpoint
+    from xai.training import load_checkpoint, pick_device
 
     recipe = get_recipe(name)
     path = Path(weights) if weights is not None else weights_path(name)
@@ -277,7 +276,7 @@ def train(
     import json
     import os
 
-    from xai.evaluation import evaluate
+    from xai.evaluation.classification import evaluate
     from xai.training import fit
     from xai.training.checkpoint import metadata_path, write_json
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from xai._cli_dashboard import dashboard_command
 from xai.cli import main
+from xai.cli.dashboard import dashboard_command
 
 
 def test_command_serves_the_app_headless_on_the_given_address() -> None:

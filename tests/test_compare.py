@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import xai
-from xai.compare import Comparison
+import xai.viz
+from xai.evaluation.comparison import Comparison
 
 
 def mlp() -> nn.Module:
@@ -58,7 +59,7 @@ def test_compare_tabular_methods() -> None:
     assert "| - |" in table  # completeness does not apply to LIME
     assert "integrated_gradients" in comparison.agreement_table("top_k_overlap")
     json.dumps(comparison.to_dict())
-    assert isinstance(comparison.plot(1), Figure)
+    assert isinstance(xai.viz.plot_method_comparison(comparison, 1), Figure)
     from xai import viz
 
     assert isinstance(viz.plot_agreement_matrix(comparison, "top_k_overlap"), Figure)
@@ -94,7 +95,7 @@ def test_compare_images_with_masks_and_an_explicit_target() -> None:
     assert comparison.agreement_per_sample[
         ("top_k_overlap", "gradcam", "integrated_gradients")
     ].shape == (2,)
-    assert isinstance(comparison.plot(0), Figure)
+    assert isinstance(xai.viz.plot_method_comparison(comparison, 0), Figure)
 
 
 def test_compare_errors() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reference_models
 import xai
-from xai.demo import run_demo
+from xai.cli.demo import run_demo
 
 
 def test_run_demo_writes_figures_and_prints_metrics(tmp_path, capsys) -> None:

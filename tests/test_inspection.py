@@ -1,4 +1,4 @@
-"""xai.inspection: which samples to explain, and one sample's class ranking.
+"""xai.evaluation.inspection: which samples to explain, and one sample's class ranking.
 
 Expected orders are computed independently with numpy (lexsort / stable argsort).
 """
@@ -11,7 +11,7 @@ import torch
 
 import reference_models
 import xai
-from xai.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
+from xai.evaluation.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
 
 
 def _probabilities(n: int = 60, k: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""``xai._model.preserved_state``: the model and numpy's random state are left as found."""
+"""``xai._state.preserved_state``: the model and numpy's random state are left as found."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as module_globals
 
-from xai._model import preserved_state
+from xai._state import preserved_state
 
 
 def small_model() -> nn.Sequential:

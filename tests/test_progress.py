@@ -90,7 +90,7 @@ def test_compare_reports_progress_per_method(
         recorder.events.append(("explain", name))
         return real_get_explainer(name, *args, **kwargs)
 
-    monkeypatch.setattr(xai.explainers, "get_explainer", spy)
+    monkeypatch.setattr(xai.evaluation.comparison, "get_explainer", spy)
     options = _fast(methods or applicable_methods(x))
     comparison = xai.compare(
         model, x, methods=methods, options=options, metrics=METRICS, progress=recorder

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import xai
-from xai.quality import QualityReport
+import xai.viz
+from xai.evaluation.quality import QualityReport
 
 
 def small_cnn() -> nn.Module:
@@ -65,7 +66,7 @@ def test_default_report_of_integrated_gradients() -> None:
     json.dumps(data_dict)
     assert data_dict["n_samples"] == 3 and set(data_dict["means"]) == expected
     assert len(data_dict["curves"]["deletion"]["scores"][0]) == 21
-    assert isinstance(report.plot_curves(), Figure) and isinstance(report.plot_curves(1), Figure)
+    assert isinstance(xai.viz.plot_perturbation_curves(report), Figure) and isinstance(xai.viz.plot_perturbation_curves(report, 1), Figure)
     assert "lower is better" in repr(report)
 
 

@@ -1,4 +1,4 @@
-"""xai.subject: a user's model from ``module:factory`` + safetensors weights + an ``.npz`` test
+"""xai.suite.subject: a user's model from ``module:factory`` + safetensors weights + an ``.npz`` test
 set (paths or uploaded bytes), and the reference models as subjects.
 
 Every error must be a ValueError/TypeError whose message names the argument (model, weights or
@@ -22,7 +22,7 @@ from sklearn.datasets import load_breast_cancer
 from torch import nn
 
 import reference_models
-from xai.subject import Subject, load_factory, reference_subject, user_subject
+from xai.suite.subject import Subject, load_factory, reference_subject, user_subject
 from xai.training import History
 
 _COUNTER = itertools.count()

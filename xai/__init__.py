@@ -10,8 +10,9 @@ One attribution interface over Grad-CAM, Integrated Gradients, SHAP and LIME for
 
 from importlib import metadata as _metadata
 
-from xai.compare import compare
-from xai.evaluation import evaluate
+from xai.evaluation.classification import evaluate
+from xai.evaluation.comparison import compare
+from xai.evaluation.quality import evaluate_explanation
 from xai.explainers import (
     Explainer,
     available_explainers,
@@ -20,7 +21,6 @@ from xai.explainers import (
     register_explainer,
 )
 from xai.explanation import Explanation
-from xai.quality import evaluate_explanation
 from xai.training import fit
 
 try:

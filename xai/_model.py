@@ -1,25 +1,20 @@
-"""How explainers talk to a model: calling it, picking its logits, leaving it as found.
+"""How explainers talk to a model: calling it and reading its scores.
 
 - :class:`ModelFunction` calls the model, selects the logits from tuple/dict/object outputs
   with the ``output`` option, makes them ``(N, K)``, and counts model evaluations.
-- :func:`preserved_state` puts the model in eval mode and, on the way out (also when the
-  explainer raises), restores modes, ``requires_grad``, gradients, hooks and the numpy RNG.
-- :func:`trace_layers` and :func:`resolve_layer` find layers for layer methods (Grad-CAM).
+- :func:`call_model` turns a model's failure on inputs of the wrong shape or dtype into an
+  error naming the argument; :func:`input_gradient` says plainly when there is no gradient.
+
+Leaving the model as found is :mod:`xai._state`; finding layers is :mod:`xai._layers`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import difflib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules import module as _module_globals
-from torch.utils.hooks import RemovableHandle
 
 OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
 
@@ -124,179 +119,6 @@ class TargetColumn(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self._fn(inputs)[:, self.column : self.column + 1]
-
-
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-)
-_GLOBAL_HOOK_DICTS = (
-    "_global_forward_hooks",
-    "_global_forward_hooks_always_called",
-    "_global_forward_pre_hooks",
-    "_global_backward_hooks",
-    "_global_backward_pre_hooks",
-)
-
-
-def _drop_hooks_since(owner: Any, names: Sequence[str], first_id: int) -> None:
-    """Remove the hooks registered on ``owner`` from handle id ``first_id`` on.
-
-    torch keys every hook dict by its ``RemovableHandle``'s id, drawn from one increasing
-    counter, so the hooks added after a point are exactly those with larger ids.
-    """
-    for name in names:
-        hooks = getattr(owner, name, None)
-        if hooks:
-            for key in [k for k in hooks if isinstance(k, int) and k >= first_id]:
-                del hooks[key]
-
-
-def _restore_entries(current: dict[str, Any], saved: dict[str, Any]) -> None:
-    """Make a module's parameter/buffer dict hold exactly the ``saved`` objects again."""
-    if len(current) != len(saved) or any(current.get(k) is not v for k, v in saved.items()):
-        current.clear()
-        current.update(saved)
-
-
-@contextlib.contextmanager
-def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.Module]:
-    """Run the body with ``model`` in eval mode; restore everything afterwards.
-
-    Restored, also when the body raises: every submodule's train/eval mode, each parameter's
-    ``requires_grad`` and ``.grad``, the hooks registered on every submodule and globally
-    (hooks added inside the body are removed), and, unless ``library_code`` is False (the body
-    runs only xai's and torch's code), what other libraries' code may change: numpy's global
-    random state (shap and lime reseed it) and the parameters and buffers registered on each
-    submodule (shap's DeepExplainer adds some: added ones are removed, replaced ones put
-    back). The model is never moved, so its device is unchanged.
-
-    Written to cost little (tens of microseconds for a small model): it runs on every
-    explanation, and for one sample through a small model it is a visible part of the time.
-    """
-    modules = list(model.modules())
-    training = [m.training for m in modules]
-    full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
-    # shap's DeepExplainer stores inputs/outputs as Parameters on submodules and does not
-    # always remove them (not below a custom module): they would end up in the state_dict.
-    registered = (
-        [(dict(m._parameters), dict(m._buffers)) for m in modules] if library_code else None
-    )
-    first_hook_id = RemovableHandle.next_id
-    # model.parameters() walks the module tree again; the same parameters, in the same order
-    # and without duplicates, from the modules already listed
-    params = list(
-        {id(p): p for m in modules for p in m._parameters.values() if p is not None}.values()
-    )
-    requires_grad = [p.requires_grad for p in params]
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    numpy_state = np.random.get_state() if library_code else None
-    if any(training):
-        model.eval()
-    try:
-        yield model
-    finally:
-        hooks_added = RemovableHandle.next_id != first_hook_id  # every hook takes a handle id
-        for module, was_training, flag in zip(modules, training, full_backward, strict=True):
-            if module.training != was_training:
-                module.training = was_training
-            if hooks_added:
-                _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
-            if module.__dict__.get("_is_full_backward_hook") is not flag:
-                module._is_full_backward_hook = flag
-        if registered is not None:
-            for module, (parameters, buffers) in zip(modules, registered, strict=True):
-                _restore_entries(module._parameters, parameters)
-                _restore_entries(module._buffers, buffers)
-        if hooks_added:
-            _drop_hooks_since(_module_globals, _GLOBAL_HOOK_DICTS, first_hook_id)
-        for param, flag, grad in zip(params, requires_grad, grads, strict=True):
-            if param.requires_grad != flag:
-                param.requires_grad_(flag)
-            if param.grad is not grad:
-                param.grad = grad
-        if numpy_state is not None:
-            np.random.set_state(numpy_state)
-
-
-@contextlib.contextmanager
-def autograd_enabled() -> Iterator[None]:
-    """Enable autograd even when the caller is inside ``torch.no_grad()`` or inference mode."""
-    with torch.inference_mode(False), torch.enable_grad():
-        yield
-
-
-@dataclass(frozen=True)
-class LayerCall:
-    """One submodule seen during a dry-run forward pass."""
-
-    name: str
-    module: nn.Module
-    output_shape: tuple[int, ...] | None  # None when the output is not a single tensor
-    calls: int
-
-    @property
-    def is_spatial(self) -> bool:
-        """True for an ``(N, C, h, w)`` output with more than one spatial position."""
-        shape = self.output_shape
-        return shape is not None and len(shape) == 4 and shape[2] * shape[3] > 1
-
-
-def trace_layers(model: nn.Module, run: Callable[[], Any]) -> list[LayerCall]:
-    """Run ``run()`` once with hooks on every submodule; report each one's output in call order.
-
-    Order is the order in which the modules *finished* their forward, so the last spatial layer
-    is the last entry with ``is_spatial``. Hooks are removed in ``finally``.
-    """
-    names = {module: name for name, module in model.named_modules() if name}
-    order: list[nn.Module] = []
-    shapes: dict[nn.Module, tuple[int, ...] | None] = {}
-    calls: dict[nn.Module, int] = {}
-
-    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
-        calls[module] = calls.get(module, 0) + 1
-        shapes[module] = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-        if module in order:
-            order.remove(module)
-        order.append(module)
-
-    handles = [module.register_forward_hook(record) for module in names]
-    try:
-        run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [LayerCall(names[m], m, shapes[m], calls[m]) for m in order]
-
-
-def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
-    """Return ``(dotted_name, module)`` for a layer given by dotted name or as a module."""
-    named = {name: module for name, module in model.named_modules() if name}
-    if isinstance(layer, str):
-        if layer in named:
-            return layer, named[layer]
-        close = difflib.get_close_matches(layer, list(named), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"layer: the model has no submodule named {layer!r}.{hint} "
-            f"Submodules: {', '.join(list(named)[:30])}{' ...' if len(named) > 30 else ''}."
-        )
-    if isinstance(layer, nn.Module):
-        for name, module in named.items():
-            if module is layer:
-                return name, module
-        raise ValueError(
-            f"layer: the given {type(layer).__name__} module is not a submodule of the model. "
-            "Pass a module from model.named_modules() or its dotted name."
-        )
-    raise TypeError(
-        f"layer: expected None, a dotted submodule name or an nn.Module, got {type(layer).__name__}."
-    )
 
 
 def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch.Tensor:

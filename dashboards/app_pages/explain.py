@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import state
+from xai.evaluation.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
 from xai.explainers import explainer_class
 from xai.explainers.parameters import applicable_methods, tunable_parameters
-from xai.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
 from xai.viz import attribution_scale, input_image, overlay_image
 
 key, subject = state.current()

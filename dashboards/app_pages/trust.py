@@ -10,12 +10,12 @@ import streamlit as st
 
 from dashboards import state
 from xai import viz
-from xai.compare import compare
+from xai.evaluation.comparison import compare
+from xai.evaluation.quality import evaluate_explanation
 from xai.explainers import explainer_class
 from xai.explainers.parameters import applicable_methods
 from xai.metrics import get_quality_metric, quality_metrics
 from xai.metrics.sanity import model_randomization_check
-from xai.quality import evaluate_explanation
 
 key, subject = state.current()
 report = state.classification(key, subject)
@@ -220,4 +220,4 @@ if run_sanity or state.is_cached(sanity_key):
         ),
     )
     (st.success if result.passed else st.error)(result.verdict)
-    st.image(state.figure_png(("randomization", *sanity_key), result.plot))
+    st.image(state.figure_png(("randomization", *sanity_key), lambda: viz.plot_randomization(result)))

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from xai.subject import user_subject
+from xai.suite.subject import user_subject
 
 folder = Path(sys.argv[1] if len(sys.argv) > 1 else "my_model").resolve()
 folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import reference_models
 import xai
+import xai.viz
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs_output")
 out.mkdir(parents=True, exist_ok=True)
@@ -31,6 +32,6 @@ print(comparison.table())
 print(comparison.agreement_table("rank_correlation"))
 print(comparison.agreement_table("top_k_overlap"))
 
-comparison.plot(0).savefig(out / "method_comparison.png")
+xai.viz.plot_method_comparison(comparison, 0).savefig(out / "method_comparison.png")
 (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=1))
 print("wrote", out / "method_comparison.png")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import reference_models
 import xai
+import xai.viz
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs_output")
 out.mkdir(parents=True, exist_ok=True)
@@ -40,5 +41,5 @@ from xai.metrics import pointing_game_score, sparseness_score  # noqa: E402
 print(pointing_game_score(expl.attributions, masks), sparseness_score(expl.attributions))
 
 (out / "quality_report.json").write_text(json.dumps(report.to_dict(), indent=1))
-report.plot_curves().savefig(out / "deletion_insertion.png")
+xai.viz.plot_perturbation_curves(report).savefig(out / "deletion_insertion.png")
 print("wrote", out / "quality_report.json", "and", out / "deletion_insertion.png")

@@ -10,6 +10,7 @@ import torch
 
 import reference_models
 import xai
+import xai.viz
 from xai.metrics import (
     data_randomization_check,
     model_randomization_check,
@@ -27,7 +28,7 @@ result = model_randomization_check(ref.model, images, "integrated_gradients", n_
 print(result.verdict)
 means = result.means()["rank_correlation"]
 print(dict(zip(result.steps, [round(v, 2) for v in means], strict=True)))
-result.plot().savefig(out / "model_randomization.png")
+xai.viz.plot_randomization(result).savefig(out / "model_randomization.png")
 
 
 # An "explanation" that ignores the model fails the check: an edge detector of the input.

@@ -11,7 +11,7 @@ import torch
 import reference_models
 import xai
 from tests.dashboards.conftest import new_app, open_page
-from xai.inspection import select_samples
+from xai.evaluation.inspection import select_samples
 
 
 @pytest.fixture(scope="module")

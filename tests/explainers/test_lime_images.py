@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 import xai
 from tests.explainers import models
-from xai.explainers._segmentation import quickshift_segments, segment_image
+from xai.explainers.lime.segmentation import quickshift_segments, segment_image
 
 
 def digits_32() -> torch.Tensor:
@@ -42,7 +42,7 @@ def test_flat_image_still_gets_segments() -> None:
 
 
 def test_falls_back_to_grid_when_slic_finds_too_few(monkeypatch: pytest.MonkeyPatch) -> None:
-    from xai.explainers import _segmentation
+    from xai.explainers.lime import segmentation as _segmentation
 
     monkeypatch.setattr(
         _segmentation, "slic_segments", lambda image, n: np.zeros(image.shape[:2], int)

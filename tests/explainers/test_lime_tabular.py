@@ -18,7 +18,7 @@ from lime import lime_tabular
 import reference_models
 import xai
 from tests.explainers import models
-from xai.explainers._lime_tabular import _bin_sampler, _fast_discretised, _quartiles
+from xai.explainers.lime.tabular import _bin_sampler, _fast_discretised, _quartiles
 
 
 def lime_weights(

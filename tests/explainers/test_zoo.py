@@ -8,7 +8,8 @@ import torch
 import xai
 from tests.explainers import models
 from tests.explainers.test_common import FAST_OPTIONS, assert_same_state, options_for, snapshot
-from xai._model import ModelFunction, preserved_state
+from xai._model import ModelFunction
+from xai._state import preserved_state
 
 ZOO = models.zoo()
 METHODS = sorted(FAST_OPTIONS)

@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 import xai.viz
-from xai.evaluation import evaluate_outputs
+from xai.evaluation.classification import evaluate_outputs
 from xai.metrics import expected_calibration_error, reliability_bins, roc_curve
 from xai.training import History
 

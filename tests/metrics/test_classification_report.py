@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import xai
-from xai.evaluation import evaluate_outputs, format_metrics_table
+from xai.evaluation.classification import evaluate_outputs, format_metrics_table
 
 
 def _data(k: int, n: int = 150, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

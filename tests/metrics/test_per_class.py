@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 
 import reference_models
 import xai
-from xai.evaluation import evaluate_outputs
+from xai.evaluation.classification import evaluate_outputs
 
 KEYS = ["class", "support", "precision", "recall", "f1", "roc_auc"]
 

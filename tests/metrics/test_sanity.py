@@ -13,6 +13,7 @@ from torch import nn
 
 import reference_models
 import xai
+import xai.viz
 from xai.explainers.registry import _REGISTRY
 from xai.metrics import (
     RandomizationResult,
@@ -80,7 +81,7 @@ def test_randomization_passes_integrated_gradients_on_a_trained_model(shapes: An
     assert not model.training
     data = result.to_dict()
     assert data["passed"] is True and len(data["mean_similarity"]["rank_correlation"]) == 7
-    assert result.plot() is not None
+    assert xai.viz.plot_randomization(result) is not None
 
 
 def test_randomization_with_a_callable_and_chosen_layers() -> None:
@@ -128,7 +129,7 @@ def test_data_randomization_retrains_a_copy_on_shuffled_labels() -> None:
     assert -1.0 <= result.final_similarity <= 1.0
     assert result.details["epochs"] == 2 and result.details["n_train"] == 96
     assert "data randomization check" in result.verdict
-    assert result.plot() is not None
+    assert xai.viz.plot_randomization(result) is not None
     for key, value in state(ref.model).items():
         torch.testing.assert_close(value, before[key])
     with pytest.raises(TypeError, match="train_data: expected"):

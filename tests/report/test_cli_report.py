@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from xai.cli import main
 from xai.report import validation_errors
-from xai.report.suite.subjects import user_subject
+from xai.suite.subject import user_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ group ``xai.explainers`` (see ``docs/explainers.md``).
 from xai.explainers.base import Explainer
 from xai.explainers.gradcam import GradCAM
 from xai.explainers.integrated_gradients import IntegratedGradients
-from xai.explainers.lime_explainer import LIME
+from xai.explainers.lime.explainer import LIME
 from xai.explainers.registry import (
     ENTRY_POINT_GROUP,
     available_explainers,
@@ -17,7 +17,7 @@ from xai.explainers.registry import (
     register_explainer,
     reload_entry_points,
 )
-from xai.explainers.shap_explainer import SHAP
+from xai.explainers.shap.explainer import SHAP
 
 for _builtin in (GradCAM, IntegratedGradients, LIME, SHAP):
     register_explainer(_builtin)

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from xai._device import describe_device, model_device
-from xai._model import ModelFunction, autograd_enabled, call_model, preserved_state
+from xai._model import ModelFunction, call_model
 from xai._provenance import library_versions
+from xai._state import autograd_enabled, preserved_state
 from xai._validation import (
     all_finite,
     as_input_batch,
@@ -52,6 +53,9 @@ class Explainer(ABC):
     stochastic: ClassVar[bool] = False
     input_ndims: ClassVar[tuple[int, ...] | None] = None
     reference: ClassVar[str] = ""
+    #: What the method guarantees, for the metrics that are meaningful only then:
+    #: ``"completeness"``: attributions sum to ``f(x) - f(baseline)`` (path methods, SHAP).
+    properties: ClassVar[frozenset[str]] = frozenset()
     #: False: the template runs the model once to resolve ``target`` and passes ``_attribute``
     #: a LongTensor. True: ``_attribute`` gets a :class:`TargetRequest` and resolves it from its
     #: own forward pass (saves one model evaluation for single-pass methods such as Grad-CAM).

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from xai._batching import chunk_rows, chunks
-from xai._model import LayerCall, ModelFunction, input_gradient, resolve_layer, trace_layers
+from xai._layers import LayerCall, resolve_layer, trace_layers
+from xai._model import ModelFunction, input_gradient
 from xai._validation import check_bool, check_choice
 from xai.explainers.base import Explainer, TargetRequest
 

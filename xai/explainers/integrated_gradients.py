@@ -34,6 +34,7 @@ class IntegratedGradients(Explainer):
     """
 
     name = "integrated_gradients"
+    properties = frozenset({"completeness"})
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
     # the forward pass that resolves the target also gives f(x) for the convergence delta

@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from xai._model import ModelFunction, preserved_state, trace_layers
-from xai.explainers._segmentation import default_n_segments
-from xai.explainers.registry import explainer_class
+from xai._layers import trace_layers
+from xai._model import ModelFunction
+from xai._state import preserved_state
+from xai.explainers.lime.segmentation import default_n_segments
+from xai.explainers.registry import available_explainers, explainer_class
 
 __all__ = ["AUTO", "Parameter", "applicable_methods", "spatial_layers", "tunable_parameters"]
 
@@ -68,8 +70,6 @@ class Parameter:
 def applicable_methods(inputs: torch.Tensor, methods: Sequence[str] | None = None) -> list[str]:
     """The methods (default: every registered one) that accept inputs of this layout, e.g.
     Grad-CAM only for images ``(N, C, H, W)``."""
-    from xai.explainers import available_explainers
-
     names = list(methods) if methods is not None else available_explainers()
     accepted = []
     for name in names:

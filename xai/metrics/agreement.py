@@ -13,12 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xai.metrics._registry import (
-    QualityMetric,
-    check_attributions,
-    register_quality_metric,
-    relevance_maps,
-)
+from xai.metrics._checks import check_attributions, relevance_maps
+from xai.metrics.base import QualityMetric
 
 __all__ = ["rank_correlation", "structural_similarity", "top_k_overlap"]
 
@@ -126,7 +122,8 @@ def structural_similarity(attributions: torch.Tensor, other: torch.Tensor) -> to
     return torch.tensor(values, dtype=torch.float32, device=a.device)
 
 
-for _metric in (
+#: The metrics of this module, registered by :mod:`xai.metrics.registry`.
+METRICS = (
     QualityMetric(
         name="rank_correlation",
         function=rank_correlation,
@@ -155,5 +152,4 @@ for _metric in (
         image_only=True,
         summary="SSIM of two normalised absolute image maps",
     ),
-):
-    register_quality_metric(_metric)
+)

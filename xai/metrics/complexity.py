@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from xai.metrics._registry import (
-    QualityMetric,
-    check_attributions,
-    register_quality_metric,
-    relevance_maps,
-)
+from xai.metrics._checks import check_attributions, relevance_maps
+from xai.metrics.base import QualityMetric
 
 __all__ = ["sparseness_score"]
 
@@ -37,7 +33,8 @@ def sparseness_score(attributions: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, gini, torch.zeros_like(gini)).float()
 
 
-register_quality_metric(
+#: The metrics of this module, registered by :mod:`xai.metrics.registry`.
+METRICS = (
     QualityMetric(
         name="sparseness_score",
         function=sparseness_score,
@@ -45,5 +42,5 @@ register_quality_metric(
         category="complexity",
         reference="https://arxiv.org/abs/1810.06583",
         summary="Gini index of the absolute relevance",
-    )
+    ),
 )

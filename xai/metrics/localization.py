@@ -15,12 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from xai._validation import check_positive_int
-from xai.metrics._registry import (
-    QualityMetric,
-    check_attributions,
-    register_quality_metric,
-    relevance_maps,
-)
+from xai.metrics._checks import check_attributions, relevance_maps
+from xai.metrics.base import QualityMetric
 
 __all__ = [
     "chance_level",
@@ -152,7 +148,8 @@ def chance_level(masks: torch.Tensor) -> torch.Tensor:
     return flat.float().mean(dim=1)
 
 
-for _metric in (
+#: The metrics of this module, registered by :mod:`xai.metrics.registry`.
+METRICS = (
     QualityMetric(
         name="pointing_game_score",
         function=pointing_game_score,
@@ -180,5 +177,4 @@ for _metric in (
         requires=("masks",),
         summary="share of the K most relevant positions on the object (relevance rank accuracy)",
     ),
-):
-    register_quality_metric(_metric)
+)

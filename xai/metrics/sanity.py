@@ -21,20 +21,22 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from xai._device import model_device
-from xai._model import ModelFunction, preserved_state, trace_layers
+from xai._layers import trace_layers
+from xai._model import ModelFunction
 from xai._progress import Progress, check_progress, notify
+from xai._state import preserved_state
 from xai._validation import as_input_batch, check_positive_int, check_seed, resolve_target
-from xai.metrics._registry import QualityMetric, check_inputs, check_target, register_quality_metric
+from xai.explainers.registry import explainer_class, get_explainer
+from xai.metrics._checks import check_inputs, check_target
 from xai.metrics.agreement import rank_correlation, structural_similarity
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from xai.metrics.base import QualityMetric
+from xai.training.loop import fit
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -122,12 +124,6 @@ class RandomizationResult:
             "details": dict(self.details),
         }
 
-    def plot(self) -> Figure:
-        """Similarity against the randomisation steps (see :func:`xai.viz.plot_randomization`)."""
-        from xai._viz_quality import plot_randomization
-
-        return plot_randomization(self)
-
     def __repr__(self) -> str:
         return f"RandomizationResult({self.verdict!r})"
 
@@ -141,8 +137,6 @@ def _attribution_function(method: Method, options: dict[str, Any]) -> Callable[.
             f"method: expected a method name or a callable (model, inputs, target) -> "
             f"attributions, got {type(method).__name__}."
         )
-    from xai.explainers import get_explainer
-
     get_explainer(method, nn.Identity(), **options)  # checks the method and option names now
 
     def attribute(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -306,11 +300,8 @@ def _cuda_devices(model: nn.Module) -> list[int]:
 
 
 def _with_seed(method: Method, options: dict[str, Any], seed: int) -> dict[str, Any]:
-    if isinstance(method, str) and "seed" not in options:
-        from xai.explainers import explainer_class
-
-        if explainer_class(method).stochastic:
-            return {**options, "seed": seed}
+    if isinstance(method, str) and "seed" not in options and explainer_class(method).stochastic:
+        return {**options, "seed": seed}
     return dict(options)
 
 
@@ -357,8 +348,6 @@ def data_randomization_check(
         A :class:`RandomizationResult` with one step, ``"shuffled labels"``; ``details`` holds
         the shuffled model's final training loss, ``model`` the retrained copy.
     """
-    from xai.training import fit
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     seed = check_seed(seed) or 0
@@ -470,7 +459,8 @@ def seed_stability_score(
     return torch.stack(pairs).mean(dim=0)
 
 
-register_quality_metric(
+#: The metrics of this module, registered by :mod:`xai.metrics.registry`.
+METRICS = (
     QualityMetric(
         name="seed_stability_score",
         function=seed_stability_score,
@@ -480,5 +470,5 @@ register_quality_metric(
         requires=("explain",),
         stochastic_only=True,
         summary="mean pairwise rank correlation of the attributions across seeds",
-    )
+    ),
 )

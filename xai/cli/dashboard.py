@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from xai._cli_models import flag_message
+from xai.cli.common import flag_message
+from xai.suite.subject import DATA_ENV, MODEL_ENV, WEIGHTS_ENV
 
 __all__ = ["add_dashboard", "dashboard_command"]
-
-# The app reads the user's model from these (a Streamlit script has no arguments of its own);
-# dashboards/state.py reads the same names.
-MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
-    "XAI_DASHBOARD_MODEL",
-    "XAI_DASHBOARD_WEIGHTS",
-    "XAI_DASHBOARD_DATA",
-)
 
 
 def dashboard_command(host: str, port: int) -> list[str]:
     """The command that serves the app headless on ``host:port``."""
-    import dashboards
-
-    app = Path(dashboards.__file__).resolve().parent / "app.py"
+    spec = importlib.util.find_spec(
+        "dashboards"
+    )  # located, not imported: the UI is not a dependency
+    if spec is None or spec.origin is None:
+        raise RuntimeError(
+            "xai dashboard: the dashboards package is not installed; install xai-toolkit with "
+            "the [dashboard] extra from a checkout (pip install -e '.[dashboard]')."
+        )
+    app = Path(spec.origin).resolve().parent / "app.py"
     return [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host,
@@ -72,7 +72,7 @@ def _check_user_model(args: argparse.Namespace) -> str | None:
     """Load the user's model once here, so a wrong file fails now with a clear message rather
     than in the browser. Returns the error message, or None."""
     import reference_models
-    from xai.subject import user_subject
+    from xai.suite.subject import user_subject
 
     if args.model is None:
         if args.weights or args.data:

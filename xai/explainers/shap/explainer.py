@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from xai._batching import chunk_rows, chunks
-from xai._model import ModelFunction, TargetColumn, input_gradient, trace_layers
+from xai._layers import trace_layers
+from xai._model import ModelFunction, TargetColumn, input_gradient
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers._kernel_shap import kernel_shap
 from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.shap.kernel import kernel_shap
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
@@ -67,6 +68,7 @@ class SHAP(Explainer):
     """
 
     name = "shap"
+    properties = frozenset({"completeness"})
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
     reference = "https://arxiv.org/abs/1705.07874"

@@ -16,23 +16,7 @@ from matplotlib.figure import Figure
 
 from xai._validation import check_bool, check_positive_int
 from xai.explanation import Explanation
-
-DIVERGING = "RdBu_r"
-SEQUENTIAL = "inferno"
-
-
-def _display_image(image: torch.Tensor) -> tuple[np.ndarray, str | None]:
-    """``(C, H, W)`` -> something imshow can draw: grey for 1 channel, RGB for 3, mean otherwise."""
-    array = image.detach().float().cpu().numpy()
-    if array.shape[0] == 3:
-        array = array.transpose(1, 2, 0)
-        cmap = None
-    else:
-        array = array.mean(axis=0)
-        cmap = "gray"
-    low, high = float(array.min()), float(array.max())
-    array = (array - low) / (high - low) if high > low else np.zeros_like(array)
-    return array, cmap
+from xai.viz._common import DIVERGING, SEQUENTIAL, color_scale, display_image
 
 
 def _check_explanation(value: object, name: str) -> None:
@@ -51,12 +35,6 @@ def _sample_number(index: object, n: int) -> int:
     if not -n <= int(index) < n:
         raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
     return int(index) % n
-
-
-def _scale(values: torch.Tensor) -> tuple[float, bool]:
-    """(largest magnitude, whether values are signed)."""
-    magnitude = float(values.abs().max()) if values.numel() else 0.0
-    return (magnitude if magnitude > 0 else 1.0), bool((values < 0).any())
 
 
 def plot_explanation(
@@ -105,18 +83,18 @@ def plot_explanation(
         raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}.")
     heatmaps = explanation.heatmap().detach().float().cpu()
     values = heatmaps[index]
-    magnitude, signed = _scale(heatmaps if shared_scale else values)
+    magnitude, signed = color_scale(heatmaps if shared_scale else values)
     signed = signed or (shared_scale and bool((heatmaps < 0).any()))
     title = f"{explanation.method} · sample {index} · target {int(explanation.target[index])}"
 
     if explanation.is_image:
-        return _plot_image(explanation, index, values, magnitude, signed, overlay, ax, title)
-    return _plot_bars(
+        return draw_image_panel(explanation, index, values, magnitude, signed, overlay, ax, title)
+    return draw_bar_panel(
         explanation, values.flatten(), magnitude, feature_names, max_features, ax, title
     )
 
 
-def _plot_image(
+def draw_image_panel(
     explanation: Explanation,
     index: int,
     values: torch.Tensor,
@@ -126,7 +104,7 @@ def _plot_image(
     ax: Axes | None,
     title: str,
 ) -> Figure:
-    image, image_cmap = _display_image(explanation.inputs[index])
+    image, image_cmap = display_image(explanation.inputs[index])
     if ax is None:
         figure = Figure(figsize=(7.0, 3.4), layout="constrained")
         input_ax, ax = figure.subplots(1, 2)
@@ -147,7 +125,7 @@ def _plot_image(
     return figure
 
 
-def _plot_bars(
+def draw_bar_panel(
     explanation: Explanation,
     values: torch.Tensor,
     magnitude: float,
@@ -191,95 +169,12 @@ def plot_comparison(
     axes = np.atleast_1d(figure.subplots(1, len(explanations)))
     for axis, explanation in zip(axes, explanations, strict=True):
         heatmaps = explanation.heatmap().detach().float().cpu()
-        magnitude, signed = _scale(heatmaps if shared_scale else heatmaps[index])
+        magnitude, signed = color_scale(heatmaps if shared_scale else heatmaps[index])
         title = explanation.method
         if explanation.is_image:
-            _plot_image(explanation, index, heatmaps[index], magnitude, signed, True, axis, title)
+            draw_image_panel(
+                explanation, index, heatmaps[index], magnitude, signed, True, axis, title
+            )
         else:
-            _plot_bars(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
+            draw_bar_panel(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
     return figure
-
-
-def input_image(image: torch.Tensor, *, size: int = 224) -> np.ndarray:
-    """One input image ``(C, H, W)`` as an RGB ``uint8`` array ``(H', W', 3)``, contrast
-    stretched and enlarged by a whole factor (nearest pixel) to about ``size`` wide."""
-    if not isinstance(image, torch.Tensor) or image.ndim != 3:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image: expected one image tensor (C, H, W), got {shape}.")
-    return _to_uint8(_rgb(image), size)
-
-
-def _rgb(image: torch.Tensor) -> np.ndarray:
-    """``(C, H, W)`` -> RGB floats in [0, 1] ``(H, W, 3)`` (grey repeated over the channels)."""
-    array, _ = _display_image(image)
-    return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
-
-
-def _to_uint8(array: np.ndarray, size: int) -> np.ndarray:
-    """RGB floats ``(H, W, 3)`` enlarged by a whole factor (nearest pixel) to about ``size``
-    wide, as ``uint8``."""
-    factor = max(1, size // array.shape[1])
-    array = array.repeat(factor, axis=0).repeat(factor, axis=1)
-    return (array.clip(0.0, 1.0) * 255).round().astype(np.uint8)
-
-
-def attribution_scale(explanations: Sequence[Explanation], index: int = 0) -> float:
-    """The largest absolute attribution of sample ``index`` over several explanations: one
-    colour scale shared by their maps (:func:`overlay_image`'s ``magnitude``)."""
-    if not explanations:
-        raise ValueError("explanations: expected at least one explanation, got none.")
-    return max(_scale(e.heatmap()[index].detach().float().cpu())[0] for e in explanations)
-
-
-def overlay_image(
-    explanation: Explanation,
-    index: int = 0,
-    *,
-    magnitude: float | None = None,
-    size: int = 224,
-    alpha: float = 0.65,
-) -> np.ndarray:
-    """The attribution map of sample ``index`` blended over its (faded) input image, as an RGB
-    ``uint8`` array ``(H', W', 3)``: fast to draw (no matplotlib figure), for interactive views.
-
-    Signed maps use the diverging colormap centred on zero (red positive, blue negative),
-    non-negative ones the sequential colormap from zero.
-
-    Args:
-        explanation: an explanation of images ``(N, C, H, W)``.
-        index: which sample.
-        magnitude: the value drawn at full colour (default: the map's own largest absolute
-            value); pass :func:`attribution_scale` of several explanations to compare them.
-        size: the image is enlarged by a whole factor (nearest pixel) to about this width.
-        alpha: opacity of the map over the input.
-    """
-    import matplotlib
-
-    if not explanation.is_image:
-        raise ValueError(
-            f"explanation: overlay_image draws image explanations (N, C, H, W), got inputs of "
-            f"shape {tuple(explanation.inputs.shape)}; use plot_explanation for tabular data."
-        )
-    n = len(explanation)
-    if not isinstance(index, int) or not -n <= index < n:
-        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha: expected a float in [0, 1], got {alpha!r}.")
-    values = explanation.heatmap()[index].detach().float().cpu()
-    own_magnitude, signed = _scale(values)
-    if magnitude is None:
-        magnitude = own_magnitude
-    elif not magnitude > 0:
-        raise ValueError(f"magnitude: expected a positive float, got {magnitude!r}.")
-    if signed:
-        cmap, normalised = DIVERGING, (values / magnitude + 1.0) / 2.0
-    else:
-        cmap, normalised = SEQUENTIAL, values / magnitude
-    colours = matplotlib.colormaps[cmap](normalised.clamp(0.0, 1.0).numpy())[..., :3]
-    image = _rgb(explanation.inputs[index])
-    return _to_uint8((1.0 - alpha) * (0.25 + 0.75 * image) + alpha * colours, size)
-
-
-# Figures of the other parts, re-exported so every figure is reachable as xai.viz.<name>.
-from xai._viz_classification import *  # noqa: E402, F403
-from xai._viz_quality import *  # noqa: E402, F403

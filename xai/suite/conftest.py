@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from xai.report.suite.subjects import Subject, reference_subject, user_subject
+from xai.suite.subject import Subject, reference_subject, user_subject
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,13 +13,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from xai.evaluation.classification import ClassificationReport
 from xai.metrics import classification as M
+from xai.training.history import History
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-    from xai.evaluation import ClassificationReport
-    from xai.training.history import History
 
 __all__ = [
     "plot_confusion_matrix",
@@ -37,8 +36,6 @@ def _new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]
 
 
 def _check_report(report: Any) -> None:
-    from xai.evaluation import ClassificationReport
-
     if not isinstance(report, ClassificationReport):
         raise TypeError(
             f"report: expected the ClassificationReport returned by xai.evaluate, got "

@@ -13,19 +13,19 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from xai._device import model_device
-from xai._model import call_model, preserved_state
+from xai._model import call_model
+from xai._state import preserved_state
+from xai.explainers.base import Explainer
+from xai.explainers.registry import available_explainers, explainer_class
 from xai.explanation import Explanation
-from xai.metrics._registry import QualityMetric, get_quality_metric, quality_metrics
 from xai.metrics.faithfulness import perturbation_curves
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from xai.metrics.registry import QualityMetric, get_quality_metric, quality_metrics
 
 __all__ = ["QualityReport", "evaluate_explanation"]
 
@@ -51,7 +51,7 @@ class QualityReport:
     Example:
         >>> report = xai.evaluate_explanation(model, expl, masks=masks)
         >>> report.means["deletion_auc"], report["pointing_game_score"]   # mean, (N,) values
-        >>> report.to_dict(); report.plot_curves()
+        >>> report.to_dict(); xai.viz.plot_perturbation_curves(report)
     """
 
     method: str
@@ -94,12 +94,6 @@ class QualityReport:
             "seconds": dict(self.seconds),
             "settings": {k: _describe(v) for k, v in self.settings.items()},
         }
-
-    def plot_curves(self, index: int | None = None) -> Figure:
-        """Deletion and insertion curves (mean over samples, or sample ``index``)."""
-        from xai._viz_quality import plot_perturbation_curves
-
-        return plot_perturbation_curves(self, index=index)
 
     def __repr__(self) -> str:
         lines = [f"QualityReport(method={self.method!r})"]
@@ -148,8 +142,6 @@ def rerun_function(
     """``explain(inputs, target, seed=None) -> attributions``: the explanation's method with
     the options it recorded (its seed too, unless another is given), or None when the method
     is not registered or its options cannot be recovered."""
-    from xai.explainers import explainer_class
-
     try:
         cls = explainer_class(explanation.method)
     except (TypeError, ValueError):
@@ -191,14 +183,13 @@ def _resolve_metrics(
     metrics: Sequence[str] | None, explanation: Explanation, context: dict[str, Any]
 ) -> tuple[list[QualityMetric], dict[str, str]]:
     """The metrics to run and, for the default set, why the others are skipped."""
-    stochastic = _is_stochastic(explanation.method)
     skipped: dict[str, str] = {}
     if metrics is None:
         chosen = []
         for metric in quality_metrics().values():
             if metric.category == "agreement" or not metric.default:
                 continue
-            reason = _not_applicable(metric, explanation, context, stochastic)
+            reason = _not_applicable(metric, explanation, context)
             if reason:
                 skipped[metric.name] = reason
             else:
@@ -215,11 +206,9 @@ def _resolve_metrics(
     for metric in (get_quality_metric(name) for name in metrics):
         # Named but not defined for this method (completeness for Grad-CAM, seed stability for
         # a deterministic method): skipped with the reason, not computed as a meaningless number.
-        if metric.methods is not None and explanation.method not in metric.methods:
-            skipped[metric.name] = f"defined for {', '.join(metric.methods)} only"
-            continue
-        if metric.stochastic_only and not stochastic:
-            skipped[metric.name] = "the method is deterministic"
+        reason = method_mismatch(metric, explanation.method)
+        if reason:
+            skipped[metric.name] = reason
             continue
         chosen.append(metric)
     for metric in chosen:
@@ -242,17 +231,15 @@ def _resolve_metrics(
     return chosen, skipped
 
 
-def _is_stochastic(method: str) -> bool:
-    from xai.explainers import explainer_class
-
+def _explainer_class(method: str) -> type[Explainer] | None:
     try:
-        return bool(explainer_class(method).stochastic)
+        return explainer_class(method)
     except (TypeError, ValueError):
-        return False
+        return None
 
 
 def _not_applicable(
-    metric: QualityMetric, explanation: Explanation, context: dict[str, Any], stochastic: bool
+    metric: QualityMetric, explanation: Explanation, context: dict[str, Any]
 ) -> str:
     missing = [key for key in metric.requires if context.get(key) is None]
     if "masks" in missing:
@@ -263,9 +250,21 @@ def _not_applicable(
         return f"needs {', '.join(missing)}"
     if metric.image_only and not explanation.is_image:
         return "images only"
-    if metric.methods is not None and explanation.method not in metric.methods:
-        return f"defined for {', '.join(metric.methods)} only"
-    if metric.stochastic_only and not stochastic:
+    return method_mismatch(metric, explanation.method)
+
+
+def method_mismatch(metric: QualityMetric, method: str) -> str:
+    """Why ``metric`` is not meaningful for explanations by ``method`` ("" when it is), from
+    what the method's class declares: its ``properties`` (completeness) and ``stochastic``
+    (seed stability). An unregistered method has neither."""
+    cls = _explainer_class(method)
+    wanted = metric.method_property
+    if wanted is not None and (cls is None or wanted not in cls.properties):
+        having = [
+            name for name in available_explainers() if wanted in explainer_class(name).properties
+        ]
+        return f"defined for {', '.join(having)} only"
+    if metric.stochastic_only and not (cls is not None and cls.stochastic):
         return "the method is deterministic"
     return ""
 

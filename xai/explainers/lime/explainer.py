@@ -11,14 +11,14 @@ from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers._lime_tabular import (
+from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.lime.segmentation import relabel, segment_image
+from xai.explainers.lime.tabular import (
     SAMPLERS,
     default_kernel_width,
     fast_lime_tabular,
     lime_tabular,
 )
-from xai.explainers._segmentation import relabel, segment_image
-from xai.explainers.base import Explainer, TargetRequest
 
 
 class LIME(Explainer):

@@ -1,4 +1,4 @@
-"""``xai report``: run the bundled evaluation suite (:mod:`xai.report.suite`) through pytest
+"""``xai report``: run the bundled evaluation suite (:mod:`xai.suite`) through pytest
 with the report plugin, against reference models or a user's own model."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from xai.cli.common import flag_message, out_folder_problem
 
 _log = logging.getLogger(__name__)
 
@@ -27,12 +29,12 @@ def suite_arguments(
 ) -> list[str]:
     """The pytest command-line arguments that run the bundled suite on ``models`` into
     the report folder ``out``."""
-    import xai.report.suite as suite
+    import xai.suite as suite
 
     arguments = [str(Path(suite.__file__).parent), "--xai-report", str(out)]
     arguments += ["-p", "no:cacheprovider", "--rootdir", str(Path(suite.__file__).parent)]
     arguments += ["-o", "addopts=", "-o", "testpaths=", "-q"]
-    # xai, reference_models and benchmarks are imported before pytest starts, so pytest warns
+    # xai and reference_models (and benchmarks, from a checkout) are imported before pytest starts, so pytest warns
     # that it cannot rewrite their asserts; they are not test modules: the warning is noise
     arguments += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if not _plugin_loaded_by_entry_point():
@@ -78,7 +80,6 @@ def _report(args: argparse.Namespace) -> int:
     """Bad arguments are one line on stderr and exit code 4 (pytest's usage error, distinct
     from 1, some check failed), all found before the suite starts."""
     import reference_models
-    from xai._cli_models import flag_message, out_folder_problem
 
     references = reference_models.available()
     models = args.model or references
@@ -113,7 +114,7 @@ def _report(args: argparse.Namespace) -> int:
     if len(user) > 1:
         return _usage_error("one module:factory model per run (one --weights/--data).")
     if user:  # load it once now: a wrong file is one line here, not an error in every test
-        from xai.subject import user_subject
+        from xai.suite.subject import user_subject
 
         try:
             user_subject(user[0], args.weights, args.data)

@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 import xai
-from xai.metrics import model_randomization_check
-from xai.report.suite.conftest import METRIC_OPTIONS
+import xai.viz
+from xai.evaluation.quality import method_mismatch
+from xai.metrics import model_randomization_check, quality_metrics
+from xai.suite.conftest import METRIC_OPTIONS
 
 
 def test_attributions_side_by_side(comparison: Any, samples: int, xai_report: Any) -> None:
@@ -30,18 +32,10 @@ def test_attributions_side_by_side(comparison: Any, samples: int, xai_report: An
 
 
 def _applies(metric: str, method: str) -> bool:
-    """Whether ``metric`` is meaningful for ``method`` (completeness: IG and SHAP only; seed
-    stability: stochastic methods only); the suite names its metrics explicitly, so compare
-    computes every one for every method."""
-    from xai.explainers import explainer_class
-    from xai.metrics import quality_metrics
-
+    """Whether ``metric`` is meaningful for ``method`` (what the method's class declares); the
+    suite names its metrics explicitly, so compare computes every one for every method."""
     spec = quality_metrics().get(metric)
-    if spec is None:
-        return True
-    if spec.methods is not None and method not in spec.methods:
-        return False
-    return not (spec.stochastic_only and not explainer_class(method).stochastic)
+    return spec is None or not method_mismatch(spec, method)
 
 
 def test_explanation_quality(subject: Any, comparison: Any, xai_report: Any) -> None:
@@ -73,7 +67,7 @@ def test_explanation_quality(subject: Any, comparison: Any, xai_report: Any) -> 
         [[m, *(float(v) for v in matrix[i])] for i, m in enumerate(comparison.methods)],
         columns=["method", *comparison.methods],
     )
-    xai_report.figure("methods compared", comparison.plot(0))
+    xai_report.figure("methods compared", xai.viz.plot_method_comparison(comparison, 0))
     assert rows
 
 
@@ -89,5 +83,5 @@ def test_sanity_model_randomization(subject: Any, samples: int, xai_report: Any)
         threshold=result.threshold,
         higher_is_better=False,
     )
-    xai_report.figure("model randomization (integrated gradients)", result.plot(), result.verdict)
+    xai_report.figure("model randomization (integrated gradients)", xai.viz.plot_randomization(result), result.verdict)
     assert ok, result.verdict

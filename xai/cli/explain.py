@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xai._cli_models import device_problem, fail, flag_message, out_folder_problem, seed_problem
+from xai.cli.common import device_problem, fail, flag_message, out_folder_problem, seed_problem
 
 _TARGETS = ("predicted", "label")
 
@@ -51,7 +51,7 @@ def _indices(text: str) -> list[int]:
 
 def _subject(args: argparse.Namespace) -> Any:
     import reference_models
-    from xai.subject import reference_subject, user_subject
+    from xai.suite.subject import reference_subject, user_subject
 
     if args.model in reference_models.available():
         if args.weights or args.data:

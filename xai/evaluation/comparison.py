@@ -7,21 +7,22 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from xai._device import model_device
-from xai._model import ModelFunction, call_model, preserved_state
+from xai._model import ModelFunction, call_model
 from xai._progress import Progress, check_progress, notify
+from xai._state import preserved_state
 from xai._validation import as_input_batch, check_seed, resolve_target
+from xai.evaluation.quality import QualityReport, evaluate_explanation
+from xai.explainers.parameters import applicable_methods
+from xai.explainers.registry import explainer_class, get_explainer
 from xai.explanation import Explanation
 from xai.metrics.agreement import rank_correlation, top_k_overlap
-from xai.quality import QualityReport, evaluate_explanation
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from xai.metrics.registry import quality_metrics
 
 __all__ = ["Comparison", "compare"]
 
@@ -38,7 +39,7 @@ class Comparison:
     Attributes:
         methods: the methods, in order.
         explanations: method -> its :class:`~xai.Explanation`.
-        reports: method -> its :class:`~xai.quality.QualityReport`.
+        reports: method -> its :class:`~xai.evaluation.quality.QualityReport`.
         seconds: method -> seconds the explanation took.
         model_evaluations: method -> rows passed through the model to explain.
         agreement: measure (``"rank_correlation"``, ``"top_k_overlap"``) -> ``(M, M)`` matrix
@@ -58,8 +59,6 @@ class Comparison:
 
     def metric_names(self) -> list[str]:
         """Every metric computed for at least one method, in registry order."""
-        from xai.metrics._registry import quality_metrics
-
         computed = {name for report in self.reports.values() for name in report.values}
         registered = [name for name in quality_metrics() if name in computed]
         return registered + sorted(computed - set(registered))
@@ -102,13 +101,6 @@ class Comparison:
             "agreement": {k: v.tolist() for k, v in self.agreement.items()},
             "top_k": self.top_k,
         }
-
-    def plot(self, index: int = 0) -> Figure:
-        """The methods' maps of sample ``index`` side by side, with the agreement matrix
-        (see :func:`xai.viz.plot_method_comparison`)."""
-        from xai._viz_quality import plot_method_comparison
-
-        return plot_method_comparison(self, index=index)
 
     def __repr__(self) -> str:
         return f"Comparison(methods={self.methods}, n_samples={len(self.explanations[self.methods[0]])})"
@@ -163,22 +155,18 @@ def compare(
             and evaluated (e.g. to draw a progress bar).
 
     Returns:
-        A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``, ``.plot(i)``.
+        A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``; drawn by :func:`xai.viz.plot_method_comparison`.
 
     Example:
         >>> comparison = xai.compare(model, images[:8], masks=masks[:8])
-        >>> print(comparison.table()); comparison.plot(0)
+        >>> print(comparison.table()); xai.viz.plot_method_comparison(comparison, 0)
     """
-    from xai.explainers import explainer_class, get_explainer
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
     inputs = as_input_batch(inputs).detach()
     seed = check_seed(seed) or 0
     progress = check_progress(progress)
     if methods is None:
-        from xai.explainers.parameters import applicable_methods
-
         methods = applicable_methods(inputs)
     elif isinstance(methods, str):
         methods = [methods]

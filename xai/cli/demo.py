@@ -10,21 +10,46 @@ report to ``out/report/index.html``.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
 
-import torch
-
-import xai
-import xai.viz
-from xai.evaluation import format_metrics_table
-from xai.viz import plot_comparison
+from xai.cli.common import fail, out_folder_problem, seed_problem
 
 _log = logging.getLogger(__name__)
 
 #: Test samples explained per model.
 SAMPLES_PER_MODEL = 4
+
+
+def _demo(args: argparse.Namespace) -> int:
+    problem = seed_problem(args.seed) or out_folder_problem("--out", args.out)
+    if problem:
+        return fail("demo", problem)
+    run_demo(args.out, seed=args.seed)
+    return 0
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="evaluate every reference model, explain a few test samples with every method, "
+        "write figures and an evaluation report",
+        description="Evaluate every reference model on its test split (prints a metrics "
+        "table), explain a few test samples of each with every registered method, write the "
+        "figures and explanation files to --out, then run the bundled evaluation suite "
+        "(as `xai report`) on every reference model into --out/report/index.html.",
+    )
+    parser.add_argument(
+        "--out",
+        default="demo_output",
+        help="folder for the figures, explanations and report (default: demo_output)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the stochastic methods (default: 0)"
+    )
+    parser.set_defaults(handler=_demo)
 
 
 def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True) -> Path:
@@ -40,7 +65,15 @@ def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True
     Returns:
         The output folder.
     """
+    # Imported here: `xai --help` and the other subcommands do not load torch for the demo.
+    import torch
+
     import reference_models
+    import xai
+    import xai.viz
+    from xai.evaluation.classification import format_metrics_table
+    from xai.explainers.parameters import applicable_methods
+    from xai.viz import plot_comparison
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,9 +98,7 @@ def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True
         samples = ref.data["test"].tensors[0][:SAMPLES_PER_MODEL]
         extras = {"feature_names": ref.info.feature_names} if ref.info.feature_names else {}
         explanations = []
-        for method in xai.available_explainers():
-            if method == "gradcam" and samples.ndim != 4:
-                continue
+        for method in applicable_methods(samples):
             options = {"seed": seed} if xai.get_explainer(method, model).stochastic else {}
             started = time.perf_counter()
             explanation = xai.explain(model, samples, method=method, **options)
@@ -90,7 +121,7 @@ def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True
 def _run_report(folder: Path) -> None:
     """The bundled suite on every reference model, into one report (failing checks included)."""
     import reference_models
-    from xai._cli_report import run_suite
+    from xai.cli.report import run_suite
 
     code = run_suite(
         reference_models.available(),

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from xai.viz._common import color_scale
+from xai.viz.explanation import draw_bar_panel, draw_image_panel
+
 if TYPE_CHECKING:
-    from xai.compare import Comparison
+    from xai.evaluation.comparison import Comparison
+    from xai.evaluation.quality import QualityReport
     from xai.metrics.sanity import RandomizationResult
-    from xai.quality import QualityReport
 
 __all__ = [
     "plot_agreement_matrix",
@@ -26,7 +29,7 @@ def plot_perturbation_curves(report: QualityReport, index: int | None = None) ->
     of features removed (added), mean over samples with its spread, or sample ``index``.
 
     Args:
-        report: a :class:`~xai.quality.QualityReport` computed with ``deletion_auc`` and/or
+        report: a :class:`~xai.evaluation.quality.QualityReport` computed with ``deletion_auc`` and/or
             ``insertion_auc``.
         index: one sample; ``None`` draws the mean and the 10-90% band over samples.
     """
@@ -109,8 +112,6 @@ def plot_agreement_matrix(
 def plot_method_comparison(comparison: Comparison, index: int = 0) -> Figure:
     """The methods' maps of sample ``index`` side by side (each method's own scale), with the
     rank-correlation agreement matrix on the right."""
-    from xai.viz import _plot_bars, _plot_image, _scale
-
     methods = comparison.methods
     figure = Figure(figsize=(3.0 * len(methods) + 4.0, 3.8), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(methods) + 1))
@@ -120,11 +121,11 @@ def plot_method_comparison(comparison: Comparison, index: int = 0) -> Figure:
         if not -n <= index < n:
             raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
         values = explanation.heatmap().detach().float().cpu()[index]
-        magnitude, signed = _scale(values)
+        magnitude, signed = color_scale(values)
         title = method
         if explanation.is_image:
-            _plot_image(explanation, index, values, magnitude, signed, True, axis, title)
+            draw_image_panel(explanation, index, values, magnitude, signed, True, axis, title)
         else:
-            _plot_bars(explanation, values.flatten(), magnitude, None, 12, axis, title)
+            draw_bar_panel(explanation, values.flatten(), magnitude, None, 12, axis, title)
     plot_agreement_matrix(comparison, "rank_correlation", ax=axes[-1])
     return figure

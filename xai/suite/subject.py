@@ -22,10 +22,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai.training.checkpoint import history_path
+from xai.training.history import History
+
 __all__ = ["Subject", "load_factory", "reference_subject", "user_subject"]
 
 #: A file given as a path or as its bytes (e.g. a browser upload).
 FileLike = str | os.PathLike[str] | bytes
+
+
+#: How ``xai dashboard`` hands the user's model to the app (a Streamlit script has no arguments
+#: of its own): environment variables holding the ``module:factory``, the weights and the data.
+MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
+    "XAI_DASHBOARD_MODEL",
+    "XAI_DASHBOARD_WEIGHTS",
+    "XAI_DASHBOARD_DATA",
+)
 
 
 @dataclass
@@ -142,9 +154,6 @@ def _describe(source: FileLike) -> str:
 
 def _history_beside(weights: str | os.PathLike[str]) -> Any:
     """The History saved beside a checkpoint by ``xai.fit``, or None (absent or unreadable)."""
-    from xai.training import History
-    from xai.training.checkpoint import history_path
-
     path = history_path(weights)
     if not path.is_file():
         return None

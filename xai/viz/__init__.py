@@ -1,0 +1,43 @@
+"""Figures (matplotlib only, no pyplot state: every function returns a Figure or an array).
+
+- :mod:`xai.viz.explanation`: an explanation's maps or bars, several methods side by side;
+- :mod:`xai.viz.overlay`: maps blended over their images as RGB arrays (interactive views);
+- :mod:`xai.viz.classification`: confusion matrix, ROC curves, reliability, training curves;
+- :mod:`xai.viz.quality`: deletion/insertion curves, randomisation checks, method comparisons.
+
+Every figure is reachable as ``xai.viz.<name>``.
+"""
+
+from xai.viz._common import DIVERGING, SEQUENTIAL
+from xai.viz.classification import (
+    plot_confusion_matrix,
+    plot_reliability_diagram,
+    plot_roc_curves,
+    plot_training_curves,
+)
+from xai.viz.explanation import plot_comparison, plot_explanation
+from xai.viz.overlay import attribution_scale, input_image, overlay_image
+from xai.viz.quality import (
+    plot_agreement_matrix,
+    plot_method_comparison,
+    plot_perturbation_curves,
+    plot_randomization,
+)
+
+__all__ = [
+    "DIVERGING",
+    "SEQUENTIAL",
+    "attribution_scale",
+    "input_image",
+    "overlay_image",
+    "plot_agreement_matrix",
+    "plot_comparison",
+    "plot_confusion_matrix",
+    "plot_explanation",
+    "plot_method_comparison",
+    "plot_perturbation_curves",
+    "plot_randomization",
+    "plot_reliability_diagram",
+    "plot_roc_curves",
+    "plot_training_curves",
+]
