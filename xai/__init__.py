@@ -15,6 +15,8 @@ from xai.evaluation.comparison import compare
 from xai.evaluation.quality import evaluate_explanation
 from xai.explainers import (
     Explainer,
+    ModelFunction,
+    Target,
     available_explainers,
     explain,
     get_explainer,
@@ -31,6 +33,8 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 __all__ = [
     "Explainer",
     "Explanation",
+    "ModelFunction",
+    "Target",
     "__version__",
     "available_explainers",
     "compare",

@@ -22,9 +22,9 @@ class GradientTimesInput(xai.Explainer):
     name = "gradient_x_input_test"
     defaults: ClassVar[dict[str, Any]] = {"scale": 1.0}
 
-    def _attribute(self, function, inputs, target, params):  # type: ignore[no-untyped-def]
+    def attribute(self, function, inputs, target, params):  # type: ignore[no-untyped-def]
         inputs = inputs.clone().requires_grad_(True)
-        scores = function(inputs).gather(1, target[:, None]).sum()
+        scores = function(inputs).gather(1, target.classes(function, inputs)[:, None]).sum()
         (gradient,) = torch.autograd.grad(scores, inputs)
         return gradient * inputs * params["scale"], {"note": "custom"}
 
@@ -98,9 +98,9 @@ def test_third_party_method_through_entry_point(
         class Saliency(xai.Explainer):
             name = "saliency_demo"
 
-            def _attribute(self, function, inputs, target, params):
+            def attribute(self, function, inputs, target, params):
                 inputs = inputs.clone().requires_grad_(True)
-                score = function(inputs).gather(1, target[:, None]).sum()
+                score = function(inputs).gather(1, target.classes(function, inputs)[:, None]).sum()
                 return torch.autograd.grad(score, inputs)[0].abs(), {}
         """,
     )
@@ -120,7 +120,7 @@ class LeaksHooksThenFails(xai.Explainer):
 
     name = "leaky_test"
 
-    def _attribute(self, function, inputs, target, params) -> Any:  # type: ignore[no-untyped-def]
+    def attribute(self, function, inputs, target, params) -> Any:  # type: ignore[no-untyped-def]
         for module in self.model.modules():
             module.register_forward_hook(lambda *args: None)
             module.register_full_backward_hook(lambda *args: None)

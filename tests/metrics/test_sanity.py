@@ -29,7 +29,7 @@ class SobelEdges(xai.Explainer):
     name = "sobel_edges_test"
     input_ndims = (4,)
 
-    def _attribute(self, function, inputs, target, params):  # type: ignore[no-untyped-def]
+    def attribute(self, function, inputs, target, params):  # type: ignore[no-untyped-def]
         grey = inputs.mean(dim=1, keepdim=True)
         kernel = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]], device=inputs.device)
         gx = F.conv2d(grey, kernel[None, None], padding=1)

@@ -4,7 +4,8 @@ Built-in methods are registered here; third-party packages add theirs through th
 group ``xai.explainers`` (see ``docs/explainers.md``).
 """
 
-from xai.explainers.base import Explainer
+from xai._model import ModelFunction
+from xai.explainers.base import Explainer, Target
 from xai.explainers.gradcam import GradCAM
 from xai.explainers.integrated_gradients import IntegratedGradients
 from xai.explainers.lime.explainer import LIME
@@ -27,6 +28,8 @@ __all__ = [
     "LIME",
     "SHAP",
     "Explainer",
+    "ModelFunction",
+    "Target",
     "GradCAM",
     "IntegratedGradients",
     "available_explainers",

@@ -2,9 +2,11 @@
 
 The template (:meth:`Explainer.explain`) does everything methods have in common, once:
 validate the inputs, move them to the model's device, put the model in eval mode and restore it
-afterwards, call the model once to resolve ``target``, time the work, count model evaluations
-and record provenance. A method implements one hook, :meth:`Explainer._attribute`, and lists its
-options with their defaults in ``defaults``.
+afterwards, time the work, count model evaluations and record provenance. A method implements
+one public hook, :meth:`Explainer.attribute`, which receives the model as a
+:class:`~xai.ModelFunction` and the user's target as a :class:`Target` that it resolves with a
+forward pass of its own or with :meth:`Target.classes`; it lists its options with their
+defaults in ``defaults``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class Explainer(ABC):
 
     Subclasses set ``name``, ``defaults`` (their own options and default values),
     ``stochastic`` (whether they take ``seed``), optionally ``input_ndims`` (accepted numbers of
-    input dimensions) and ``reference`` (the paper), and implement :meth:`_attribute`.
+    input dimensions), ``properties`` and ``reference`` (the paper), and implement
+    :meth:`attribute`.
 
     ``__init__`` only stores the model and options (checking option *names*); everything else is
     validated when :meth:`explain` is called.
@@ -56,10 +59,6 @@ class Explainer(ABC):
     #: What the method guarantees, for the metrics that are meaningful only then:
     #: ``"completeness"``: attributions sum to ``f(x) - f(baseline)`` (path methods, SHAP).
     properties: ClassVar[frozenset[str]] = frozenset()
-    #: False: the template runs the model once to resolve ``target`` and passes ``_attribute``
-    #: a LongTensor. True: ``_attribute`` gets a :class:`TargetRequest` and resolves it from its
-    #: own forward pass (saves one model evaluation for single-pass methods such as Grad-CAM).
-    resolves_target: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
         if not isinstance(model, nn.Module):
@@ -108,12 +107,10 @@ class Explainer(ABC):
             if x.is_inference():
                 x = x.clone()
             function = ModelFunction(self.model, params["output"])
-            request = TargetRequest(target, x.shape[0])
-            if self.resolves_target:
-                attributions, extras = self._attribute(function, x, request, params)
-            else:
-                _, resolved = self._resolve_target(function, x, request)
-                attributions, extras = self._attribute(function, x, resolved, params)
+            request = Target(target, x.shape[0])
+            attributions, extras = self.attribute(function, x, request, params)
+            if not request.resolved:  # a method that does not read the model's scores
+                request.classes(function, x)
             target_index = request.indices
             if not all_finite(attributions):
                 raise self._non_finite_error(attributions)
@@ -145,16 +142,6 @@ class Explainer(ABC):
         and adds nothing to the model."""
         return False
 
-    def _resolve_target(
-        self, function: ModelFunction, inputs: torch.Tensor, request: TargetRequest
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward pass without gradient: the model's outputs ``(N, K)`` and the target
-        class indices ``(N,)`` resolved from them. Methods with ``resolves_target = True`` that
-        also need ``f(x)`` call this rather than running the model on the inputs again."""
-        with torch.no_grad():
-            outputs = self._call_model(function, inputs)
-        return outputs, request.resolve(outputs)
-
     @staticmethod
     def _call_model(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
         """Run the model; failures of the model itself become errors in plain words."""
@@ -174,22 +161,31 @@ class Explainer(ABC):
         )
 
     @abstractmethod
-    def _attribute(
+    def attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: Any,
+        target: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Compute attributions for ``inputs`` (on the model's device, model in eval mode).
+        """The method itself: attributions for ``inputs``, called by :meth:`explain` with the
+        inputs on the model's device and the model in eval mode (restored afterwards).
 
-        ``target`` is a LongTensor ``(N,)``, or a :class:`TargetRequest` to resolve when the
-        class sets ``resolves_target = True``.
-
-        May update ``params`` in place to record values chosen automatically.
+        Args:
+            function: the model as ``inputs (M, ...) -> scores (M, K)``; it counts the rows it
+                evaluates. Call it on any batch (perturbed copies, interpolation points ...).
+            inputs: the batch to explain ``(N, ...)``, detached.
+            target: the user's target. Resolve it once, in one of three ways (a method that
+                does not need it leaves it; the template then resolves it after the call):
+                ``target.classes(function, inputs)`` (the class per sample),
+                ``target.from_model(function, inputs)`` (also the scores ``f(x)``), or
+                ``target.resolve(scores, part)`` from a forward pass the method runs anyway.
+            params: the options, defaults filled in. Update values chosen automatically in
+                place (a layer found, a chunk size) so the explanation records them.
 
         Returns:
-            ``(attributions, extras)``.
+            ``(attributions, extras)``: a tensor of the inputs' shape (or ``(N, 1, H, W)`` for
+            image layer maps) and a dict of whatever else the method reports.
         """
 
     @staticmethod
@@ -214,8 +210,9 @@ class Explainer(ABC):
         )
 
 
-class TargetRequest:
-    """The user's ``target`` for ``n`` samples, resolved against the model's outputs.
+class Target:
+    """The user's ``target`` for ``n`` samples (``None``: the predicted class, an int, or one
+    class per sample), resolved against the model's outputs by :meth:`Explainer.attribute`.
 
     Checked on creation (type, length); :meth:`resolve` checks the range against the outputs
     and may be called chunk by chunk (``part``) by methods that run their own forward pass.
@@ -247,11 +244,32 @@ class TargetRequest:
         self._resolved[part] = True
         return indices
 
+    def from_model(
+        self, function: ModelFunction, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass without gradient: the model's scores ``(N, K)`` on ``inputs`` and
+        the class of each sample ``(N,)`` resolved from them (for methods that need ``f(x)``)."""
+        with torch.no_grad():
+            outputs = call_model(function.model, inputs, run=function)
+        return outputs, self.resolve(outputs)
+
+    def classes(self, function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
+        """The class of each sample ``(N,)``, LongTensor, checked against the model's outputs."""
+        return self.from_model(function, inputs)[1]
+
+    @property
+    def resolved(self) -> bool:
+        """Whether every sample's class is known."""
+        return self._indices is not None and bool(self._resolved.all())
+
     @property
     def indices(self) -> torch.Tensor:
         """LongTensor ``(N,)`` once every sample has been resolved."""
-        if self._indices is None or not bool(self._resolved.all()):
-            raise RuntimeError("TargetRequest.indices read before every sample was resolved.")
+        if not self.resolved:
+            raise RuntimeError(
+                "Target.indices read before every sample was resolved: the method's attribute() "
+                "must call target.classes(), target.from_model() or target.resolve()."
+            )
         return self._indices
 
 

@@ -19,7 +19,7 @@ from xai._batching import chunk_rows, chunks
 from xai._layers import LayerCall, resolve_layer, trace_layers
 from xai._model import ModelFunction, input_gradient
 from xai._validation import check_bool, check_choice
-from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.base import Explainer, Target
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
 
@@ -54,13 +54,12 @@ class GradCAM(Explainer):
     defaults = {"layer": None, "relu_attributions": True, "interpolate_mode": "bilinear"}
     input_ndims = (4,)
     reference = "https://arxiv.org/abs/1610.02391"
-    resolves_target = True
 
-    def _attribute(
+    def attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        target: TargetRequest,
+        target: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         mode = check_choice("interpolate_mode", params["interpolate_mode"], _MODES)

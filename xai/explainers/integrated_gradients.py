@@ -16,7 +16,7 @@ import torch
 from xai._batching import chunk_rows, chunks, map_in_chunks
 from xai._model import ModelFunction, input_gradient
 from xai._validation import broadcast_reference, check_positive_int
-from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.base import Explainer, Target
 
 
 class IntegratedGradients(Explainer):
@@ -37,17 +37,15 @@ class IntegratedGradients(Explainer):
     properties = frozenset({"completeness"})
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
-    # the forward pass that resolves the target also gives f(x) for the convergence delta
-    resolves_target = True
 
-    def _attribute(
+    def attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        request: TargetRequest,
+        request: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        outputs, target = self._resolve_target(function, inputs, request)
+        outputs, target = request.from_model(function, inputs)
         n_steps = check_positive_int("n_steps", params["n_steps"])
         if params["baselines"] is None:
             baselines = torch.zeros_like(inputs[:1])

@@ -11,7 +11,7 @@ from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.base import Explainer, Target
 from xai.explainers.lime.segmentation import relabel, segment_image
 from xai.explainers.lime.tabular import (
     SAMPLERS,
@@ -73,18 +73,16 @@ class LIME(Explainer):
     stochastic = True
     input_ndims = (2, 4)
     reference = "https://arxiv.org/abs/1602.04938"
-    # the forward pass that resolves the target also gives the rows' own scores (tabular)
-    resolves_target = True
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         # lime's explainers (images, and sampler="lime"); the fast tabular sampler is xai's
         return inputs.ndim == 4 or params["sampler"] == "lime"
 
-    def _attribute(
+    def attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        request: TargetRequest,
+        request: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         is_image = inputs.ndim == 4
@@ -112,7 +110,7 @@ class LIME(Explainer):
                 f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
 
-        outputs, target = self._resolve_target(function, inputs, request)
+        outputs, target = request.from_model(function, inputs)
         if is_image:
             return self._images(function, inputs, target, params, num_samples, batch_size)
         return self._tabular(function, inputs, outputs, target, params, num_samples, batch_size)

@@ -23,12 +23,12 @@ from xai._batching import chunk_rows, chunks
 from xai._layers import trace_layers
 from xai._model import ModelFunction, TargetColumn, input_gradient
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers.base import Explainer, TargetRequest
+from xai.explainers.base import Explainer, Target
 from xai.explainers.shap.kernel import kernel_shap
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
-_KERNEL_CPU_ROWS = 4096  # rows per model pass for Kernel SHAP on a CPU (see _attribute)
+_KERNEL_CPU_ROWS = 4096  # rows per model pass for Kernel SHAP on a CPU (see attribute)
 
 
 @contextlib.contextmanager
@@ -72,20 +72,18 @@ class SHAP(Explainer):
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
     reference = "https://arxiv.org/abs/1705.07874"
-    # the forward pass that resolves the target also gives Kernel SHAP f(x)
-    resolves_target = True
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         return params["algorithm"] == "deep"  # shap's own DeepExplainer
 
-    def _attribute(
+    def attribute(
         self,
         function: ModelFunction,
         inputs: torch.Tensor,
-        request: TargetRequest,
+        request: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        outputs, target = self._resolve_target(function, inputs, request)
+        outputs, target = request.from_model(function, inputs)
         algorithm = params["algorithm"]
         if algorithm is None:
             algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
