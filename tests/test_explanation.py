@@ -195,7 +195,7 @@ def test_save_load_round_trip(tmp_path: Path, image_expl: xai.Explanation) -> No
     for name in ("attributions", "inputs", "target"):
         assert torch.equal(getattr(loaded, name), getattr(image_expl, name))
     assert loaded.method == "integrated_gradients"
-    assert loaded.params["n_steps"] == 8 and loaded.params["baselines"] == "zeros"
+    assert loaded.params["n_steps"] == 8 and loaded.params["baselines"] is None
     assert torch.equal(loaded.extras["convergence_delta"], image_expl.extras["convergence_delta"])
     assert loaded.extras["library_versions"] == image_expl.extras["library_versions"]
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
@@ -248,6 +248,8 @@ def test_tensor_params_and_callables_are_stored_without_pickle(tmp_path: Path) -
     loaded = xai.Explanation.load(expl.save(tmp_path / "e.safetensors"))
     assert torch.equal(loaded.params["baselines"], baselines)
     assert loaded.params["output"].startswith("<callable")
+    assert isinstance(loaded.params["output"], xai.explanation.UnsavedOption)
+    assert callable(expl.params["output"])  # in memory: the option itself, re-runnable
 
 
 def test_load_rejects_other_files(tmp_path: Path) -> None:

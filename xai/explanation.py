@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 
 _FORMAT = "xai.explanation"
 _FORMAT_VERSION = 1
+#: How a param that a file cannot hold (a callable, a module) is written: ``{_UNSAVED: text}``.
+_UNSAVED = "xai.unsaved"
+
+
+class UnsavedOption(str):
+    """A param that :meth:`Explanation.save` could not write (a callable ``output``, a module),
+    as loaded back: its description. An explanation holding one cannot be re-run from its
+    params (``evaluate_explanation`` then skips the metrics that re-run the method)."""
 
 
 @dataclass
@@ -34,7 +42,9 @@ class Explanation:
         inputs: the explained inputs ``(N, ...)``.
         target: the explained class of each sample, LongTensor ``(N,)``.
         method: name of the method, e.g. ``"integrated_gradients"``.
-        params: the options used, defaults included (seed, n_steps, layer, background, ...).
+        params: the options that re-run the explanation: each method's options with ``None``
+            for a default and the values chosen automatically (seed, layer, n_steps ...).
+            After :meth:`load`, callables and modules are :class:`UnsavedOption` descriptions.
         extras: everything else the method reports: convergence delta, LIME segments, SHAP
             expected value, ``model_evaluations``, ``seconds``, ``library_versions`` ...
 
@@ -165,9 +175,10 @@ class Explanation:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the explanation to one safetensors file (tensors) with a JSON header (the rest).
 
-        Tensor-valued params/extras are stored as tensors; other values as JSON, where values
-        JSON cannot hold (modules, callables) are stored as their text description. Nothing is
-        pickled. The file is written atomically (temp file, then rename).
+        Tensor-valued params/extras are stored as tensors; other values as JSON. Params JSON
+        cannot hold (modules, callables) are stored as their description and load back as
+        :class:`UnsavedOption`; extras as their description. Nothing is pickled. The file is
+        written atomically (temp file, then rename).
 
         Returns:
             The path written.
@@ -187,6 +198,8 @@ class Explanation:
             for key, value in values.items():
                 if isinstance(value, torch.Tensor):
                     tensors[f"{section}.{key}"] = value
+                elif section == "params" and _is_unsaveable(value):
+                    json_part[key] = {_UNSAVED: str(_to_json(value))}
                 else:
                     json_part[key] = _to_json(value)
             header[section] = json_part
@@ -233,7 +246,12 @@ class Explanation:
             )
         header = json.loads(metadata["xai"])
         sections: dict[str, dict[str, Any]] = {
-            "params": dict(header.get("params", {})),
+            "params": {
+                key: UnsavedOption(value[_UNSAVED])
+                if isinstance(value, dict) and set(value) == {_UNSAVED}
+                else value
+                for key, value in dict(header.get("params", {})).items()
+            },
             "extras": dict(header.get("extras", {})),
         }
         for key, tensor in tensors.items():
@@ -271,6 +289,13 @@ def _to_json(value: Any) -> Any:
     if callable(value):
         return f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
     return repr(value)
+
+
+def _is_unsaveable(value: Any) -> bool:
+    """Whether a param is a live object JSON cannot hold (a module, a callable)."""
+    return isinstance(value, UnsavedOption | torch.nn.Module) or (
+        callable(value) and not isinstance(value, type)
+    )
 
 
 def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -23,17 +23,13 @@ from xai._model import call_model
 from xai._state import preserved_state
 from xai.explainers.base import Explainer
 from xai.explainers.registry import available_explainers, explainer_class
-from xai.explanation import Explanation
+from xai.explanation import Explanation, UnsavedOption
 from xai.metrics.faithfulness import perturbation_curves
 from xai.metrics.registry import QualityMetric, get_quality_metric, quality_metrics
 
 __all__ = ["QualityReport", "evaluate_explanation"]
 
 _log = logging.getLogger(__name__)
-
-# Recorded param values that stand for "the default" and are not valid option values.
-_PLACEHOLDERS = {"baselines": ("zeros",), "background": ("zeros", "none")}
-
 
 @dataclass
 class QualityReport:
@@ -147,26 +143,11 @@ def rerun_function(
     except (TypeError, ValueError):
         return None
     accepted = set(cls.accepted_options())
-    options: dict[str, Any] = {}
-    for key, value in explanation.params.items():
-        if key not in accepted:
-            continue
-        if isinstance(value, str) and value in _PLACEHOLDERS.get(key, ()):
-            continue
-        if key == "segmentation" and not (isinstance(value, str) and value != "given labels"):
-            continue
-        if key == "output":
-            continue
-        if isinstance(value, str) and value.startswith(("<callable", "<module")):
-            return None  # a callable/module option was recorded only by name
-        options[key] = value
+    options = {key: value for key, value in explanation.params.items() if key in accepted}
     if output is not None:
         options["output"] = output
-    elif explanation.params.get("output") is not None:
-        recorded = explanation.params["output"]
-        if isinstance(recorded, str) and recorded.startswith("<callable"):
-            return None
-        options["output"] = recorded
+    if any(isinstance(value, UnsavedOption) for value in options.values()):
+        return None  # loaded from a file that could hold only a description of the option
 
     def explain(
         inputs: torch.Tensor, target: torch.Tensor, seed: int | None = None
@@ -321,12 +302,8 @@ def evaluate_explanation(
     options = {k: dict(v) for k, v in (options or {}).items()}
     for name, given in options.items():
         _check_metric_options(get_quality_metric(name), given)  # unknown names fail early
-    if output is None:
-        recorded = explanation.params.get("output")
-        if recorded is not None and not (
-            isinstance(recorded, str) and recorded.startswith("<callable")
-        ):
-            output = recorded
+    if output is None and not isinstance(explanation.params.get("output"), UnsavedOption):
+        output = explanation.params.get("output")
     if masks is not None and not isinstance(masks, torch.Tensor):
         masks = torch.as_tensor(masks)
     _check_model_runs(model, explanation)

@@ -190,18 +190,13 @@ class Explainer(ABC):
 
     @staticmethod
     def _recorded(params: dict[str, Any]) -> dict[str, Any]:
-        """The params as recorded in the explanation: tensors kept, callables described."""
-        recorded = {}
-        for key, value in params.items():
-            if isinstance(value, torch.Tensor):
-                recorded[key] = value.detach()
-            elif isinstance(value, nn.Module):
-                recorded[key] = f"<module {type(value).__name__}>"
-            elif callable(value):
-                recorded[key] = f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
-            else:
-                recorded[key] = value
-        return recorded
+        """The params as recorded in the explanation: the option values themselves (``None``
+        for a default), so the explanation can be re-run from them; tensors are detached.
+        Display text is made only where one is needed (``Explanation.save``)."""
+        return {
+            key: value.detach() if isinstance(value, torch.Tensor) else value
+            for key, value in params.items()
+        }
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

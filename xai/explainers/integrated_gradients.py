@@ -47,9 +47,8 @@ class IntegratedGradients(Explainer):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         outputs, target = request.from_model(function, inputs)
         n_steps = check_positive_int("n_steps", params["n_steps"])
-        if params["baselines"] is None:
+        if params["baselines"] is None:  # the default: zeros (recorded as None)
             baselines = torch.zeros_like(inputs[:1])
-            params["baselines"] = "zeros"
         else:
             baselines = broadcast_reference(params["baselines"], inputs, "baselines")
             if baselines.shape[0] not in (1, inputs.shape[0]):

@@ -12,7 +12,7 @@ from xai._model import ModelFunction
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
 from xai.explainers.base import Explainer, Target
-from xai.explainers.lime.segmentation import relabel, segment_image
+from xai.explainers.lime.segmentation import METHODS, relabel, segment_image
 from xai.explainers.lime.tabular import (
     SAMPLERS,
     default_kernel_width,
@@ -43,7 +43,7 @@ class LIME(Explainer):
         background: tabular only; training rows that give lime the feature scales and
             quartiles (lime's ``training_data``). Default: none, and lime samples a unit-scale
             Gaussian around each sample without discretisation (suits standardised features),
-            recorded in ``params`` as ``"none"``.
+            recorded in ``params`` as ``None``.
         kernel_width: width of lime's exponential kernel (default: lime's own).
         batch_size: rows per model call (default: automatic, large; lime's own default is 10).
         sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn
@@ -160,7 +160,6 @@ class LIME(Explainer):
                     f"segmentation: a label tensor must have shape {tuple(inputs.shape[2:])} or "
                     f"{(inputs.shape[0], *inputs.shape[2:])}, got {tuple(labels.shape)}."
                 )
-            params["segmentation"] = "given labels"
         attributions = torch.zeros_like(inputs)
         all_segments, intercepts, fit_scores, used = [], [], [], set()
         for j in range(inputs.shape[0]):
@@ -185,12 +184,15 @@ class LIME(Explainer):
             all_segments.append(torch.from_numpy(segments))
             intercepts.append(float(result.intercept))
             fit_scores.append(float(result.score))
-        if not isinstance(given, torch.Tensor):
-            params["segmentation"] = used.pop() if len(used) == 1 else sorted(used)
+        # params keep option values (re-runnable); what each sample used is an extra
+        used_text = used.pop() if len(used) == 1 else sorted(used)
+        if given is None and used_text in METHODS:
+            params["segmentation"] = used_text
         if params["kernel_width"] is None:
             params["kernel_width"] = 0.25
         return attributions, {
             "segments": torch.stack(all_segments).to(inputs.device),
+            "segmentation": used_text,
             "intercept": torch.tensor(intercepts, dtype=torch.float64),
             "score": torch.tensor(fit_scores, dtype=torch.float64),
         }
@@ -215,9 +217,8 @@ class LIME(Explainer):
                 "segmentation: only used by LIME on images, not on tabular (N, F) inputs."
             )
         n_features = inputs.shape[1]
-        if params["background"] is None:
+        if params["background"] is None:  # the default: the inputs' own statistics
             background = None
-            params["background"] = "none"
         else:
             background = broadcast_reference(params["background"], inputs, "background")
         if params["kernel_width"] is None:

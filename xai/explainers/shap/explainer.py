@@ -56,7 +56,7 @@ class SHAP(Explainer):
             when the model's output has a gradient and ``"kernel"`` otherwise.
         background: the reference data the features are "removed" to, ``(M, ...)`` or one
             sample. Default: a single all-zeros sample (the same reference as Integrated
-            Gradients' default baseline), recorded in ``params`` as ``"zeros"``. Pass real data
+            Gradients' default baseline), recorded in ``params`` as ``None``. Pass real data
             (e.g. 50-200 training rows) for SHAP values relative to the data distribution.
         nsamples: samples per explained input: 200 for ``"gradient"``, ``"auto"``
             (2*F + 2048) for ``"kernel"``; unused by ``"deep"``.
@@ -95,9 +95,8 @@ class SHAP(Explainer):
                 f"{tuple(inputs.shape)}; Kernel SHAP over every pixel is intractable. Use "
                 "algorithm='gradient' or method='lime' (superpixels) for images."
             )
-        if params["background"] is None:
+        if params["background"] is None:  # the default: zeros (recorded as None)
             background = torch.zeros_like(inputs[:1])
-            params["background"] = "zeros"
         else:
             background = broadcast_reference(params["background"], inputs, "background")
         if params["nsamples"] is None:
