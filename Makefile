@@ -7,7 +7,7 @@ DEMO_OUT ?= demo_output
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser test lint demo dashboard bench docs clean
+.PHONY: install browser test lint typecheck demo dashboard bench docs clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 lint: install
 	$(VENV)/bin/ruff check .
 
+# mypy on the packages listed under [tool.mypy] in pyproject.toml (cache in .mypy_cache).
+typecheck: install
+	$(VENV)/bin/mypy
+
 # Headless Chromium (Debian's package) for the browser tests of the HTML report. Needs root
 # and the Debian registry; without them the browser tests skip, saying why.
 browser:
@@ -27,7 +31,7 @@ browser:
 		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will be skipped"; }
 
-test: lint browser
+test: lint typecheck browser
 	$(PY) -m pytest
 
 demo: install
@@ -45,4 +49,4 @@ docs: install
 	$(PY) docs/examples/run_all.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache .mypy_cache

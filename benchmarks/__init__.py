@@ -32,9 +32,16 @@ def _quality_table(out: Path, quick: bool = False) -> dict[str, Any]:
     return run(out, quick=quick)
 
 
+def _forward_passes(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.forward_passes import run
+
+    return run(out, quick=quick)
+
+
 #: name -> function(out_dir, quick) -> results dict
 BENCHMARKS: dict[str, Benchmark] = {
     "training": _training,
     "explainers": _explainers,
     "quality_table": _quality_table,
+    "forward_passes": _forward_passes,
 }

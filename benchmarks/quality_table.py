@@ -41,11 +41,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "shuffled_epochs": 40,
     },
 }
-METRIC_OPTIONS = {
+METRIC_OPTIONS: dict[str, dict[str, Any]] = {
     "max_sensitivity_error": {"n_perturb_samples": 4},
     "seed_stability_score": {"seeds": (0, 1, 2)},
 }
-QUICK_METRIC_OPTIONS = {
+QUICK_METRIC_OPTIONS: dict[str, dict[str, Any]] = {
     "max_sensitivity_error": {"n_perturb_samples": 2},
     "seed_stability_score": {"seeds": (0, 1)},
 }

@@ -25,6 +25,7 @@ from torch.utils.data import TensorDataset
 
 from reference_models.architectures import build
 from reference_models.recipes import RECIPES, Recipe
+from xai.errors import InputError, unknown_name_error
 
 __all__ = [
     "ReferenceInfo",
@@ -104,18 +105,28 @@ class TrainResult:
 
 
 def available() -> list[str]:
-    """Names of the reference models, sorted."""
+    """Names of the reference models, sorted.
+
+    Returns:
+        The names :func:`load` accepts.
+
+    Example:
+        >>> import reference_models
+        >>> "digits_cnn" in reference_models.available()
+        True
+    """
     return sorted(RECIPES)
 
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or name not in RECIPES:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), list(RECIPES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"name: expected one of {', '.join(map(repr, available()))}, got {name!r}.{hint}"
+        raise unknown_name_error(
+            "name",
+            "reference model",
+            name,
+            available(),
+            problem=f"expected one of {', '.join(map(repr, available()))}, got {name!r}",
+            listing=None,
         )
     return name
 
@@ -147,7 +158,7 @@ def _cached_data(dataset: str, seed: int) -> tuple[dict[str, TensorDataset], dic
             "class_names": list(datasets.SHAPE_CLASSES),
             "feature_names": None,
         }
-    raise ValueError(f"dataset: unknown dataset {dataset!r}.")  # pragma: no cover
+    raise InputError("dataset", f"unknown dataset {dataset!r}.")  # pragma: no cover
 
 
 def load_data(name: str) -> dict[str, TensorDataset]:
@@ -201,9 +212,10 @@ def load(
             fit the model.
         FileNotFoundError: when the weights file is missing (retrain with ``xai train NAME``).
 
-    Example:
-        >>> ref = reference_models.load("digits_cnn")
-        >>> xai.evaluate(ref.model, ref.data["test"]).accuracy
+    Example::
+
+        ref = reference_models.load("digits_cnn")
+        xai.evaluate(ref.model, ref.data["test"]).accuracy
     """
     from xai.training import load_checkpoint, pick_device
 
@@ -219,21 +231,23 @@ def load(
         raise FileNotFoundError(f"weights: {hint}")
     try:
         state, metadata = load_checkpoint(path)
-    except ValueError as error:
-        raise ValueError(f"weights: {str(error).removeprefix('path: ')}") from error
+    except InputError as error:  # about load_checkpoint's `path`: here the `weights`
+        raise error.renamed("weights") from error
     architecture = metadata.get("architecture") or {}
     if architecture and architecture.get("name") != recipe.architecture:
-        raise ValueError(
-            f"weights: {str(path)!r} holds a {architecture.get('name')!r} model, but {name!r} "
-            f"is a {recipe.architecture!r}. Pass the checkpoint of the right model."
+        raise InputError(
+            "weights",
+            f"{str(path)!r} holds a {architecture.get('name')!r} model, but {name!r} "
+            f"is a {recipe.architecture!r}. Pass the checkpoint of the right model.",
         )
     model = build(recipe.architecture, architecture.get("config") or recipe.config)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise ValueError(
-            f"weights: {str(path)!r} does not fit the {name!r} model: "
-            f"{' '.join(str(error).split())[:600]}"
+        raise InputError(
+            "weights",
+            f"{str(path)!r} does not fit the {name!r} model: "
+            f"{' '.join(str(error).split())[:600]}",
         ) from error
     model.to(pick_device(device)).eval()
     return ReferenceModel(
@@ -276,9 +290,10 @@ def train(
     import json
     import os
 
+    from xai._files import write_json
     from xai.evaluation.classification import evaluate
     from xai.training import fit
-    from xai.training.checkpoint import metadata_path, write_json
+    from xai.training.checkpoint import metadata_path
 
     recipe = get_recipe(name)
     seed = recipe.seed if seed is None else seed

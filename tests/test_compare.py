@@ -12,6 +12,7 @@ from torch import nn
 import xai
 import xai.viz
 from xai.evaluation.comparison import Comparison
+from xai.explainers.parameters import applicable_methods
 
 
 def mlp() -> nn.Module:
@@ -38,8 +39,12 @@ def test_compare_tabular_methods() -> None:
     model = mlp()
     comparison = xai.compare(model, rows(), options=FAST, metric_options=FAST_METRICS)
     assert isinstance(comparison, Comparison)
-    # Grad-CAM needs images, so it is not among the defaults for tabular inputs
-    assert comparison.methods == ["integrated_gradients", "lime", "shap"]
+    # The defaults: every registered method that explains tabular inputs; Grad-CAM needs
+    # images, so it is not among them
+    assert comparison.methods == applicable_methods(rows())
+    assert {"integrated_gradients", "lime", "shap"} <= set(comparison.methods)
+    assert "gradcam" not in comparison.methods
+    count = len(comparison.methods)
     targets = [e.target for e in comparison.explanations.values()]
     assert all(torch.equal(t, targets[0]) for t in targets)  # one target for every method
     for method in comparison.methods:
@@ -48,14 +53,15 @@ def test_compare_tabular_methods() -> None:
         assert "deletion_auc" in comparison.reports[method]
     for measure in ("rank_correlation", "top_k_overlap"):
         matrix = comparison.agreement[measure]
-        assert matrix.shape == (3, 3)
+        assert matrix.shape == (count, count)
         torch.testing.assert_close(matrix, matrix.T)
-        torch.testing.assert_close(matrix.diagonal(), torch.ones(3))
+        torch.testing.assert_close(matrix.diagonal(), torch.ones(count))
     # IG and gradient-SHAP with the same zero reference agree closely
-    assert comparison.agreement["rank_correlation"][0, 2] > 0.8
+    ig, shap = (comparison.methods.index(m) for m in ("integrated_gradients", "shap"))
+    assert comparison.agreement["rank_correlation"][ig, shap] > 0.8
     table = comparison.table()
     assert "deletion_auc ↓" in table and "insertion_auc ↑" in table
-    assert table.count("\n") == 4 and "| lime |" in table
+    assert table.count("\n") == count + 1 and "| lime |" in table
     assert "| - |" in table  # completeness does not apply to LIME
     assert "integrated_gradients" in comparison.agreement_table("top_k_overlap")
     json.dumps(comparison.to_dict())

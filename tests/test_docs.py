@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import ast
+import doctest
+import importlib
+import inspect
 import os
 import re
+import runpy
 import subprocess
 import sys
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the installed packages whose docstrings are the API reference
+LIBRARY = ("xai", "reference_models")
 #: every runnable example of the documentation (run_all.py is `make docs`'s runner)
 EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").glob("*.py") if p.name != "run_all.py")
 
@@ -78,3 +88,193 @@ def test_docs_links_and_images_exist() -> None:
             if not (page.parent / target).exists():
                 missing.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not missing, missing
+
+
+# ----------------------------------------------------------------- docstrings of the contract
+def _contract() -> dict[str, Callable[..., Any]]:
+    """The public functions of the contract (../shared/DESIGN.md, "Public API")."""
+    import reference_models
+    import xai
+    import xai.viz
+    from xai import Explainer, Explanation
+
+    functions: dict[str, Callable[..., Any]] = {
+        "xai.explain": xai.explain,
+        "xai.get_explainer": xai.get_explainer,
+        "xai.available_explainers": xai.available_explainers,
+        "xai.register_explainer": xai.register_explainer,
+        "xai.Explainer.explain": Explainer.explain,
+        "xai.Explainer.attribute": Explainer.attribute,
+        "xai.Explanation.heatmap": Explanation.heatmap,
+        "xai.Explanation.numpy": Explanation.numpy,
+        "xai.Explanation.plot": Explanation.plot,
+        "xai.Explanation.save": Explanation.save,
+        "xai.Explanation.load": Explanation.load,
+        "xai.evaluate": xai.evaluate,
+        "xai.evaluate_explanation": xai.evaluate_explanation,
+        "xai.compare": xai.compare,
+        "xai.fit": xai.fit,
+        "reference_models.available": reference_models.available,
+        "reference_models.load": reference_models.load,
+    }
+    for name in xai.viz.__all__:
+        if inspect.isfunction(getattr(xai.viz, name)):
+            functions[f"xai.viz.{name}"] = getattr(xai.viz, name)
+    return functions
+
+
+def _sections(doc: str) -> dict[str, str]:
+    """Google-style sections of a docstring: ``{"Args": body, "Returns": body, ...}``."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in doc.splitlines():
+        header = re.fullmatch(r"(\w+(?: \w+)?):{1,2}\s*", line)
+        if header:
+            current = sections.setdefault(header.group(1), [])
+        elif line and not line.startswith(" "):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {name: "\n".join(lines) for name, lines in sections.items()}
+
+
+def _raises(function: Callable[..., Any]) -> bool:
+    """Whether the function's own body has a ``raise`` statement (nested functions aside; a
+    bare re-raise does not count)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    assert isinstance(tree, ast.FunctionDef | ast.AsyncFunctionDef)
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _docstring_problems(function: Callable[..., Any]) -> list[str]:
+    sections = _sections(inspect.getdoc(function) or "")
+    signature = inspect.signature(function)
+    problems = []
+    parameters = [p for p in signature.parameters.values() if p.name not in ("self", "cls")]
+    if parameters and "Args" not in sections:
+        problems.append("no Args: section")
+    for parameter in parameters if "Args" in sections else []:
+        if not re.search(rf"^\s+\**{parameter.name}:", sections["Args"], flags=re.M):
+            problems.append(f"argument {parameter.name!r} missing from Args:")
+    if signature.return_annotation not in (None, "None") and not (
+        {"Returns", "Yields"} & set(sections)
+    ):
+        problems.append("no Returns: section")
+    if _raises(function) and "Raises" not in sections:
+        problems.append("raises, but has no Raises: section")
+    return problems
+
+
+def test_contract_docstrings_have_their_sections() -> None:
+    """Every public function of the contract documents its arguments (each by name), what it
+    returns and, when its body raises, what it raises (Google style)."""
+    problems = {
+        name: found
+        for name, function in _contract().items()
+        if (found := _docstring_problems(function))
+    }
+    assert not problems, problems
+
+
+def test_docstring_check_catches_missing_sections() -> None:
+    def undocumented(x: int) -> int:
+        """Twice ``x``."""
+        if x < 0:
+            raise ValueError("x: expected x >= 0.")
+        return 2 * x
+
+    assert _docstring_problems(undocumented) == [
+        "no Args: section",
+        "no Returns: section",
+        "raises, but has no Raises: section",
+    ]
+
+
+# ------------------------------------------------------------------ >>> examples of the library
+def _modules_with_prompts() -> list[str]:
+    names = []
+    for package in LIBRARY:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if re.search(r"^\s*>>>", path.read_text(), flags=re.M):
+                parts = path.relative_to(ROOT).with_suffix("").parts
+                names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("module_name", _modules_with_prompts())
+def test_library_prompt_examples_run_under_doctest(module_name: str) -> None:
+    """A ``>>>`` example in the library is a doctest that passes; an example that cannot run
+    on its own (it uses a ``model`` or ``images`` it does not define) is written as plain code
+    in an ``Example::`` block, without prompts."""
+    module = importlib.import_module(module_name)
+    source = Path(str(module.__file__)).read_text()
+    tests = doctest.DocTestFinder().find(module)
+    prompts = len(re.findall(r"^\s*>>>", source, flags=re.M))
+    collected = sum(len(test.examples) for test in tests)
+    assert collected == prompts, (
+        f"{module_name}: {prompts - collected} '>>>' line(s) that doctest does not collect "
+        "(outside a docstring of the module, a class or a function): write them as plain code"
+    )
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    for test in tests:
+        runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)
+
+
+# ---------------------------------------------------------------------- API reference pages
+API = ROOT / "docs" / "api"
+
+
+def _api_modules() -> tuple[str, ...]:
+    return tuple(runpy.run_path(str(API / "generate.py"))["MODULES"])
+
+
+def test_every_public_module_has_an_api_page() -> None:
+    """Each public (non-underscore) module or package directly under ``xai/`` that declares
+    ``__all__``, and ``reference_models``, is one of the pages ``docs/api/generate.py`` writes."""
+    public = {"xai", "reference_models"}
+    for path in sorted((ROOT / "xai").iterdir()):
+        source = path / "__init__.py" if path.is_dir() else path
+        if path.name.startswith("_") or source.suffix != ".py" or not source.is_file():
+            continue
+        if re.search(r"^__all__\b", source.read_text(), flags=re.M):
+            public.add(f"xai.{path.stem}")
+    assert public <= set(_api_modules()), (
+        f"public modules without an API page: {sorted(public - set(_api_modules()))}; add them "
+        "to MODULES in docs/api/generate.py and run it"
+    )
+
+
+@pytest.mark.parametrize("module_name", _api_modules())
+def test_api_page_lists_every_public_name(module_name: str) -> None:
+    page = API / f"{module_name}.md"
+    assert page.is_file(), f"no {page.relative_to(ROOT)}: run .venv/bin/python docs/api/generate.py"
+    text = page.read_text()
+    missing = [
+        name
+        for name in importlib.import_module(module_name).__all__
+        if f"\n## `{name}`\n" not in text
+    ]
+    assert not missing, (
+        f"{page.relative_to(ROOT)} lacks {missing} of {module_name}.__all__: run "
+        ".venv/bin/python docs/api/generate.py"
+    )
+    for target in re.findall(r"\]\(([^)#\s]+)", text):
+        assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_api_pages_are_linked_from_the_index() -> None:
+    index = (ROOT / "docs" / "index.md").read_text()
+    linked = set(re.findall(r"\]\((api/[^)#\s]+\.md)\)", index))
+    pages = {f"api/{page.name}" for page in API.glob("*.md")}
+    assert pages == {f"api/{name}.md" for name in _api_modules()}, "stale pages in docs/api"
+    assert pages <= linked, f"docs/index.md does not link {sorted(pages - linked)}"

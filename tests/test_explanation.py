@@ -52,7 +52,9 @@ def test_indexing_keeps_per_sample_extras(image_expl: xai.Explanation) -> None:
         one.extras["convergence_delta"], image_expl.extras["convergence_delta"][1:2]
     )
     assert len(image_expl[[0, 2]]) == 2
-    with pytest.raises(IndexError, match="index: 5 is out of range for 3 samples"):
+    with pytest.raises(
+        IndexError, match=r"index: expected an int in \[0, 3\), got 5; 5 is out of range for 3"
+    ):
         image_expl[5]
 
 
@@ -91,8 +93,8 @@ def test_indexing_with_numpy_and_torch_indices(
         ),
         ("0", TypeError, r"index: expected an int, .* got str '0'"),
         ([True], TypeError, r"index: expected an int, .* got list"),
-        ([0, 5], IndexError, r"index: 5 is out of range for 3 samples"),
-        (np.array([-4]), IndexError, r"index: -4 is out of range for 3 samples"),
+        ([0, 5], IndexError, r"index: expected an int in \[0, 3\), got 5; 5 is out of range"),
+        (np.array([-4]), IndexError, r"index: expected an int in \[0, 3\), got -4; -4 is out"),
     ],
 )
 def test_bad_indices(

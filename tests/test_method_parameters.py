@@ -1,5 +1,8 @@
 """xai.explainers.parameters: which methods apply to which inputs, Grad-CAM's layer choices and
-the adjustable options of each method, checked against what ``xai.explain`` accepts and does."""
+the adjustable options of each method, checked against what ``xai.explain`` accepts and does.
+
+The methods come from the registry (``METHODS``), so a newly registered method's controls are
+checked here without editing this file."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from xai.explainers.parameters import (
 )
 from xai.explainers.registry import explainer_class
 
-BUILT_IN = ["gradcam", "integrated_gradients", "lime", "shap"]
+#: every registered method, built-in and third-party
+METHODS = xai.available_explainers()
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +41,29 @@ def breast_cancer() -> tuple[nn.Module, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    ("shape", "expected"),
+    ("shape", "kind", "builtin"),
     [
-        ((2, 3, 8, 8), ["gradcam", "integrated_gradients", "lime", "shap"]),
-        ((2, 30), ["integrated_gradients", "lime", "shap"]),
-        ((2, 4, 16), ["integrated_gradients", "shap"]),
+        (
+            (2, 3, 8, 8),
+            "image",
+            ["gradcam", "integrated_gradients", "lime", "occlusion", "shap", "smoothgrad"],
+        ),
+        ((2, 30), "tabular", ["integrated_gradients", "lime", "occlusion", "shap", "smoothgrad"]),
+        ((2, 4, 16), "sequence", ["integrated_gradients", "occlusion", "shap", "smoothgrad"]),
     ],
     ids=["image", "tabular", "sequence"],
 )
-def test_applicable_methods(shape: tuple[int, ...], expected: list[str]) -> None:
+def test_applicable_methods(shape: tuple[int, ...], kind: str, builtin: list[str]) -> None:
     inputs = torch.zeros(shape)
-    assert applicable_methods(inputs, BUILT_IN) == expected
-    assert applicable_methods(inputs, list(reversed(BUILT_IN))) == list(reversed(expected))
+    # what each class declares: its input kinds and the layout it accepts agree
+    expected = [m for m in METHODS if kind in explainer_class(m).input_kinds()]
+    assert expected == [m for m in METHODS if explainer_class(m).accepts(inputs)]
+    assert applicable_methods(inputs, METHODS) == expected
+    assert applicable_methods(inputs, list(reversed(METHODS))) == list(reversed(expected))
     every = applicable_methods(inputs)  # all registered methods, in registry order
-    assert set(expected) <= set(every) <= set(xai.available_explainers())
+    assert every == expected
+    assert set(every) <= set(xai.available_explainers())
+    assert [m for m in every if m in builtin] == builtin  # the built-in methods' declarations
     assert ("gradcam" in every) == (len(shape) == 4)
 
 
@@ -191,11 +204,15 @@ def test_lime_parameters_on_tabular_data() -> None:
     assert [p.name for p in tunable_parameters("lime")] == ["num_samples"]
 
 
-@pytest.mark.parametrize("method", BUILT_IN)
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", [(2, 3, 16, 16), (2, 7)], ids=["image", "tabular"])
 def test_parameters_are_well_formed(method: str, shape: tuple[int, ...]) -> None:
     options = explainer_class(method).defaults
-    for parameter in tunable_parameters(method, None, torch.zeros(shape)):
+    parameters = tunable_parameters(method, None, torch.zeros(shape))
+    # the public function asks the method's class
+    assert parameters == explainer_class(method).tunable_parameters(None, torch.zeros(shape))
+    assert len({p.name for p in parameters}) == len(parameters)
+    for parameter in parameters:
         assert parameter.name in options, f"{method} has no option {parameter.name!r}"
         assert parameter.label and parameter.help
         if parameter.is_choice:
@@ -243,7 +260,7 @@ def test_defaults_are_what_the_method_does_by_default(
     as passing no option at all (the shown default is the method's own)."""
     model, x = _reference(reference, digits, breast_cancer)
     x = x[:1]
-    methods = applicable_methods(x, BUILT_IN)
+    methods = applicable_methods(x)
     assert ("gradcam" in methods) == (reference == "digits_cnn")
     for method in methods:
         parameters = tunable_parameters(method, model, x)
@@ -270,10 +287,13 @@ def test_every_choice_and_minimum_is_accepted(
     of each choice option in turn."""
     model, x = _reference(reference, digits, breast_cancer)
     x = x[:1]
-    for method in applicable_methods(x, ["lime", "shap", "integrated_gradients"]):
+    tested = []
+    for method in applicable_methods(x):
         parameters = tunable_parameters(method, model, x)
+        if not parameters:  # a method without controls is explained with its defaults
+            continue
+        tested.append(method)
         minima = {p.name: p.minimum for p in parameters if not p.is_choice}
-        assert minima, method
         runs = [dict(minima)]
         for parameter in parameters:
             for value in parameter.choices or ():
@@ -284,6 +304,11 @@ def test_every_choice_and_minimum_is_accepted(
             for name, value in options.items():
                 if value is not None:
                     assert explanation.params[name] == value, (method, name)
+    # every built-in method that explains these inputs offers controls, integers included
+    builtin = {"integrated_gradients", "lime", "shap", "smoothgrad", "occlusion", "gradcam"}
+    assert set(applicable_methods(x)) & builtin <= set(tested)
+    for method in {"integrated_gradients", "lime", "shap", "smoothgrad"}:
+        assert any(not p.is_choice for p in tunable_parameters(method, model, x)), method
 
 
 def test_maxima_are_accepted_on_tabular_data(
@@ -291,7 +316,7 @@ def test_maxima_are_accepted_on_tabular_data(
 ) -> None:
     model, x = breast_cancer
     x = x[:1]
-    for method in ("integrated_gradients", "lime", "shap"):
+    for method in applicable_methods(x):
         for parameter in tunable_parameters(method, model, x):
             if not parameter.is_choice:
                 options = {parameter.name: parameter.maximum, **_seed(method)}

@@ -14,21 +14,16 @@ import xai
 import xai.explainers
 from xai._progress import check_progress, notify
 from xai.explainers.parameters import applicable_methods
+from xai.explainers.registry import explainer_class
 from xai.metrics.sanity import model_randomization_check
-
-FAST = {
-    "integrated_gradients": {"n_steps": 8},
-    "shap": {"nsamples": 20},
-    "lime": {"num_samples": 50},
-}
-
 
 #: A cheap metric: progress does not depend on which metrics are computed.
 METRICS = ["sparseness_score"]
 
 
-def _fast(methods: list[str]) -> dict[str, dict[str, int]]:
-    return {name: FAST[name] for name in methods if name in FAST}
+def _fast(methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Each method's cheap options (its class's ``quick_options``)."""
+    return {name: dict(explainer_class(name).quick_options) for name in methods}
 
 
 class Recorder:

@@ -10,6 +10,7 @@ One attribution interface over Grad-CAM, Integrated Gradients, SHAP and LIME for
 
 from importlib import metadata as _metadata
 
+from xai.errors import InputError, InputTypeError
 from xai.evaluation.classification import evaluate
 from xai.evaluation.comparison import compare
 from xai.evaluation.quality import evaluate_explanation
@@ -33,6 +34,8 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 __all__ = [
     "Explainer",
     "Explanation",
+    "InputError",
+    "InputTypeError",
     "ModelFunction",
     "Target",
     "__version__",

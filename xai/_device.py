@@ -19,8 +19,8 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of a model's first parameter (or buffer); CPU for a model with neither."""
     for tensor in model.parameters():
         return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -63,7 +63,7 @@ def move_to(data: T, device: torch.device, non_blocking: bool = False) -> T:
     if isinstance(data, Mapping):
         return type(data)({k: move_to(v, device, non_blocking) for k, v in data.items()})  # type: ignore[call-arg]
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
-        return type(data)(*(move_to(v, device, non_blocking) for v in data))  # type: ignore[return-value]
+        return type(data)(*(move_to(v, device, non_blocking) for v in data))
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         return type(data)(move_to(v, device, non_blocking) for v in data)  # type: ignore[call-arg]
     return data

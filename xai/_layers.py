@@ -3,13 +3,16 @@ a layer named by dotted name or given as a module, and the layers with a spatial
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from xai._model import ModelFunction
+from xai._state import preserved_state
+from xai.errors import InputError, InputTypeError, unknown_name_error
 
 
 @dataclass(frozen=True)
@@ -61,20 +64,41 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     if isinstance(layer, str):
         if layer in named:
             return layer, named[layer]
-        close = difflib.get_close_matches(layer, list(named), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"layer: the model has no submodule named {layer!r}.{hint} "
-            f"Submodules: {', '.join(list(named)[:30])}{' ...' if len(named) > 30 else ''}."
+        raise unknown_name_error(
+            "layer",
+            "submodule",
+            layer,
+            named,
+            problem=f"the model has no submodule named {layer!r}",
+            listing="Submodules",
+            limit=30,
+            suggestions=3,
         )
     if isinstance(layer, nn.Module):
         for name, module in named.items():
             if module is layer:
                 return name, module
-        raise ValueError(
-            f"layer: the given {type(layer).__name__} module is not a submodule of the model. "
-            "Pass a module from model.named_modules() or its dotted name."
+        raise InputError(
+            "layer",
+            f"the given {type(layer).__name__} module is not a submodule of the model. "
+            "Pass a module from model.named_modules() or its dotted name.",
         )
-    raise TypeError(
-        f"layer: expected None, a dotted submodule name or an nn.Module, got {type(layer).__name__}."
+    raise InputTypeError(
+        "layer",
+        f"expected None, a dotted submodule name or an nn.Module, got {type(layer).__name__}.",
     )
+
+
+def spatial_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
+    """Names of the layers Grad-CAM can explain: those with a spatial ``(N, C, h, w)`` output,
+    called once per forward pass, in forward order (``sample``: one input ``(1, ...)``).
+    Containers are left out: their output is that of their last layer, already listed. The
+    model is left as found."""
+    function = ModelFunction(model)
+    with preserved_state(model), torch.no_grad():
+        calls = trace_layers(model, lambda: function(sample))
+    return [
+        call.name
+        for call in calls
+        if call.is_spatial and call.calls == 1 and next(call.module.children(), None) is None
+    ]

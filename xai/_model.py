@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from xai.errors import InputError, InputTypeError
+
 OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
 
 _OUTPUT_HELP = (
@@ -45,8 +47,8 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
     if output is None:
         if isinstance(raw, torch.Tensor):
             return raw
-        raise TypeError(
-            f"output: the model returned {_describe(raw)}, not a tensor. {_OUTPUT_HELP}"
+        raise InputTypeError(
+            "output", f"the model returned {_describe(raw)}, not a tensor. {_OUTPUT_HELP}"
         )
     try:
         if callable(output):
@@ -60,14 +62,16 @@ def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
         else:
             raise TypeError(f"unsupported selector type {type(output).__name__}")
     except (KeyError, IndexError, AttributeError, TypeError) as error:
-        raise ValueError(
-            f"output: could not select {output!r} from the model's output, which is "
-            f"{_describe(raw)} ({error}). {_OUTPUT_HELP}"
+        raise InputError(
+            "output",
+            f"could not select {output!r} from the model's output, which is "
+            f"{_describe(raw)} ({error}). {_OUTPUT_HELP}",
         ) from error
     if not isinstance(selected, torch.Tensor):
-        raise TypeError(
-            f"output: selecting {output!r} gave {_describe(selected)}, expected a logits tensor. "
-            f"{_OUTPUT_HELP}"
+        raise InputTypeError(
+            "output",
+            f"selecting {output!r} gave {_describe(selected)}, expected a logits tensor. "
+            f"{_OUTPUT_HELP}",
         )
     return selected
 
@@ -79,10 +83,11 @@ def as_output_matrix(out: torch.Tensor, batch_size: int) -> torch.Tensor:
     if out.ndim == 1:
         out = out.unsqueeze(1)
     if out.ndim != 2 or out.shape[0] != batch_size:
-        raise ValueError(
-            f"output: expected the model to return one row of scores per sample, shape "
+        raise InputError(
+            "output",
+            "expected the model to return one row of scores per sample, shape "
             f"({batch_size}, K) or ({batch_size},), got shape {tuple(out.shape)}. For other outputs "
-            "pass output=callable that reduces them to (N, K) scores."
+            "pass output=callable that reduces them to (N, K) scores.",
         )
     return out
 
@@ -111,6 +116,8 @@ class TargetColumn(nn.Module):
     what shap changes on it (eval mode, zeroed grads, hooks) is undone by :func:`preserved_state`.
     """
 
+    _fn: ModelFunction
+
     def __init__(self, function: ModelFunction, column: int = 0) -> None:
         super().__init__()
         object.__setattr__(self, "_fn", function)  # not a module: kept out of the module tree
@@ -127,11 +134,12 @@ def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch
     A score that does not depend on ``wrt`` at all has gradient zero (returned as such).
     """
     if not score.requires_grad:
-        raise ValueError(
-            f"model: method {method!r} needs the gradient of the model's output, but the output "
+        raise InputError(
+            "model",
+            f"method {method!r} needs the gradient of the model's output, but the output "
             "carries none: the forward detaches it, converts it to numpy, returns integers or "
             "runs under torch.no_grad(). Use method='lime', or method='shap' with "
-            "algorithm='kernel' for tabular data: they need only the model's outputs."
+            "algorithm='kernel' for tabular data: they need only the model's outputs.",
         )
     (gradient,) = torch.autograd.grad(score, wrt, allow_unused=True)
     return torch.zeros_like(wrt) if gradient is None else gradient
@@ -144,14 +152,17 @@ def call_model(
     run: Callable[[torch.Tensor], Any] | None = None,
 ) -> Any:
     """``run(inputs)`` (default: ``model(inputs)``), where a failure of the model on inputs of
-    the wrong shape or dtype becomes a ValueError naming ``name`` and saying what to check,
-    instead of a stack trace from inside torch. Errors of the model itself (it also fails on
-    one sample of the right kind) pass through unchanged."""
+    the wrong shape or dtype becomes an :class:`~xai.errors.InputError` about ``name`` saying
+    what to check, instead of a stack trace from inside torch. Errors of the model itself (it
+    also fails on one sample of the right kind) pass through unchanged, and so does an
+    :class:`~xai.errors.InputError` about ``output`` (reading the model's scores), told by its
+    ``.argument``. Another one (an inner ``call_model``'s, on a chunk) is said again about
+    these inputs: they show the fix (a missing batch dimension) better than the chunk."""
     try:
         return (run or model)(inputs)
     except (TypeError, ValueError, RuntimeError) as error:
         if (
-            str(error).startswith("output:")
+            (isinstance(error, InputError) and error.argument == "output")
             or not isinstance(inputs, torch.Tensor)
             or _runs_on(model, inputs[:1])
         ):
@@ -161,10 +172,10 @@ def call_model(
 
 def _model_failure(
     model: nn.Module, inputs: torch.Tensor, error: Exception, name: str
-) -> ValueError:
+) -> InputError:
     reason = str(error).splitlines()[0] if str(error) else ""
     message = (
-        f"{name}: the model failed on inputs of shape {tuple(inputs.shape)} and dtype "
+        f"the model failed on inputs of shape {tuple(inputs.shape)} and dtype "
         f"{inputs.dtype} ({type(error).__name__}: {reason}). "
     )
     if _runs_on(model, inputs.unsqueeze(0)):
@@ -174,7 +185,7 @@ def _model_failure(
         )
     else:
         message += "Check that the inputs have the shape and dtype the model expects."
-    return ValueError(message)
+    return InputError(name, message)
 
 
 def _runs_on(model: nn.Module, inputs: torch.Tensor) -> bool:

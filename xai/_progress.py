@@ -17,7 +17,7 @@ def check_progress(progress: object) -> Progress | None:
             f"progress: expected None or a callable (fraction_done, message), got "
             f"{type(progress).__name__}."
         )
-    return progress  # type: ignore[return-value]
+    return progress
 
 
 def notify(progress: Progress | None, fraction: float, message: str) -> None:

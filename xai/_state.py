@@ -1,6 +1,7 @@
 """Leaving a model as it was found: :func:`preserved_state` puts it in eval mode and restores
 modes, ``requires_grad``, gradients, hooks, registered parameters/buffers and numpy's RNG on the
-way out, also when the body raises; :func:`autograd_enabled` turns autograd on inside
+way out, also when the body raises; :func:`eval_mode` only the eval mode and the modes (for a
+body that cannot change anything else); :func:`autograd_enabled` turns autograd on inside
 ``torch.no_grad()``.
 
 This reaches into torch's module internals (hook dicts keyed by handle id, ``_parameters``),
@@ -57,6 +58,36 @@ def _restore_entries(current: dict[str, Any], saved: dict[str, Any]) -> None:
         current.update(saved)
 
 
+def _enter_eval_mode(model: nn.Module, modules: Sequence[nn.Module]) -> list[bool]:
+    """Put ``model`` in eval mode; returns the train/eval mode each of ``modules`` had."""
+    training = [m.training for m in modules]
+    if any(training):
+        model.eval()
+    return training
+
+
+def _restore_modes(modules: Sequence[nn.Module], training: Sequence[bool]) -> None:
+    for module, was_training in zip(modules, training, strict=True):
+        if module.training != was_training:
+            module.training = was_training
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the body with ``model`` in eval mode; every submodule's train/eval mode is restored
+    afterwards, also when the body raises. Nothing else is saved: for a body that can change
+    nothing else on the model (``xai.evaluate``'s forward passes under
+    ``torch.inference_mode``, where parameters' ``requires_grad`` and gradients cannot change).
+    Code that computes gradients, adds hooks or runs other libraries uses
+    :func:`preserved_state`."""
+    modules = list(model.modules())
+    training = _enter_eval_mode(model, modules)
+    try:
+        yield model
+    finally:
+        _restore_modes(modules, training)
+
+
 @contextlib.contextmanager
 def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.Module]:
     """Run the body with ``model`` in eval mode; restore everything afterwards.
@@ -73,7 +104,6 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     explanation, and for one sample through a small model it is a visible part of the time.
     """
     modules = list(model.modules())
-    training = [m.training for m in modules]
     full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
     # shap's DeepExplainer stores inputs/outputs as Parameters on submodules and does not
     # always remove them (not below a custom module): they would end up in the state_dict.
@@ -89,15 +119,13 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     requires_grad = [p.requires_grad for p in params]
     grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
     numpy_state = np.random.get_state() if library_code else None
-    if any(training):
-        model.eval()
+    training = _enter_eval_mode(model, modules)
     try:
         yield model
     finally:
         hooks_added = RemovableHandle.next_id != first_hook_id  # every hook takes a handle id
-        for module, was_training, flag in zip(modules, training, full_backward, strict=True):
-            if module.training != was_training:
-                module.training = was_training
+        _restore_modes(modules, training)
+        for module, flag in zip(modules, full_backward, strict=True):
             if hooks_added:
                 _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
             if module.__dict__.get("_is_full_backward_hook") is not flag:

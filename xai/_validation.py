@@ -1,15 +1,27 @@
-"""Checks on user input. Every error names the argument, what was expected, what was given,
-and the fix when there is one. Never ``assert``: asserts vanish under ``python -O``."""
+"""Checks on user input. Every error is an :class:`xai.errors.InputError` that names the
+argument, what was expected, what was given, and the fix when there is one. Never ``assert``:
+asserts vanish under ``python -O``.
+
+One place per concept: the user's target (:func:`normalize_target`, :func:`resolve_target`,
+:func:`check_target_range`), a sample index (:func:`check_sample_index`), an option name
+(:func:`check_options`)."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+
+from xai.errors import (
+    IndexTypeError,
+    InputError,
+    InputIndexError,
+    InputTypeError,
+    unknown_name_error,
+)
 
 
 def _shape(x: torch.Tensor | np.ndarray) -> str:
@@ -21,23 +33,26 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
     if isinstance(inputs, np.ndarray):
         inputs = torch.from_numpy(inputs)
     if not isinstance(inputs, torch.Tensor):
-        raise TypeError(
-            f"{name}: expected a torch.Tensor (or numpy array) batch of shape (N, ...), "
-            f"got {type(inputs).__name__}."
+        raise InputTypeError(
+            name,
+            "expected a torch.Tensor (or numpy array) batch of shape (N, ...), "
+            f"got {type(inputs).__name__}.",
         )
     if not torch.is_floating_point(inputs):
-        raise TypeError(
-            f"{name}: expected a floating-point tensor, got dtype {inputs.dtype}. "
-            f"Convert it with {name}.float()."
+        raise InputTypeError(
+            name,
+            f"expected a floating-point tensor, got dtype {inputs.dtype}. "
+            f"Convert it with {name}.float().",
         )
     if inputs.ndim < 2:
-        raise ValueError(
-            f"{name}: expected a batch with a leading sample dimension, shape (N, ...), got shape "
-            f"{_shape(inputs)}. Add a batch dimension with {name}.unsqueeze(0)."
+        raise InputError(
+            name,
+            "expected a batch with a leading sample dimension, shape (N, ...), got shape "
+            f"{_shape(inputs)}. Add a batch dimension with {name}.unsqueeze(0).",
         )
     if inputs.shape[0] == 0:
-        raise ValueError(
-            f"{name}: expected at least one sample, got an empty batch {_shape(inputs)}."
+        raise InputError(
+            name, f"expected at least one sample, got an empty batch {_shape(inputs)}."
         )
     check_finite(inputs, name)
     return inputs
@@ -46,8 +61,8 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is a bool (numpy's too); anything else, even a truthy string, is refused."""
     if not isinstance(value, bool | np.bool_):
-        raise TypeError(
-            f"{name}: expected True or False, got {type(value).__name__} {value!r:.40}."
+        raise InputTypeError(
+            name, f"expected True or False, got {type(value).__name__} {value!r:.40}."
         )
     return bool(value)
 
@@ -71,9 +86,10 @@ def check_finite(tensor: torch.Tensor, name: str) -> None:
     bad = ~torch.isfinite(tensor)
     count = int(bad.sum())
     first = tuple(int(i) for i in bad.nonzero()[0])
-    raise ValueError(
-        f"{name}: expected finite values, got {count} NaN/inf value(s) (first at index {first}). "
-        "Clean or impute the data before explaining it."
+    raise InputError(
+        name,
+        f"expected finite values, got {count} NaN/inf value(s) (first at index {first}). "
+        "Clean or impute the data before explaining it.",
     )
 
 
@@ -83,25 +99,28 @@ def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: 
         return
     layouts = {2: "(N, F) tabular", 3: "(N, C, L) sequence", 4: "(N, C, H, W) image"}
     expected = " or ".join(layouts.get(d, f"{d}-D") for d in allowed)
-    message = f"inputs: method {method!r} expects a {expected} batch, got shape {_shape(inputs)}."
+    message = f"method {method!r} expects a {expected} batch, got shape {_shape(inputs)}."
     if inputs.ndim + 1 in allowed:
         message += " If this is a single sample, add a batch dimension with inputs.unsqueeze(0)."
     if hint:
         message += " " + hint
-    raise ValueError(message)
+    raise InputError("inputs", message)
 
 
-def normalize_target(target: Any, n: int) -> int | torch.Tensor | None:
+def normalize_target(target: Any, n: int, *, required: bool = False) -> int | torch.Tensor | None:
     """Check the user's ``target`` for ``n`` samples without looking at the model.
 
     Returns ``None``, an int, or a LongTensor ``(n,)`` (on the CPU or the tensor's device).
-    Range checks need the model's outputs: see :func:`resolve_target`.
+    ``required``: ``None`` is refused (the metrics need the explained classes). Range checks
+    need the model's outputs: see :func:`resolve_target` and :func:`check_target_range`.
     """
-    if target is None:
+    if target is None and not required:
         return None
-    if isinstance(target, bool):
-        raise TypeError(
-            f"target: expected None, an int or one int per sample, got bool {target!r}."
+    if isinstance(target, bool | np.bool_) or target is None:
+        raise InputTypeError(
+            "target",
+            f"expected {'' if required else 'None, '}an int or one class index per sample "
+            f"({n}), got {target!r}." + (" Pass explanation.target." if required else ""),
         )
     if isinstance(target, int | np.integer):
         return int(target)
@@ -109,30 +128,48 @@ def normalize_target(target: Any, n: int) -> int | torch.Tensor | None:
         target = torch.from_numpy(target)
     elif not isinstance(target, torch.Tensor):
         if not isinstance(target, Iterable) or isinstance(target, str | bytes):
-            raise TypeError(
-                "target: expected None, an int, or a 1-D sequence/tensor with one class index "
-                f"per sample, got {type(target).__name__}."
+            raise InputTypeError(
+                "target",
+                f"expected {'' if required else 'None, '}an int, or a 1-D sequence/tensor with "
+                f"one class index per sample, got {type(target).__name__}.",
             )
         target = torch.as_tensor(list(target))
     if target.ndim == 0:
         target = target.reshape(1).expand(n)
     if target.ndim != 1:
-        raise ValueError(
-            f"target: expected a 1-D tensor with one class index per sample, got shape {_shape(target)}."
+        raise InputError(
+            "target",
+            "expected a 1-D tensor with one class index per sample, got shape "
+            f"{_shape(target)}.",
         )
     if target.numel() == 0:
-        raise ValueError(
-            f"target: expected one class index per sample ({n}), got an empty sequence. Pass "
-            "None to explain each sample's predicted class."
+        raise InputError(
+            "target",
+            f"expected one class index per sample ({n}), got an empty sequence. Pass "
+            "None to explain each sample's predicted class.",
         )
-    if torch.is_floating_point(target) or target.dtype == torch.bool:
-        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")
+    if torch.is_floating_point(target) or target.is_complex() or target.dtype == torch.bool:
+        raise InputTypeError("target", f"expected integer class indices, got dtype {target.dtype}.")
     if target.shape[0] != n:
-        raise ValueError(
-            f"target: expected one class index per sample ({n}), got {target.shape[0]}. "
-            "Pass an int to use the same class for every sample."
+        raise InputError(
+            "target",
+            f"expected one class index per sample ({n}), got {target.shape[0]}. "
+            "Pass an int to use the same class for every sample.",
         )
     return target.long()
+
+
+def check_target_range(indices: torch.Tensor, columns: int) -> None:
+    """Raise if a class index of ``indices`` is not a column of the model's ``columns``
+    outputs (negative ones included)."""
+    out_of_range = (indices < 0) | (indices >= columns)
+    if bool(out_of_range.any()):
+        bad = int(indices[out_of_range][0])
+        raise InputError(
+            "target",
+            f"class index {bad} is outside the model's outputs; the model returns {columns} "
+            f"output column(s), so valid targets are 0..{columns - 1}.",
+        )
 
 
 def resolve_target(target: Any, outputs: torch.Tensor) -> torch.Tensor:
@@ -153,38 +190,69 @@ def resolve_target(target: Any, outputs: torch.Tensor) -> torch.Tensor:
         indices = torch.full((n,), target, dtype=torch.long, device=outputs.device)
     else:
         indices = target.to(device=outputs.device, dtype=torch.long)
-    out_of_range = (indices < 0) | (indices >= k)
-    if bool(out_of_range.any()):
-        bad = int(indices[out_of_range][0])
-        raise ValueError(
-            f"target: class index {bad} is outside the model's outputs; the model returns {k} "
-            f"output column(s), so valid targets are 0..{k - 1}."
-        )
+    check_target_range(indices, k)
     return indices
+
+
+def integer_value(value: Any) -> int | None:
+    """``value`` as an int when it is one: a Python or numpy int, or a 0-d integer array or
+    tensor; ``None`` for anything else (bools and floats included)."""
+    if isinstance(value, np.ndarray | torch.Tensor) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        return None
+    return int(value)
+
+
+def index_out_of_range(position: int, n: int, name: str = "index") -> InputIndexError:
+    """The error for sample ``position`` of ``n`` samples that is not one of them."""
+    return InputIndexError(
+        name,
+        f"expected an int in [0, {n}), got {position}; {position} is out of range for {n} "
+        "samples (negative ones count from the end).",
+    )
+
+
+def check_sample_index(index: Any, n: int, name: str = "index") -> int:
+    """The sample number ``index`` of ``n`` samples, in ``[0, n)``.
+
+    Accepted: Python and numpy ints, 0-d integer arrays and tensors; negative numbers count
+    from the end. A bool, float or anything else is an :class:`~xai.errors.IndexTypeError`
+    (a TypeError and an IndexError), a number outside the samples an
+    :class:`~xai.errors.InputIndexError` (an IndexError).
+    """
+    position = integer_value(index)
+    if position is None:
+        raise IndexTypeError(name, f"expected an int in [0, {n}), got {index!r:.60}.")
+    if not -n <= position < n:
+        raise index_out_of_range(position, n, name)
+    return position % n
 
 
 def check_options(method: str, given: Iterable[str], accepted: Iterable[str]) -> None:
     """Raise if an option is not one the method accepts, suggesting the closest name."""
     accepted = sorted(accepted)
     for option in given:
-        if option in accepted:
-            continue
-        close = difflib.get_close_matches(option, accepted, n=1)
-        suggestion = f" Did you mean {close[0]!r}?" if close else ""
-        raise TypeError(
-            f"{option}: not an option of method {method!r}.{suggestion} "
-            f"Its options are: {', '.join(accepted)}."
-        )
+        if option not in accepted:
+            raise unknown_name_error(
+                option,
+                "option",
+                option,
+                accepted,
+                problem=f"not an option of method {method!r}",
+                listing="Its options are",
+                error=InputTypeError,
+            )
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"{name}: expected an integer >= {minimum}, got {type(value).__name__} {value!r}."
+        raise InputTypeError(
+            name, f"expected an integer >= {minimum}, got {type(value).__name__} {value!r}."
         )
     if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}.")
+        raise InputError(name, f"expected an integer >= {minimum}, got {value}.")
     return int(value)
 
 
@@ -193,14 +261,14 @@ def check_seed(seed: Any) -> int | None:
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed: expected None or an integer in [0, 2**32), got {seed!r}.")
+        raise InputError("seed", f"expected None or an integer in [0, 2**32), got {seed!r}.")
     return int(seed)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}.")
+        raise InputError(name, f"expected one of {', '.join(map(repr, choices))}, got {value!r}.")
     return value
 
 
@@ -218,17 +286,19 @@ def broadcast_reference(
         except OverflowError:  # an int beyond float's range
             number = float("inf")
         if not np.isfinite(number) or abs(number) > torch.finfo(inputs.dtype).max:
-            raise ValueError(
-                f"{name}: expected a finite number within the range of the inputs' dtype "
-                f"{inputs.dtype} (|value| <= {torch.finfo(inputs.dtype).max:.4g}), got {value!r:.40}."
+            raise InputError(
+                name,
+                "expected a finite number within the range of the inputs' dtype "
+                f"{inputs.dtype} (|value| <= {torch.finfo(inputs.dtype).max:.4g}), got {value!r:.40}.",
             )
         return torch.full_like(inputs[:1], number)
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"{name}: expected a number or a tensor shaped like one sample {_shape(inputs[0])} "
-            f"or a batch (M, {', '.join(map(str, inputs.shape[1:]))}), got {type(value).__name__}."
+        raise InputTypeError(
+            name,
+            f"expected a number or a tensor shaped like one sample {_shape(inputs[0])} "
+            f"or a batch (M, {', '.join(map(str, inputs.shape[1:]))}), got {type(value).__name__}.",
         )
     if not torch.is_floating_point(value):
         value = value.float()
@@ -237,11 +307,12 @@ def broadcast_reference(
     if tuple(value.shape) == sample_shape:
         value = value.unsqueeze(0)
     elif not (allow_batch and value.ndim == inputs.ndim and tuple(value.shape[1:]) == sample_shape):
-        raise ValueError(
-            f"{name}: expected a tensor of shape {sample_shape} (one sample) or (M, "
-            f"{', '.join(map(str, sample_shape))}) (a batch), got shape {_shape(value)}."
+        raise InputError(
+            name,
+            f"expected a tensor of shape {sample_shape} (one sample) or (M, "
+            f"{', '.join(map(str, sample_shape))}) (a batch), got shape {_shape(value)}.",
         )
     if value.shape[0] == 0:
-        raise ValueError(f"{name}: expected at least one row, got an empty tensor.")
+        raise InputError(name, "expected at least one row, got an empty tensor.")
     check_finite(value, name)
     return value

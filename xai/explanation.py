@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +13,9 @@ import numpy as np
 import torch
 
 from xai._device import pick_device
+from xai._files import atomic_path, dumps_json, to_json_value
+from xai._validation import check_sample_index, index_out_of_range, integer_value
+from xai.errors import IndexTypeError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -48,11 +49,13 @@ class Explanation:
         extras: everything else the method reports: convergence delta, LIME segments, SHAP
             expected value, ``model_evaluations``, ``seconds``, ``library_versions`` ...
 
-    Example:
-        >>> expl = xai.explain(model, images, method="gradcam")
-        >>> expl.heatmap().shape          # (N, H, W)
-        >>> fig = expl.plot(0)
-        >>> expl.save("gradcam.safetensors"); same = xai.Explanation.load("gradcam.safetensors")
+    Example::
+
+        expl = xai.explain(model, images, method="gradcam")
+        expl.heatmap().shape  # (N, H, W)
+        fig = expl.plot(0)
+        expl.save("gradcam.safetensors")
+        same = xai.Explanation.load("gradcam.safetensors")
     """
 
     attributions: torch.Tensor
@@ -113,8 +116,12 @@ class Explanation:
         return self.inputs.ndim == 4
 
     def heatmap(self) -> torch.Tensor:
-        """One map per sample: ``(N, H, W)`` for images (channels summed, sign kept),
-        ``(N, F)`` for tabular data, ``(N, L)`` for ``(N, C, L)`` sequences."""
+        """One map per sample, channels summed with their sign kept.
+
+        Returns:
+            A detached tensor on the attributions' device: ``(N, H, W)`` for images,
+            ``(N, F)`` for tabular data, ``(N, L)`` for ``(N, C, L)`` sequences.
+        """
         attributions = self.attributions.detach()
         if attributions.ndim in (3, 4):
             return attributions.sum(dim=1)
@@ -123,7 +130,11 @@ class Explanation:
         return attributions.reshape(attributions.shape[0], -1)
 
     def numpy(self) -> np.ndarray:
-        """The attributions as a numpy array (copied to the CPU)."""
+        """The attributions as a numpy array.
+
+        Returns:
+            A CPU copy of :attr:`attributions`, same shape and dtype.
+        """
         return self.attributions.detach().cpu().numpy()
 
     def to(self, device: str | torch.device) -> Explanation:
@@ -151,7 +162,21 @@ class Explanation:
         max_features: int = 20,
         ax: Axes | None = None,
     ) -> Figure:
-        """Plot sample ``index``; see :func:`xai.viz.plot_explanation` for the options."""
+        """Plot sample ``index`` with :func:`xai.viz.plot_explanation`.
+
+        Args:
+            index: which sample.
+            shared_scale: use one colour/axis scale for all samples of the batch.
+            overlay: draw image maps over a faded copy of the input.
+            feature_names: names of tabular features (default: ``extras["feature_names"]``,
+                else ``x0, x1, ...``).
+            max_features: bars shown for tabular data.
+            ax: draw the attribution panel into this Axes instead of a new figure.
+
+        Returns:
+            The matplotlib Figure (input and attribution map for images, a bar chart for
+            tabular data).
+        """
         from xai.viz import plot_explanation
 
         return plot_explanation(
@@ -177,8 +202,12 @@ class Explanation:
 
         Tensor-valued params/extras are stored as tensors; other values as JSON. Params JSON
         cannot hold (modules, callables) are stored as their description and load back as
-        :class:`UnsavedOption`; extras as their description. Nothing is pickled. The file is
-        written atomically (temp file, then rename).
+        :class:`UnsavedOption`; extras as their description. A NaN or infinite number is
+        written as ``null`` and loads back as None. Nothing is pickled. The file is written
+        atomically (temp file, then rename) with the mode the umask gives.
+
+        Args:
+            path: the file to write, conventionally ``*.safetensors``; replaced if it exists.
 
         Returns:
             The path written.
@@ -199,32 +228,36 @@ class Explanation:
                 if isinstance(value, torch.Tensor):
                     tensors[f"{section}.{key}"] = value
                 elif section == "params" and _is_unsaveable(value):
-                    json_part[key] = {_UNSAVED: str(_to_json(value))}
+                    json_part[key] = {_UNSAVED: str(to_json_value(value))}
                 else:
-                    json_part[key] = _to_json(value)
+                    json_part[key] = value
             header[section] = json_part
         tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
         metadata = {
             "format": _FORMAT,
             "format_version": str(_FORMAT_VERSION),
-            "xai": json.dumps(header, allow_nan=True),
+            "xai": dumps_json(header),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        os.close(handle)
-        try:
-            save_file(tensors, temp_name, metadata=metadata)
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            save_file(tensors, str(temporary), metadata=metadata)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Explanation:
-        """Read an explanation written by :meth:`save` (no unpickling)."""
+        """Read an explanation written by :meth:`save` (no unpickling).
+
+        Args:
+            path: a file written by :meth:`save`.
+            device: where the tensors are loaded (``"cpu"``, ``"cuda"``, ``"auto"`` ...).
+
+        Returns:
+            The explanation; options that could not be saved load as :class:`UnsavedOption`.
+
+        Raises:
+            FileNotFoundError: there is no file at ``path``.
+            ValueError: the file is not a safetensors file written by :meth:`save`, or
+                ``device`` is not available.
+        """
         from safetensors import safe_open
 
         device = pick_device(device)  # a clear error for a GPU that is not there
@@ -268,29 +301,6 @@ class Explanation:
         )
 
 
-def _to_json(value: Any) -> Any:
-    """A JSON-able version of ``value``; what JSON cannot hold becomes its description."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
-        return _to_json(value.item())
-    if isinstance(value, np.ndarray | torch.Tensor):
-        return _to_json(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_to_json(v) for v in value]
-    if isinstance(value, torch.device | torch.dtype):
-        return str(value)
-    if isinstance(value, torch.nn.Module):
-        return f"<module {type(value).__name__}>"
-    if callable(value):
-        return f"<callable {getattr(value, '__qualname__', type(value).__name__)}>"
-    return repr(value)
-
-
 def _is_unsaveable(value: Any) -> bool:
     """Whether a param is a live object JSON cannot hold (a module, a callable)."""
     return isinstance(value, UnsavedOption | torch.nn.Module) or (
@@ -315,16 +325,13 @@ def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _sample_index(index: Any, n: int) -> slice | torch.Tensor:
     """A slice or LongTensor of sample positions from an int (Python, numpy or 0-d tensor), a
     slice, a sequence of ints or a boolean mask of ``n`` values. Another type is a TypeError,
-    a position out of range an IndexError."""
+    a position out of range an IndexError (both :class:`xai.errors.InputError`); one int is
+    checked by :func:`xai._validation.check_sample_index`, as everywhere."""
     if isinstance(index, slice):
         return index
-    if isinstance(index, np.ndarray | torch.Tensor) and index.ndim == 0:
-        index = index.item()
-    if isinstance(index, int | np.integer) and not isinstance(index, bool | np.bool_):
-        index = int(index)
-        if not -n <= index < n:
-            raise IndexError(f"index: {index} is out of range for {n} samples.")
-        return slice(index % n, index % n + 1)
+    if integer_value(index) is not None:
+        position = check_sample_index(index, n)
+        return slice(position, position + 1)
     try:
         positions = torch.as_tensor(np.asarray(index) if isinstance(index, list | tuple) else index)
     except (TypeError, ValueError, RuntimeError):
@@ -337,14 +344,15 @@ def _sample_index(index: Any, n: int) -> slice | torch.Tensor:
         or positions.is_floating_point()
         or (positions.dtype == torch.bool)
     ):
-        raise TypeError(
-            f"index: expected an int, a slice, a sequence of ints or a boolean mask of {n} "
+        raise IndexTypeError(
+            "index",
+            f"expected an int, a slice, a sequence of ints or a boolean mask of {n} "
             f"values, got {type(index).__name__}"
             + (f" {index!r}" if isinstance(index, float | str | bool) else "")
-            + "."
+            + ".",
         )
     positions = positions.long()
     outside = (positions < -n) | (positions >= n)
     if bool(outside.any()):
-        raise IndexError(f"index: {int(positions[outside][0])} is out of range for {n} samples.")
+        raise index_out_of_range(int(positions[outside][0]), n)
     return positions % n

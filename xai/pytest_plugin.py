@@ -120,7 +120,9 @@ class ReportCollector:
 
     def payload(self) -> str:
         """The records with entries, the models and seeds, as JSON for the controller."""
-        return json.dumps(
+        from xai._files import dumps_json
+
+        return dumps_json(
             {
                 "records": [t.to_dict() for t in self.report.tests.values() if t.has_entries()],
                 "models": self.report.models,
@@ -317,7 +319,8 @@ class XaiReport:
     ) -> None:
         """Record a table: a list of dicts (columns from their keys), a list of rows with
         ``columns``, or a mapping (one row per key: ``name``, ``value``)."""
-        from xai.report.model import Table, json_value
+        from xai._files import to_json_value
+        from xai.report.model import Table
 
         name = _name(name)
         if isinstance(rows, Mapping):
@@ -331,7 +334,7 @@ class XaiReport:
                 body = [[row.get(k) for k in keys] for row in rows]  # type: ignore[union-attr]
                 columns = keys
             elif columns is not None:
-                body = [list(row) for row in rows]  # type: ignore[arg-type]
+                body = [list(row) for row in rows]
                 if any(len(row) != len(columns) for row in body):
                     raise ValueError(
                         f"rows: every row needs {len(columns)} values (one per column)."
@@ -346,16 +349,16 @@ class XaiReport:
                 f"got {type(rows).__name__}."
             )
         if self._collector is not None:
-            table = Table(name, [str(c) for c in columns], json_value(body))
+            table = Table(name, [str(c) for c in columns], to_json_value(body))
             self._record().tables.append(table)
 
     def model(self, name: str, **info: Any) -> None:
         """Record a model the run evaluated (shown in the report's summary)."""
-        from xai.report.model import json_value
+        from xai._files import to_json_value
 
         name = _name(name)
         if self._collector is not None:
-            self._collector.report.models[name] = json_value(info)
+            self._collector.report.models[name] = to_json_value(info)
 
 
 def _close(figure: Any) -> None:

@@ -101,9 +101,10 @@ right.bar_chart(
 
 # --- which explanation ------------------------------------------------------------------------
 methods_available = applicable_methods(subject.inputs)
-default_methods = [m for m in ("integrated_gradients", "gradcam") if m in methods_available]
-if not subject.is_image:
-    default_methods = [m for m in ("integrated_gradients", "shap") if m in methods_available]
+# Preselected: the first two deterministic methods (quick, no seed to choose), as the registry
+# lists them: Grad-CAM and Integrated Gradients for images.
+default_methods = [m for m in methods_available if not explainer_class(m).stochastic][:2]
+default_methods = default_methods or methods_available[:1]
 target_choices = ["predicted", "true", *range(report.num_classes)]
 
 state.initial("methods", default_methods, lambda chosen: set(chosen) <= set(methods_available))

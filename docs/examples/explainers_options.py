@@ -1,4 +1,4 @@
-"""The four methods with their own options, on images and on a table.
+"""The built-in methods with their own options, on images and on a table.
 
 Run: python docs/examples/explainers_options.py
 """
@@ -31,6 +31,16 @@ print("SHAP expected value:", sv.extras["expected_value"])
 # LIME: superpixels (SLIC by default), samples, large model batches
 lime = xai.explain(cnn, images, method="lime", num_samples=500, seed=1)
 print("LIME segments per image:", [int(s.max()) + 1 for s in lime.extras["segments"]])
+
+# SmoothGrad: noisy copies, noise as a fraction of each image's range (or stdevs=), seeded
+smooth = xai.explain(cnn, images, method="smoothgrad", nsamples=32, stdev_spread=0.1, seed=1)
+print("SmoothGrad noise per image:", smooth.extras["stdevs"])
+
+# Occlusion: a window over every channel moved across the image, occluded with a baseline
+occluded = xai.explain(
+    cnn, images, method="occlusion", sliding_window_shapes=(3, 6, 6), strides=3, baselines=0.5
+)
+print("Occlusion windows:", occluded.extras["windows"], "strides", occluded.params["strides"])
 
 # Tabular: Kernel SHAP and LIME with training rows as background
 mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))

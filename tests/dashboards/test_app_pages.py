@@ -12,6 +12,7 @@ import reference_models
 import xai
 from tests.dashboards.conftest import new_app, open_page
 from xai.evaluation.inspection import select_samples
+from xai.explainers.parameters import applicable_methods, tunable_parameters
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +99,29 @@ def test_explain_parameters_reach_the_method(digits: reference_models.ReferenceM
     assert f"· {evaluations} model evaluations ·" in app.image[1].captions[0]
 
 
-def test_explain_all_four_methods_on_images() -> None:
+def test_explain_every_method_on_images() -> None:
+    """Every registered method that explains images, each with the controls its class
+    declares (``tunable_parameters``), side by side."""
     app = open_page("explain", "shapes_cnn")
+    ref = reference_models.load("shapes_cnn")
+    sample = ref.data["test"].tensors[0][:1]
+    everything = applicable_methods(sample)
+    assert {"gradcam", "integrated_gradients", "lime", "shap", "smoothgrad", "occlusion"} <= set(
+        everything
+    )
+    assert app.multiselect(key="methods").options == everything
+    for method in everything:  # one control per tunable parameter of each method
+        for parameter in tunable_parameters(method, ref.model, sample):
+            widget = f"{method}.{parameter.name}"
+            control = (
+                app.selectbox(key=widget) if parameter.is_choice else app.number_input(key=widget)
+            )
+            assert control.value == parameter.default, widget
     app.number_input(key="lime.num_samples").set_value(200)
-    app = _explain(app, ["gradcam", "integrated_gradients", "lime", "shap"])
-    assert len(app.image) == 5
+    app = _explain(app, everything)
+    assert len(app.image) == len(everything) + 1
     methods = [image.captions[0].split(" · ")[0] for image in app.image[1:]]
-    assert methods == ["gradcam", "integrated_gradients", "lime", "shap"]
+    assert methods == everything
 
 
 def test_explain_misclassified_samples_are_the_mistakes(

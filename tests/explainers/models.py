@@ -38,6 +38,22 @@ def rows(n: int = 4, features: int = 6) -> torch.Tensor:
     return torch.randn(n, features, generator=torch.Generator().manual_seed(4))
 
 
+def small_sequence_model(channels: int = 2, classes: int = 3) -> nn.Module:
+    """A 1-D convolution over ``(N, C, L)`` sequences -> global average pooling -> linear."""
+    torch.manual_seed(5)
+    return nn.Sequential(
+        nn.Conv1d(channels, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(6, classes),
+    ).eval()
+
+
+def sequences(n: int = 3, channels: int = 2, length: int = 10) -> torch.Tensor:
+    return torch.randn(n, channels, length, generator=torch.Generator().manual_seed(6))
+
+
 class ReusedReLU(nn.Module):
     """The same ReLU module called at three places (twice spatial, once after the head)."""
 

@@ -1,7 +1,9 @@
 """Every registered explainer through the same invariants.
 
-A method added to the registry fails ``test_every_explainer_is_classified`` until it is given
-its input kinds and fast options below, so no method escapes these checks.
+The methods, the input kinds each explains and their cheap options come from the registry and
+the methods' classes (``input_kinds()``, ``quick_options``), so a newly registered method is
+checked here without editing this file; ``test_every_explainer_is_classified`` fails for a
+method no case reaches.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ from torch import nn
 
 import xai
 from tests.explainers import models
+from xai.explainers.registry import explainer_class
 
-#: method -> input kinds it explains
+#: the input kinds this test has models for (``model_and_inputs``)
+KINDS = ("image", "tabular", "sequence")
+#: method -> input kinds it explains, as its class declares them
 SUPPORTED_INPUTS = {
-    "integrated_gradients": ("image", "tabular"),
-    "gradcam": ("image",),
-    "shap": ("image", "tabular"),
-    "lime": ("image", "tabular"),
+    method: tuple(kind for kind in explainer_class(method).input_kinds() if kind in KINDS)
+    for method in xai.available_explainers()
 }
-#: small budgets so the suite stays fast; the seed is added for stochastic methods
+#: small budgets so the suite stays fast (the class's ``quick_options``); the seed is added
+#: for stochastic methods
 FAST_OPTIONS: dict[str, dict[str, Any]] = {
-    "integrated_gradients": {"n_steps": 16},
-    "gradcam": {},
-    "shap": {"nsamples": 16},
-    "lime": {"num_samples": 64},
+    method: dict(explainer_class(method).quick_options) for method in SUPPORTED_INPUTS
 }
 #: extra variants of a method that take another code path
 VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
@@ -42,6 +43,14 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tabular", {"background": models.rows(20), "sampler": "lime"}),
         ("tabular", {"sampler": "lime"}),
     ],
+    "smoothgrad": [
+        ("image", {"stdevs": 0.5, "abs": False}),
+        ("tabular", {"internal_batch_size": 5}),
+    ],
+    "occlusion": [
+        ("image", {"sliding_window_shapes": (1, 4, 3), "strides": (1, 3, 2), "baselines": 0.5}),
+        ("tabular", {"sliding_window_shapes": (2,), "batch_size": 3}),
+    ],
 }
 CASES = [
     pytest.param(method, kind, {}, id=f"{method}-{kind}")
@@ -50,6 +59,7 @@ CASES = [
 ] + [
     pytest.param(method, kind, variant, id=f"{method}-{kind}-{next(iter(variant))}-{i}")
     for method, variants in VARIANTS.items()
+    if method in SUPPORTED_INPUTS
     for i, (kind, variant) in enumerate(variants)
 ]
 
@@ -58,7 +68,7 @@ def options_for(
     method: str, seed: int = 0, variant: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     options = {**FAST_OPTIONS[method], **(variant or {})}
-    if xai.get_explainer(method, nn.Identity()).stochastic:
+    if explainer_class(method).stochastic:
         options["seed"] = seed
     return options
 
@@ -66,6 +76,8 @@ def options_for(
 def model_and_inputs(kind: str) -> tuple[nn.Module, torch.Tensor]:
     if kind == "image":
         return models.small_cnn(), models.images()
+    if kind == "sequence":
+        return models.small_sequence_model(), models.sequences()
     return models.small_mlp(), models.rows()
 
 
@@ -106,10 +118,18 @@ def assert_same_state(before: dict[str, Any], after: dict[str, Any]) -> None:
 
 
 def test_every_explainer_is_classified() -> None:
-    assert set(xai.available_explainers()) >= {"gradcam", "integrated_gradients", "shap", "lime"}
-    assert set(xai.available_explainers()) == set(SUPPORTED_INPUTS), (
-        "a registered explainer has no entry in SUPPORTED_INPUTS/FAST_OPTIONS of this test"
+    builtin = {"gradcam", "integrated_gradients", "shap", "lime", "smoothgrad", "occlusion"}
+    assert set(xai.available_explainers()) >= builtin
+    assert set(xai.available_explainers()) == set(SUPPORTED_INPUTS)
+    tested = {case.values[0] for case in CASES}
+    assert tested == set(SUPPORTED_INPUTS), (
+        f"no case reaches {sorted(set(SUPPORTED_INPUTS) - tested)}: its input kinds have no "
+        f"model in this test ({', '.join(KINDS)})"
     )
+    for method, options in FAST_OPTIONS.items():
+        accepted = explainer_class(method).accepted_options()
+        assert set(options) <= set(accepted), f"{method}: quick_options it does not accept"
+        assert "seed" not in options, f"{method}: quick_options must leave the seed to the caller"
 
 
 @pytest.mark.parametrize(("method", "kind", "variant"), CASES)
@@ -126,7 +146,7 @@ def test_shape_dtype_device_and_finite(method: str, kind: str, variant: dict[str
     assert expl.attributions.abs().sum() > 0, "all-zero attributions"
     assert expl.target.dtype == torch.long and expl.target.shape == (x.shape[0],)
     assert torch.equal(expl.target, model(x).argmax(1))
-    assert expl.heatmap().shape == ((x.shape[0], *x.shape[2:]) if kind == "image" else x.shape)
+    assert expl.heatmap().shape == ((x.shape[0], *x.shape[2:]) if x.ndim > 2 else x.shape)
     # provenance
     assert expl.extras["model_evaluations"] >= x.shape[0]
     assert expl.extras["seconds"] > 0
@@ -194,11 +214,10 @@ def test_same_seed_same_attributions(method: str, kind: str, variant: dict[str, 
     assert torch.equal(first.attributions, second.attributions)
 
 
-@pytest.mark.parametrize(
-    "method", [m for m in SUPPORTED_INPUTS if xai.get_explainer(m, nn.Identity()).stochastic]
-)
+@pytest.mark.parametrize("method", [m for m in SUPPORTED_INPUTS if explainer_class(m).stochastic])
 def test_seed_changes_stochastic_attributions(method: str) -> None:
-    model, x = model_and_inputs("tabular")
+    kinds = SUPPORTED_INPUTS[method]
+    model, x = model_and_inputs("tabular" if "tabular" in kinds else kinds[0])
     first = xai.explain(model, x, method=method, **options_for(method, seed=1))
     second = xai.explain(model, x, method=method, **options_for(method, seed=2))
     assert not torch.equal(first.attributions, second.attributions)
@@ -227,6 +246,18 @@ def test_train_mode_model_is_explained_in_eval_mode(
     """Dropout and batch norm in train mode would make results random and batch-dependent."""
     if kind == "image":
         model, x = models.DropoutBatchNorm().train(), models.images(4)
+    elif kind == "sequence":
+        model = nn.Sequential(
+            nn.Conv1d(2, 6, 3, padding=1),
+            nn.BatchNorm1d(6),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+            nn.Linear(6, 3),
+        )
+        model.train()
+        x = models.sequences()
     else:
         model = nn.Sequential(
             nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)

@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import save_file
 
 from xai.cli import main
+from xai.explainers.parameters import applicable_methods
+from xai.explainers.registry import explainer_class
 from xai.report import validation_errors
 from xai.suite.subject import user_subject
 
@@ -78,7 +80,10 @@ def test_report_on_reference_and_user_model(tmp_path: Path) -> None:
     assert len([f for f in side_by_side["figures"] if f["kind"] == "explanation"]) == 2
     timing = side_by_side["tables"][0]
     assert timing["name"] == "time per method"
-    assert {row[0] for row in timing["rows"]} == {"integrated_gradients", "lime", "shap"}
+    # every registered method that explains the user model's tabular rows
+    methods = applicable_methods(torch.zeros(1, 2))
+    assert {"integrated_gradients", "lime", "shap", "smoothgrad", "occlusion"} <= set(methods)
+    assert {row[0] for row in timing["rows"]} == set(methods)
     quality = tests["test_explanation_quality[usermodel:build]"]["tables"][0]
     column = {name.split()[0]: i for i, name in enumerate(quality["columns"])}
     rows = {row[0]: row for row in quality["rows"]}
@@ -86,6 +91,11 @@ def test_report_on_reference_and_user_model(tmp_path: Path) -> None:
     assert rows["integrated_gradients"][column["completeness_error"]] is not None
     assert rows["integrated_gradients"][column["seed_stability_score"]] is None  # deterministic
     assert rows["shap"][column["seed_stability_score"]] is not None
+    for method in methods:  # what each method's class declares
+        cls = explainer_class(method)
+        has_completeness = rows[method][column["completeness_error"]] is not None
+        assert has_completeness == ("completeness" in cls.properties), method
+        assert (rows[method][column["seed_stability_score"]] is not None) == cls.stochastic, method
     failed = [t for t in tests.values() if t["outcome"] in ("failed", "error")]
     assert result.returncode == (1 if failed else 0), result.stdout[-2000:] + result.stderr
     assert f"xai report: {(tmp_path / 'out' / 'index.html').resolve()}" in result.stdout

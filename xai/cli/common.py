@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xai.errors import InputError
+
 _log = logging.getLogger(__name__)
 
 __all__ = [
@@ -29,18 +31,25 @@ def fail(command: str, message: str) -> int:
 
 
 def flag_message(error: BaseException | str, renames: dict[str, str] | None = None) -> str:
-    """A library error on one line, its leading parameter name (``weights: ...``) written as
-    the command line's flag (``--weights: ...``). ``renames`` maps other leading names to
-    flags (e.g. ``{"path": "--weights"}``)."""
-    text = " ".join(str(error).split())
-    if len(text) > 600:
-        text = text[:600] + " ..."
+    """A library error on one line, the parameter it is about (``weights: ...``) written as
+    the command line's flag (``--weights: ...``). ``renames`` maps other parameter names to
+    flags (e.g. ``{"path": "--weights"}``).
+
+    An :class:`~xai.errors.InputError` says its parameter in ``.argument``. Other exceptions
+    (``FileNotFoundError("weights: ...")``, modules still raising a plain ValueError) are
+    read by the ``name:`` their message starts with; this only chooses the words shown."""
     names = {name: f"--{name}" for name in ("weights", "data", "model", "device", "seed")}
     names.update(renames or {})
-    head, colon, rest = text.partition(":")
-    if colon and head in names:
-        return f"{names[head]}:{rest}"
-    return text
+    argument: str | None
+    if isinstance(error, InputError):
+        argument, detail = error.argument, error.detail
+    else:
+        head, colon, rest = " ".join(str(error).split()).partition(":")
+        argument, detail = (head, rest) if colon and head in names else (None, head + colon + rest)
+    text = " ".join(detail.split())
+    if len(text) > 600:
+        text = text[:600] + " ..."
+    return f"{names.get(argument, argument)}: {text}" if argument is not None else text
 
 
 def device_problem(value: str) -> str | None:

@@ -83,9 +83,9 @@ def run_demo(out: str | Path = "demo_output", seed: int = 0, report: bool = True
     loaded = [reference_models.load(name) for name in reference_models.available()]
     reports = []
     for ref in loaded:
-        report = xai.evaluate(ref.model, ref.data["test"], class_names=ref.info.class_names)
-        reports.append((ref.name, report))
-        xai.viz.plot_confusion_matrix(report).savefig(
+        metrics = xai.evaluate(ref.model, ref.data["test"], class_names=ref.info.class_names)
+        reports.append((ref.name, metrics))
+        xai.viz.plot_confusion_matrix(metrics).savefig(
             out / f"{ref.name}_confusion_matrix.png", dpi=110
         )
     print("test-set metrics of the reference models:")

@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from xai._files import dumps_json
 from xai.cli.common import device_problem, fail, flag_message
 
 _log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         results[name] = report.to_dict()
         rows.append((name, report))
     if args.json:
-        print(json.dumps({"split": args.split, "models": results}, indent=2))
+        print(dumps_json({"split": args.split, "models": results}, indent=2))
     else:
         print(f"split: {args.split}")
         print(format_metrics_table(rows))

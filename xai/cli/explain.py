@@ -76,6 +76,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     import xai
     from xai._device import pick_device
+    from xai.explainers.parameters import applicable_methods
+    from xai.explainers.registry import explainer_class
     from xai.viz import plot_comparison
 
     problem = (
@@ -99,8 +101,7 @@ def _explain(args: argparse.Namespace) -> int:
     outside = [i for i in rows if not 0 <= i < n]
     if outside:
         return _fail(f"--index: sample {outside[0]} is outside the test data (0..{n - 1}).")
-    applicable = [m for m in xai.available_explainers() if subject.is_image or m != "gradcam"]
-    methods = args.method or applicable
+    methods = args.method or applicable_methods(subject.inputs[:1])
     unknown = [m for m in methods if m not in xai.available_explainers()]
     if unknown:
         return _fail(
@@ -129,7 +130,7 @@ def _explain(args: argparse.Namespace) -> int:
     explanations = []
     for method in methods:
         method_options = dict(options)
-        if xai.get_explainer(method, model).stochastic:
+        if explainer_class(method).stochastic:
             method_options.setdefault("seed", args.seed)
         started = time.perf_counter()
         try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
+from xai._files import dumps_json
 from xai.cli.common import device_problem, fail, flag_message, out_folder_problem, seed_problem
 
 _log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
         return fail("train", flag_message(error))
     if args.json:
         print(
-            json.dumps(
+            dumps_json(
                 {
                     "model": args.name,
                     "weights": str(result.path),

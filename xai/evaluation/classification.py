@@ -16,7 +16,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from xai._device import model_device, move_to
+from xai._files import to_json_value
 from xai._model import as_output_matrix, call_model, select_output
+from xai._state import eval_mode
+from xai.errors import InputError, InputTypeError
 from xai.metrics import classification as M
 
 __all__ = ["ClassificationReport", "evaluate", "evaluate_outputs", "format_metrics_table"]
@@ -69,25 +72,23 @@ class ClassificationReport:
         return self.probabilities.argmax(dim=1)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable metrics (NaN becomes None)."""
-
-        def clean(value: float) -> float | None:
-            return None if math.isnan(value) else float(value)
-
-        return {
-            "n_samples": self.n_samples,
-            "num_classes": self.num_classes,
-            "accuracy": clean(self.accuracy),
-            "f1": clean(self.f1),
-            "f1_weighted": clean(self.f1_weighted),
-            "f1_per_class": [clean(v) for v in self.f1_per_class],
-            "roc_auc": clean(self.roc_auc),
-            "roc_auc_per_class": [clean(v) for v in self.roc_auc_per_class],
-            "log_loss": clean(self.log_loss),
-            "expected_calibration_error": clean(self.expected_calibration_error),
-            "confusion_matrix": self.confusion_matrix.tolist(),
-            "class_names": list(self.class_names),
-        }
+        """JSON-serialisable metrics (NaN and infinite numbers become None)."""
+        return to_json_value(
+            {
+                "n_samples": self.n_samples,
+                "num_classes": self.num_classes,
+                "accuracy": float(self.accuracy),
+                "f1": float(self.f1),
+                "f1_weighted": float(self.f1_weighted),
+                "f1_per_class": [float(v) for v in self.f1_per_class],
+                "roc_auc": float(self.roc_auc),
+                "roc_auc_per_class": [float(v) for v in self.roc_auc_per_class],
+                "log_loss": float(self.log_loss),
+                "expected_calibration_error": float(self.expected_calibration_error),
+                "confusion_matrix": self.confusion_matrix.tolist(),
+                "class_names": list(self.class_names),
+            }
+        )
 
     def per_class(self) -> list[dict[str, Any]]:
         """One row per class: ``class``, ``support`` (true samples), ``precision``, ``recall``,
@@ -149,17 +150,19 @@ def evaluate_outputs(
     M._same_length(y, probabilities, "outputs")
     k = probabilities.shape[1]
     if num_classes is not None and num_classes != k:
-        raise ValueError(
-            f"num_classes: the outputs have {k} class columns, got num_classes={num_classes}."
+        raise InputError(
+            "num_classes",
+            f"the outputs have {k} class columns, got num_classes={num_classes}.",
         )
     if int(y.max()) >= k:
-        raise ValueError(
-            f"y_true: labels go up to {int(y.max())}, but the model gives scores for {k} "
-            f"classes (0..{k - 1}). Check the labels or the model's output layer."
+        raise InputError(
+            "y_true",
+            f"labels go up to {int(y.max())}, but the model gives scores for {k} "
+            f"classes (0..{k - 1}). Check the labels or the model's output layer.",
         )
     names = [str(c) for c in range(k)] if class_names is None else [str(c) for c in class_names]
     if len(names) != k:
-        raise ValueError(f"class_names: expected {k} names, got {len(names)}.")
+        raise InputError("class_names", f"expected {k} names, got {len(names)}.")
     y_pred = probabilities.argmax(dim=1)
     per_class_auc = M.roc_auc_score(y, scores if k > 2 else scores[:, 1], average=None)
     if k == 2:
@@ -190,14 +193,16 @@ def evaluate_outputs(
 def _batches(data: Any, batch_size: int) -> Any:
     if isinstance(data, tuple | list) and not isinstance(data, Dataset):
         if len(data) < 2 or not all(isinstance(t, torch.Tensor) for t in data[:2]):
-            raise TypeError(
-                "data: expected a DataLoader, a Dataset, or a pair of tensors (X, y), got a "
-                f"{type(data).__name__} of {[type(t).__name__ for t in data]}."
+            raise InputTypeError(
+                "data",
+                "expected a DataLoader, a Dataset, or a pair of tensors (X, y), got a "
+                f"{type(data).__name__} of {[type(t).__name__ for t in data]}.",
             )
         if data[0].shape[0] != data[1].shape[0]:
-            raise ValueError(
-                f"data: X and y must have the same number of rows, got {data[0].shape[0]} and "
-                f"{data[1].shape[0]}."
+            raise InputError(
+                "data",
+                f"X and y must have the same number of rows, got {data[0].shape[0]} and "
+                f"{data[1].shape[0]}.",
             )
         data = TensorDataset(data[0], data[1])
     if isinstance(data, TensorDataset):
@@ -209,9 +214,10 @@ def _batches(data: Any, batch_size: int) -> Any:
         return data
     if isinstance(data, Dataset):
         return DataLoader(data, batch_size=batch_size, shuffle=False)
-    raise TypeError(
-        f"data: expected a torch DataLoader, a Dataset, or a pair of tensors (X, y), got "
-        f"{type(data).__name__}."
+    raise InputTypeError(
+        "data",
+        f"expected a torch DataLoader, a Dataset, or a pair of tensors (X, y), got "
+        f"{type(data).__name__}.",
     )
 
 
@@ -247,40 +253,44 @@ def evaluate(
         A :class:`ClassificationReport` (``.accuracy``, ``.f1``, ``.roc_auc``,
         ``.confusion_matrix``, ``.to_dict()`` ...).
 
-    Example:
-        >>> report = xai.evaluate(model, (x_test, y_test))
-        >>> report.accuracy, report.f1, report.roc_auc
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, or ``data`` is of an unsupported kind.
+        ValueError: an empty dataset, labels or outputs that do not fit each other, or
+            out-of-range settings (the message names the argument).
+
+    Example::
+
+        report = xai.evaluate(model, (x_test, y_test))
+        report.accuracy, report.f1, report.roc_auc
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
+        raise InputTypeError("model", f"expected a torch.nn.Module, got {type(model).__name__}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
+        raise InputError("batch_size", f"expected a positive int, got {batch_size!r}.")
     device = model_device(model)
     collected_outputs: list[torch.Tensor] = []
     collected_labels: list[torch.Tensor] = []
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for batch in _batches(data, batch_size):
-                if not isinstance(batch, Sequence) or len(batch) < 2:
-                    raise TypeError(
-                        "data: expected batches of (inputs, labels[, ...]), got "
-                        f"{type(batch).__name__}."
-                    )
-                x = move_to(batch[0], device, non_blocking=device.type == "cuda")
-                raw = select_output(call_model(model, x, name="data"), output)
-                n = int(batch[1].shape[0])
-                matrix = as_output_matrix(raw, n)
-                if matrix.dtype != torch.float64:
-                    matrix = matrix.float()
-                collected_outputs.append(matrix.cpu())
-                collected_labels.append(torch.as_tensor(batch[1]).reshape(-1).cpu())
-    finally:
-        for module, mode in zip(model.modules(), modes, strict=True):
-            module.training = mode
+    # eval_mode, not preserved_state: under inference_mode the forward passes cannot change
+    # requires_grad or gradients, so preserved_state's copies of every .grad (a model-sized
+    # copy when evaluate runs between training steps) and its hook bookkeeping would buy nothing
+    with eval_mode(model), torch.inference_mode():
+        for batch in _batches(data, batch_size):
+            if not isinstance(batch, Sequence) or len(batch) < 2:
+                raise InputTypeError(
+                    "data",
+                    "expected batches of (inputs, labels[, ...]), got "
+                    f"{type(batch).__name__}.",
+                )
+            x = move_to(batch[0], device, non_blocking=device.type == "cuda")
+            raw = select_output(call_model(model, x, name="data"), output)
+            n = int(batch[1].shape[0])
+            matrix = as_output_matrix(raw, n)
+            if matrix.dtype != torch.float64:
+                matrix = matrix.float()
+            collected_outputs.append(matrix.cpu())
+            collected_labels.append(torch.as_tensor(batch[1]).reshape(-1).cpu())
     if not collected_outputs:
-        raise ValueError("data: expected at least one sample, got an empty dataset.")
+        raise InputError("data", "expected at least one sample, got an empty dataset.")
     return evaluate_outputs(
         torch.cat(collected_labels),
         torch.cat(collected_outputs),

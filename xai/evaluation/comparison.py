@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from xai._device import model_device
+from xai._files import to_json_value
 from xai._model import ModelFunction, call_model
 from xai._progress import Progress, check_progress, notify
 from xai._state import preserved_state
@@ -91,19 +92,29 @@ class Comparison:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: per-method reports, time, evaluations, agreement matrices."""
-        return {
-            "methods": list(self.methods),
-            "n_samples": len(next(iter(self.explanations.values()))),
-            "reports": {m: r.to_dict() for m, r in self.reports.items()},
-            "seconds": dict(self.seconds),
-            "model_evaluations": dict(self.model_evaluations),
-            "agreement": {k: v.tolist() for k, v in self.agreement.items()},
-            "top_k": self.top_k,
-        }
+        """JSON-ready: per-method reports, time, evaluations, agreement matrices (NaN and
+        infinite numbers as None)."""
+        return to_json_value(
+            {
+                "methods": list(self.methods),
+                "n_samples": len(next(iter(self.explanations.values()))),
+                "reports": {m: r.to_dict() for m, r in self.reports.items()},
+                "seconds": dict(self.seconds),
+                "model_evaluations": dict(self.model_evaluations),
+                "agreement": {k: v.tolist() for k, v in self.agreement.items()},
+                "top_k": self.top_k,
+            }
+        )
 
     def __repr__(self) -> str:
         return f"Comparison(methods={self.methods}, n_samples={len(self.explanations[self.methods[0]])})"
+
+
+def _seconds(explanation: Explanation) -> float:
+    """The explanation's run time; NaN when unknown (absent, or None as a loaded file holds a
+    time that was not finite)."""
+    value = explanation.extras.get("seconds")
+    return math.nan if value is None else float(value)
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -157,9 +168,16 @@ def compare(
     Returns:
         A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``; drawn by :func:`xai.viz.plot_method_comparison`.
 
-    Example:
-        >>> comparison = xai.compare(model, images[:8], masks=masks[:8])
-        >>> print(comparison.table()); xai.viz.plot_method_comparison(comparison, 0)
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+        ValueError: no, repeated or unknown methods, options for a method not compared, or
+            bad inputs, target or metric options (the message names the argument).
+
+    Example::
+
+        comparison = xai.compare(model, images[:8], masks=masks[:8])
+        print(comparison.table())
+        xai.viz.plot_method_comparison(comparison, 0)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
@@ -190,9 +208,9 @@ def compare(
 
     # Deletion/insertion on the same features for every method (square patches for images),
     # not LIME's own superpixels, so their AUCs are comparable.
-    metric_options = {k: dict(v) for k, v in (metric_options or {}).items()}
+    quality_options = {k: dict(v) for k, v in (metric_options or {}).items()}
     for name in ("deletion_auc", "insertion_auc"):
-        metric_options.setdefault(name, {}).setdefault("segments", None)
+        quality_options.setdefault(name, {}).setdefault("segments", None)
 
     explanations: dict[str, Explanation] = {}
     reports: dict[str, QualityReport] = {}
@@ -208,7 +226,7 @@ def compare(
         explanations[name] = explanation
         notify(progress, (step + 0.5) / len(methods), f"evaluating {name}")
         reports[name] = evaluate_explanation(
-            model, explanation, metrics, masks, options=metric_options, output=output
+            model, explanation, metrics, masks, options=quality_options, output=output
         )
 
     count = len(methods)
@@ -229,7 +247,7 @@ def compare(
         methods=methods,
         explanations=explanations,
         reports=reports,
-        seconds={m: float(e.extras.get("seconds", float("nan"))) for m, e in explanations.items()},
+        seconds={m: _seconds(e) for m, e in explanations.items()},
         model_evaluations={
             m: int(e.extras.get("model_evaluations", 0)) for m, e in explanations.items()
         },

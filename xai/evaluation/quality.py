@@ -9,7 +9,6 @@ feeds them what they need, and collects the results.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +18,14 @@ import torch
 from torch import nn
 
 from xai._device import model_device
+from xai._files import to_json_value
 from xai._model import call_model
 from xai._state import preserved_state
+from xai.errors import InputError
 from xai.explainers.base import Explainer
 from xai.explainers.registry import available_explainers, explainer_class
 from xai.explanation import Explanation, UnsavedOption
-from xai.metrics.faithfulness import perturbation_curves
+from xai.metrics.faithfulness import deletion_insertion_curves
 from xai.metrics.registry import QualityMetric, get_quality_metric, quality_metrics
 
 __all__ = ["QualityReport", "evaluate_explanation"]
@@ -44,10 +45,12 @@ class QualityReport:
         seconds: metric name -> seconds it took.
         settings: the options the metrics ran with.
 
-    Example:
-        >>> report = xai.evaluate_explanation(model, expl, masks=masks)
-        >>> report.means["deletion_auc"], report["pointing_game_score"]   # mean, (N,) values
-        >>> report.to_dict(); xai.viz.plot_perturbation_curves(report)
+    Example::
+
+        report = xai.evaluate_explanation(model, expl, masks=masks)
+        report.means["deletion_auc"], report["pointing_game_score"]  # mean, (N,) values
+        report.to_dict()
+        xai.viz.plot_perturbation_curves(report)
     """
 
     method: str
@@ -75,21 +78,24 @@ class QualityReport:
         return name in self.values
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: per-sample values, means, directions, curves, skipped metrics."""
-        return {
-            "method": self.method,
-            "n_samples": next((int(v.shape[0]) for v in self.values.values()), 0),
-            "means": {k: _json_float(v) for k, v in self.means.items()},
-            "values": {k: [_json_float(x) for x in v.tolist()] for k, v in self.values.items()},
-            "higher_is_better": dict(self.higher_is_better),
-            "curves": {
-                k: {"fractions": f.tolist(), "scores": s.tolist()}
-                for k, (f, s) in self.curves.items()
-            },
-            "skipped": dict(self.skipped),
-            "seconds": dict(self.seconds),
-            "settings": {k: _describe(v) for k, v in self.settings.items()},
-        }
+        """JSON-ready: per-sample values, means, directions, curves, skipped metrics. A NaN or
+        infinite number (e.g. the score of a sample with an empty mask) is None."""
+        return to_json_value(
+            {
+                "method": self.method,
+                "n_samples": next((int(v.shape[0]) for v in self.values.values()), 0),
+                "means": self.means,
+                "values": {k: v.tolist() for k, v in self.values.items()},
+                "higher_is_better": dict(self.higher_is_better),
+                "curves": {
+                    k: {"fractions": f.tolist(), "scores": s.tolist()}
+                    for k, (f, s) in self.curves.items()
+                },
+                "skipped": dict(self.skipped),
+                "seconds": dict(self.seconds),
+                "settings": {k: _describe(v) for k, v in self.settings.items()},
+            }
+        )
 
     def __repr__(self) -> str:
         lines = [f"QualityReport(method={self.method!r})"]
@@ -99,10 +105,6 @@ class QualityReport:
         for name, reason in self.skipped.items():
             lines.append(f"  {name:<24} skipped: {reason}")
         return "\n".join(lines)
-
-
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
 
 
 def _describe(value: Any) -> Any:
@@ -124,11 +126,13 @@ def _check_model_runs(model: nn.Module, explanation: Explanation) -> None:
         sample = explanation.inputs[:1].to(model_device(model))
         try:
             call_model(model, sample, name="explanation")
-        except ValueError as error:
-            if not str(error).startswith("explanation: the model failed"):
+        except InputError as error:
+            if error.argument != "explanation":  # not call_model's failure on these inputs
                 raise
-            raise ValueError(
-                f"{error} Is `model` the model that was explained (method {explanation.method!r})?"
+            raise InputError(
+                "explanation",
+                f"{error.detail} Is `model` the model that was explained "
+                f"(method {explanation.method!r})?",
             ) from error.__cause__
 
 
@@ -287,10 +291,11 @@ def evaluate_explanation(
         TypeError, ValueError: bad arguments, unknown metric names, or a named metric whose
             inputs are missing (e.g. localization without masks).
 
-    Example:
-        >>> expl = xai.explain(model, images, method="integrated_gradients")
-        >>> report = xai.evaluate_explanation(model, expl, masks=masks)
-        >>> report.means
+    Example::
+
+        expl = xai.explain(model, images, method="integrated_gradients")
+        report = xai.evaluate_explanation(model, expl, masks=masks)
+        report.means
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
@@ -307,13 +312,16 @@ def evaluate_explanation(
     if masks is not None and not isinstance(masks, torch.Tensor):
         masks = torch.as_tensor(masks)
     _check_model_runs(model, explanation)
+    # moved to the model's device once: every metric then finds them there (no copy per metric)
+    device = model_device(model)
+    segments = explanation.extras.get("segments") if explanation.is_image else None
     context: dict[str, Any] = {
         "model": model,
-        "inputs": explanation.inputs,
-        "attributions": explanation.attributions,
-        "target": explanation.target,
-        "masks": masks,
-        "segments": explanation.extras.get("segments") if explanation.is_image else None,
+        "inputs": explanation.inputs.to(device),
+        "attributions": explanation.attributions.to(device),
+        "target": explanation.target.to(device),
+        "masks": masks.to(device) if isinstance(masks, torch.Tensor) else masks,
+        "segments": segments.to(device) if isinstance(segments, torch.Tensor) else segments,
         "baseline": baseline,
         "output": output,
         "explain": rerun_function(model, explanation, output),
@@ -325,6 +333,7 @@ def evaluate_explanation(
         higher_is_better={m.name: m.higher_is_better for m in chosen},
         skipped=skipped,
     )
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # mode -> (fractions, scores)
     for metric in chosen:
         started = time.perf_counter()
         metric_context = {
@@ -332,8 +341,11 @@ def evaluate_explanation(
             **_method_context(metric, explanation),
             **options.get(metric.name, {}),
         }
-        if metric.name in ("deletion_auc", "insertion_auc"):
-            values = _curve_metric(metric, metric_context, report)
+        if metric.name in _CURVES:
+            values = _curve_metric(metric, metric_context, report, chosen, options, curves)
+        elif metric.name == "completeness_error" and _has_own_delta(explanation, options):
+            # the method reported sum(a) - (f(x) - f(baseline)) on its own baseline already
+            values = explanation.extras["convergence_delta"].detach().abs()
         else:
             values = metric(**metric_context)
         report.values[metric.name] = values.detach().float().cpu()
@@ -364,7 +376,7 @@ def _method_context(metric: QualityMetric, explanation: Explanation) -> dict[str
     """Method-specific inputs: completeness against the method's own reference."""
     if metric.name != "completeness_error":
         return {}
-    if explanation.method == "shap" and "expected_value" in explanation.extras:
+    if "expected_value" in explanation.extras:  # SHAP: E[f(background)] is its reference
         return {"reference_output": explanation.extras["expected_value"]}
     baselines = explanation.params.get("baselines")
     if isinstance(baselines, torch.Tensor | int | float) and not isinstance(baselines, bool):
@@ -372,19 +384,33 @@ def _method_context(metric: QualityMetric, explanation: Explanation) -> dict[str
     return {"baseline": 0.0}
 
 
-def _curve_metric(
-    metric: QualityMetric, context: dict[str, Any], report: QualityReport
-) -> torch.Tensor:
-    mode = "deletion" if metric.name == "deletion_auc" else "insertion"
-    accepted = ("steps", "baseline", "segments", "patch_size", "score", "output")
-    fractions, scores = perturbation_curves(
-        context["model"],
-        context["inputs"],
-        context["attributions"],
-        context["target"],
-        mode=mode,
-        **{k: context[k] for k in accepted if k in context},
+#: The curve metrics and the curve each integrates.
+_CURVES = {"deletion_auc": "deletion", "insertion_auc": "insertion"}
+
+
+def _has_own_delta(explanation: Explanation, options: Mapping[str, Any]) -> bool:
+    """Whether completeness can be read from the method's own convergence delta: reported
+    for every sample, and no other baseline asked for."""
+    delta = explanation.extras.get("convergence_delta")
+    return (
+        isinstance(delta, torch.Tensor)
+        and delta.shape == (len(explanation),)
+        and not options.get("completeness_error")
     )
+
+
+def _curve_metric(
+    metric: QualityMetric,
+    context: dict[str, Any],
+    report: QualityReport,
+    chosen: Sequence[QualityMetric],
+    options: Mapping[str, Any],
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    """Integrate the metric's curve. Deletion and insertion with the same options come from
+    one ranking of the features, computed when the first of them runs (kept in ``curves``)."""
+    mode = _CURVES[metric.name]
+    accepted = ("steps", "baseline", "segments", "patch_size", "score", "output")
     unknown = set(context) - set(accepted) - {"model", "inputs", "attributions", "target"}
     unknown -= {"masks", "explain", "reference_output", "other"}
     if unknown:
@@ -392,5 +418,24 @@ def _curve_metric(
             f"options: {metric.name} has no option(s) {sorted(unknown)}; its options are "
             f"{', '.join(a for a in accepted if a != 'output')}."
         )
+    if mode not in curves:
+        same = [
+            _CURVES[m.name]
+            for m in chosen
+            if m.name in _CURVES
+            and _CURVES[m.name] not in curves
+            and options.get(m.name, {}) == options.get(metric.name, {})
+        ]
+        fractions, computed = deletion_insertion_curves(
+            context["model"],
+            context["inputs"],
+            context["attributions"],
+            context["target"],
+            modes=tuple(same),
+            **{k: context[k] for k in accepted if k in context},
+        )
+        for name, scores in computed.items():
+            curves[name] = (fractions, scores)
+    fractions, scores = curves[mode]
     report.curves[mode] = (fractions.cpu(), scores.detach().float().cpu())
     return torch.trapezoid(scores, fractions, dim=1)

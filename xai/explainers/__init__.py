@@ -9,6 +9,7 @@ from xai.explainers.base import Explainer, Target
 from xai.explainers.gradcam import GradCAM
 from xai.explainers.integrated_gradients import IntegratedGradients
 from xai.explainers.lime.explainer import LIME
+from xai.explainers.occlusion import Occlusion
 from xai.explainers.registry import (
     ENTRY_POINT_GROUP,
     available_explainers,
@@ -19,8 +20,9 @@ from xai.explainers.registry import (
     reload_entry_points,
 )
 from xai.explainers.shap.explainer import SHAP
+from xai.explainers.smoothgrad import SmoothGrad
 
-for _builtin in (GradCAM, IntegratedGradients, LIME, SHAP):
+for _builtin in (GradCAM, IntegratedGradients, LIME, SHAP, SmoothGrad, Occlusion):
     register_explainer(_builtin)
 
 __all__ = [

@@ -15,6 +15,7 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -38,14 +39,65 @@ from xai.explanation import Explanation
 #: Options every method accepts, on top of its own ``defaults``.
 COMMON_OPTIONS: dict[str, Any] = {"output": None}
 
+#: The kinds of input, by number of dimensions of the batch: what ``input_ndims`` means.
+INPUT_KINDS: dict[str, int] = {"image": 4, "tabular": 2, "sequence": 3}
+
+#: The choice that leaves an option to the method (its ``None`` default).
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One adjustable option of a method, from which front ends (the dashboard) build a
+    control; a method lists its own in :meth:`Explainer.tunable_parameters`.
+
+    Attributes:
+        name: the option's keyword in ``xai.explain``.
+        label: a short human label.
+        default: the value shown first (the method's own default, or :data:`AUTO`).
+        minimum, maximum, step: the range of an integer option.
+        choices: the allowed values of a choice option (``None`` for integers).
+        help: one sentence on what the option changes.
+    """
+
+    name: str
+    label: str
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    step: int | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+    @property
+    def is_choice(self) -> bool:
+        return self.choices is not None
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the choices, or an integer in the range."""
+        if self.choices is not None:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        low = self.minimum if self.minimum is not None else value
+        high = self.maximum if self.maximum is not None else value
+        return low <= value <= high
+
+    def to_option(self, value: Any) -> Any:
+        """The keyword value for ``xai.explain``: :data:`AUTO` becomes ``None``."""
+        return None if value == AUTO else value
+
 
 class Explainer(ABC):
     """An attribution method bound to a model and its options.
 
     Subclasses set ``name``, ``defaults`` (their own options and default values),
     ``stochastic`` (whether they take ``seed``), optionally ``input_ndims`` (accepted numbers of
-    input dimensions), ``properties`` and ``reference`` (the paper), and implement
-    :meth:`attribute`.
+    input dimensions, read in words by :meth:`input_kinds`), ``quick_options`` (cheap options
+    for smoke tests and previews), ``properties`` and ``reference`` (the paper), optionally
+    :meth:`tunable_parameters` (the options front ends offer as controls), and implement
+    :meth:`attribute`. Everything the library, the dashboard, the CLI and the tests need to
+    know about a method is asked of its class, so a new method needs no edits elsewhere.
 
     ``__init__`` only stores the model and options (checking option *names*); everything else is
     validated when :meth:`explain` is called.
@@ -59,6 +111,9 @@ class Explainer(ABC):
     #: What the method guarantees, for the metrics that are meaningful only then:
     #: ``"completeness"``: attributions sum to ``f(x) - f(baseline)`` (path methods, SHAP).
     properties: ClassVar[frozenset[str]] = frozenset()
+    #: Options that make the method cheap (few steps or samples) while still exercising its
+    #: code: for smoke tests, previews and the bundled report suite. ``seed`` is not included.
+    quick_options: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
         if not isinstance(model, nn.Module):
@@ -77,6 +132,31 @@ class Explainer(ABC):
         if cls.stochastic:
             names.add("seed")
         return sorted(names)
+
+    @classmethod
+    def input_kinds(cls) -> tuple[str, ...]:
+        """The kinds of input the method explains, among ``"image"`` ``(N, C, H, W)``,
+        ``"tabular"`` ``(N, F)`` and ``"sequence"`` ``(N, C, L)`` (from ``input_ndims``)."""
+        return tuple(
+            kind
+            for kind, ndim in INPUT_KINDS.items()
+            if cls.input_ndims is None or ndim in cls.input_ndims
+        )
+
+    @classmethod
+    def accepts(cls, inputs: torch.Tensor) -> bool:
+        """Whether the method explains a batch of this layout (its number of dimensions)."""
+        return cls.input_ndims is None or inputs.ndim in cls.input_ndims
+
+    @classmethod
+    def tunable_parameters(
+        cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
+    ) -> list[Parameter]:
+        """The options worth adjusting by hand, with their ranges, for this model and these
+        inputs ``(N, ...)`` (both optional: they refine choices such as Grad-CAM's layers).
+        Front ends build their controls from them; the default is none (the method runs with
+        its ``defaults``)."""
+        return []
 
     def explain(self, inputs: torch.Tensor, target: Any = None) -> Explanation:
         """Explain ``inputs`` for ``target``.
@@ -224,20 +304,16 @@ class Target:
         target = self.target
         if isinstance(target, torch.Tensor):
             target = target[part]
-        if not all_finite(outputs):
-            finite = torch.isfinite(outputs).all(dim=1)
-            rows = (~finite).nonzero().flatten() + (part.start or 0)
-            raise ValueError(
-                f"inputs: the model's outputs are NaN or infinite for {len(rows)} sample(s) "
-                f"(rows {_listed(rows.tolist())}); there is nothing to explain. Check these "
-                "inputs (range, scaling) and the model on them."
-            )
+        check_finite_scores(outputs, torch.arange(self.n)[part])
         indices = resolve_target(target, outputs)
+        self._store(indices, part)
+        return indices
+
+    def _store(self, indices: torch.Tensor, part: slice) -> None:
         if self._indices is None:
             self._indices = torch.zeros(self.n, dtype=torch.long, device=indices.device)
         self._indices[part] = indices
         self._resolved[part] = True
-        return indices
 
     def from_model(
         self, function: ModelFunction, inputs: torch.Tensor
@@ -249,7 +325,12 @@ class Target:
         return outputs, self.resolve(outputs)
 
     def classes(self, function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
-        """The class of each sample ``(N,)``, LongTensor, checked against the model's outputs."""
+        """The class of each sample ``(N,)``, LongTensor, checked against the model's outputs.
+
+        An explicit target too costs a forward pass on every sample: only the scores tell
+        whether there is anything to explain (a model whose output is NaN on a sample can still
+        give finite, meaningless gradients there).
+        """
         return self.from_model(function, inputs)[1]
 
     @property
@@ -260,12 +341,24 @@ class Target:
     @property
     def indices(self) -> torch.Tensor:
         """LongTensor ``(N,)`` once every sample has been resolved."""
-        if not self.resolved:
+        if self._indices is None or not self.resolved:
             raise RuntimeError(
                 "Target.indices read before every sample was resolved: the method's attribute() "
                 "must call target.classes(), target.from_model() or target.resolve()."
             )
         return self._indices
+
+
+def check_finite_scores(outputs: torch.Tensor, rows: torch.Tensor) -> None:
+    """Raise when the model's scores on the samples ``rows`` are NaN or infinite."""
+    if all_finite(outputs):
+        return
+    bad = rows[~torch.isfinite(outputs).all(dim=1).cpu()]
+    raise ValueError(
+        f"inputs: the model's outputs are NaN or infinite for {len(bad)} sample(s) "
+        f"(rows {_listed(bad.tolist())}); there is nothing to explain. Check these "
+        "inputs (range, scaling) and the model on them."
+    )
 
 
 def _listed(rows: list[int]) -> str:

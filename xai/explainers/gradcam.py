@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from xai._batching import chunk_rows, chunks
-from xai._layers import LayerCall, resolve_layer, trace_layers
+from xai._layers import LayerCall, resolve_layer, spatial_layers, trace_layers
 from xai._model import ModelFunction, input_gradient
 from xai._validation import check_bool, check_choice
-from xai.explainers.base import Explainer, Target
+from xai.explainers.base import AUTO, Explainer, Parameter, Target
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
 
@@ -54,6 +54,25 @@ class GradCAM(Explainer):
     defaults = {"layer": None, "relu_attributions": True, "interpolate_mode": "bilinear"}
     input_ndims = (4,)
     reference = "https://arxiv.org/abs/1610.02391"
+
+    @classmethod
+    def tunable_parameters(
+        cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
+    ) -> list[Parameter]:
+        """The layer: automatic, or one of the model's spatial layers (traced on one sample
+        when both the model and image inputs are given)."""
+        layers: tuple[str, ...] = ()
+        if model is not None and inputs is not None and cls.accepts(inputs):
+            layers = tuple(spatial_layers(model, inputs[:1]))
+        return [
+            Parameter(
+                "layer",
+                "layer",
+                AUTO,
+                choices=(AUTO, *layers),
+                help="Convolutional layer whose activations are weighted (auto: the last one).",
+            )
+        ]
 
     def attribute(
         self,

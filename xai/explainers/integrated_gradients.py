@@ -12,11 +12,12 @@ import functools
 from typing import Any
 
 import torch
+from torch import nn
 
 from xai._batching import chunk_rows, chunks, map_in_chunks
 from xai._model import ModelFunction, input_gradient
 from xai._validation import broadcast_reference, check_positive_int
-from xai.explainers.base import Explainer, Target
+from xai.explainers.base import Explainer, Parameter, Target
 
 
 class IntegratedGradients(Explainer):
@@ -37,6 +38,23 @@ class IntegratedGradients(Explainer):
     properties = frozenset({"completeness"})
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
+    quick_options = {"n_steps": 24}
+
+    @classmethod
+    def tunable_parameters(
+        cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
+    ) -> list[Parameter]:
+        return [
+            Parameter(
+                "n_steps",
+                "integration steps",
+                cls.defaults["n_steps"],
+                2,
+                300,
+                2,
+                help="Points on the straight path from the baseline; more is more exact.",
+            )
+        ]
 
     def attribute(
         self,

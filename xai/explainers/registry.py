@@ -3,7 +3,6 @@ and the public calls ``explain``, ``get_explainer`` and ``available_explainers``
 
 from __future__ import annotations
 
-import difflib
 import logging
 import warnings
 from importlib import metadata
@@ -12,6 +11,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from xai.errors import InputError, InputTypeError, unknown_name_error
 from xai.explainers.base import Explainer
 from xai.explanation import Explanation
 
@@ -30,21 +30,31 @@ def register_explainer(cls: E, *, name: str | None = None, overwrite: bool = Fal
     Usable as a decorator. Third-party packages do not need to call this: declaring the class
     in the entry-point group ``xai.explainers`` is enough.
 
+    Args:
+        cls: the :class:`~xai.Explainer` subclass.
+        name: the method name users pass to :func:`explain` (default: ``cls.name``).
+        overwrite: replace a class already registered under that name.
+
+    Returns:
+        ``cls`` itself, so that the call works as a class decorator.
+
     Raises:
         TypeError: ``cls`` is not an Explainer subclass.
         ValueError: the name is empty or taken (and ``overwrite`` is False).
     """
     if not (isinstance(cls, type) and issubclass(cls, Explainer)):
-        raise TypeError(f"cls: expected a subclass of xai.Explainer, got {cls!r}.")
+        raise InputTypeError("cls", f"expected a subclass of xai.Explainer, got {cls!r}.")
     key = name or cls.name
     if not key:
-        raise ValueError(
-            f"name: {cls.__name__} has no `name`; set the class attribute or pass name=."
+        raise InputError(
+            "name",
+            f"{cls.__name__} has no `name`; set the class attribute or pass name=.",
         )
     if key in _REGISTRY and _REGISTRY[key] is not cls and not overwrite:
-        raise ValueError(
-            f"name: an explainer called {key!r} is already registered ({_REGISTRY[key].__name__}). "
-            "Pick another name or pass overwrite=True."
+        raise InputError(
+            "name",
+            f"an explainer called {key!r} is already registered ({_REGISTRY[key].__name__}). "
+            "Pick another name or pass overwrite=True.",
         )
     _REGISTRY[key] = cls
     return cls
@@ -78,7 +88,11 @@ def reload_entry_points() -> None:
 
 
 def available_explainers() -> list[str]:
-    """Names of every registered method, built-in and third-party, sorted."""
+    """Names of every registered method, built-in and third-party, sorted.
+
+    Returns:
+        The names :func:`explain` and :func:`get_explainer` accept, e.g. ``"gradcam"``.
+    """
     _load_entry_points()
     return sorted(_REGISTRY)
 
@@ -86,23 +100,35 @@ def available_explainers() -> list[str]:
 def explainer_class(name: str) -> type[Explainer]:
     """The class registered under ``name``; a ValueError lists the available names otherwise."""
     if not isinstance(name, str):
-        raise TypeError(f"method: expected a method name (str), got {type(name).__name__}.")
+        raise InputTypeError(
+            "method", f"expected a method name (str), got {type(name).__name__}."
+        )
     _load_entry_points()
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"method: unknown method {name!r}.{hint} Available: {', '.join(available_explainers())}."
-        )
+        raise unknown_name_error("method", "method", name, available_explainers())
     return _REGISTRY[name]
 
 
 def get_explainer(name: str, model: nn.Module, **options: Any) -> Explainer:
     """Configure method ``name`` for ``model`` once and reuse it.
 
-    Example:
-        >>> explainer = xai.get_explainer("gradcam", model, layer="features.3")
-        >>> expl = explainer.explain(images, target=None)
+    Args:
+        name: one of :func:`available_explainers`.
+        model: any ``torch.nn.Module``.
+        **options: the method's options (stored here, checked when :meth:`Explainer.explain`
+            runs), as in :func:`explain`.
+
+    Returns:
+        The configured :class:`~xai.Explainer`.
+
+    Raises:
+        ValueError: ``name`` is not a registered method (the message lists them).
+        TypeError: ``name`` is not a string.
+
+    Example::
+
+        explainer = xai.get_explainer("gradcam", model, layer="features.3")
+        expl = explainer.explain(images, target=None)
     """
     return explainer_class(name)(model, **options)
 
@@ -127,8 +153,15 @@ def explain(
     Returns:
         An :class:`~xai.Explanation`.
 
+    Raises:
+        ValueError, TypeError: an unknown method, or bad inputs, target or options (the
+            message names the argument).
+
     Example:
-        >>> expl = xai.explain(model, images, method="integrated_gradients", n_steps=64)
+        >>> import torch, xai
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        >>> images = torch.rand(2, 1, 4, 4)
+        >>> expl = xai.explain(model, images, method="integrated_gradients", n_steps=8)
         >>> expl.attributions.shape == images.shape
         True
     """

@@ -7,7 +7,18 @@ from typing import Any
 
 import torch
 
-from xai._validation import all_finite, as_input_batch
+from xai._validation import all_finite, as_input_batch, check_target_range, normalize_target
+from xai.errors import InputError, InputTypeError
+
+__all__ = [
+    "check_attributions",
+    "check_inputs",
+    "check_positive_number",
+    "check_target",
+    "check_target_range",
+    "relevance_maps",
+    "target_column",
+]
 
 
 def check_attributions(
@@ -15,14 +26,16 @@ def check_attributions(
 ) -> torch.Tensor:
     """Return ``attributions`` as a float tensor ``(N, ...)``, checked against ``inputs``."""
     if not isinstance(attributions, torch.Tensor):
-        raise TypeError(
-            f"{name}: expected a torch.Tensor of shape (N, ...), got {type(attributions).__name__}. "
-            "Pass explanation.attributions."
+        raise InputTypeError(
+            name,
+            f"expected a torch.Tensor of shape (N, ...), got {type(attributions).__name__}. "
+            "Pass explanation.attributions.",
         )
     if attributions.ndim < 2 or attributions.shape[0] == 0:
-        raise ValueError(
-            f"{name}: expected a batch (N, ...) with at least one sample, got shape "
-            f"{tuple(attributions.shape)}. Add a batch dimension with {name}.unsqueeze(0)."
+        raise InputError(
+            name,
+            "expected a batch (N, ...) with at least one sample, got shape "
+            f"{tuple(attributions.shape)}. Add a batch dimension with {name}.unsqueeze(0).",
         )
     if not torch.is_floating_point(attributions):
         attributions = attributions.float()
@@ -34,12 +47,13 @@ def check_attributions(
             and attributions.shape[2:] == inputs.shape[2:]
         )
         if attributions.shape != inputs.shape and not layer_map:
-            raise ValueError(
-                f"{name}: expected the inputs' shape {tuple(inputs.shape)} (or (N, 1, H, W) for "
-                f"image layer maps), got {tuple(attributions.shape)}."
+            raise InputError(
+                name,
+                f"expected the inputs' shape {tuple(inputs.shape)} (or (N, 1, H, W) for "
+                f"image layer maps), got {tuple(attributions.shape)}.",
             )
     if not all_finite(attributions):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf.")
+        raise InputError(name, "expected finite values, got NaN or inf.")
     return attributions.detach()
 
 
@@ -48,35 +62,21 @@ def check_inputs(inputs: Any, name: str = "inputs") -> torch.Tensor:
 
 
 def check_target(target: Any, n: int, device: torch.device) -> torch.Tensor:
-    """A LongTensor ``(n,)`` of class indices (an int is broadcast)."""
-    if isinstance(target, bool) or target is None:
-        raise TypeError(
-            f"target: expected an int or one class index per sample ({n}), got {target!r}. "
-            "Pass explanation.target."
-        )
-    target = torch.as_tensor(target, device=device)
-    if torch.is_floating_point(target):
-        raise TypeError(f"target: expected integer class indices, got dtype {target.dtype}.")
-    if target.ndim == 0:
-        target = target.expand(n)
-    if target.shape != (n,):
-        raise ValueError(
-            f"target: expected one class index per sample, shape ({n},), got {tuple(target.shape)}."
-        )
+    """A LongTensor ``(n,)`` of class indices on ``device`` (an int is broadcast): the user's
+    target checked by :func:`xai._validation.normalize_target`, ``None`` refused and negative
+    indices refused before any model runs. The columns are checked by
+    :func:`check_target_range` once the model's outputs are known."""
+    target = normalize_target(target, n, required=True)
+    if isinstance(target, int):
+        target = torch.full((n,), target, dtype=torch.long, device=device)
+    else:
+        target = target.to(device)
     if bool((target < 0).any()):
-        raise ValueError(
-            f"target: expected class indices >= 0, got {int(target.min())}. Pass explanation.target."
+        raise InputError(
+            "target",
+            f"expected class indices >= 0, got {int(target.min())}. Pass explanation.target.",
         )
-    return target.long()
-
-
-def check_target_range(target: torch.Tensor, columns: int) -> None:
-    """Raise if a class index is not a column of the model's ``columns`` outputs."""
-    if bool((target >= columns).any()):
-        raise ValueError(
-            f"target: class index {int(target.max())} is outside the model's outputs; the model "
-            f"returns {columns} output column(s), so valid targets are 0..{columns - 1}."
-        )
+    return target
 
 
 def target_column(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -95,5 +95,5 @@ def relevance_maps(attributions: torch.Tensor) -> torch.Tensor:
 
 def check_positive_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}.")
+        raise InputError(name, f"expected a positive number, got {value!r}.")
     return float(value)

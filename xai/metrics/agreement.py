@@ -105,10 +105,10 @@ def structural_similarity(attributions: torch.Tensor, other: torch.Tensor) -> to
             f"attributions: SSIM compares image maps (N, C, H, W), got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}. Use rank_correlation for other data."
         )
-    ma, mb = _pair(a, b)
+    pa, pb = _pair(a, b)
     height, width = a.shape[2:]
-    ma = ma.reshape(-1, height, width).double().cpu().numpy()
-    mb = mb.reshape(-1, height, width).double().cpu().numpy()
+    ma = pa.reshape(-1, height, width).double().cpu().numpy()
+    mb = pb.reshape(-1, height, width).double().cpu().numpy()
     window = min(7, height, width)
     window -= 1 - window % 2  # odd
     values = []

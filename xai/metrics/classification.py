@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -192,6 +192,16 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
 
 
+@overload
+def f1_score(
+    y_true: Any, y_pred: Any, num_classes: int | None = None, average: str = "macro"
+) -> float: ...
+@overload
+def f1_score(y_true: Any, y_pred: Any, num_classes: int | None, average: None) -> torch.Tensor: ...
+@overload
+def f1_score(
+    y_true: Any, y_pred: Any, num_classes: int | None = None, *, average: None
+) -> torch.Tensor: ...
 def f1_score(
     y_true: Any, y_pred: Any, num_classes: int | None = None, average: str | None = "macro"
 ) -> float | torch.Tensor:
@@ -243,6 +253,10 @@ def _binary_auc(positive: torch.Tensor, scores: torch.Tensor) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@overload
+def roc_auc_score(y_true: Any, scores: Any, average: str = "macro") -> float: ...
+@overload
+def roc_auc_score(y_true: Any, scores: Any, average: None) -> torch.Tensor: ...
 def roc_auc_score(y_true: Any, scores: Any, average: str | None = "macro") -> float | torch.Tensor:
     """Area under the ROC curve (ties count as half, as in scikit-learn).
 

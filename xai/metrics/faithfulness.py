@@ -39,6 +39,7 @@ from xai.metrics.base import QualityMetric
 __all__ = [
     "completeness_error",
     "deletion_auc",
+    "deletion_insertion_curves",
     "infidelity_error",
     "insertion_auc",
     "perturbation_curves",
@@ -152,10 +153,50 @@ def perturbation_curves(
     Returns:
         ``(fractions (steps + 1,), scores (N, steps + 1))``.
     """
+    check_choice("mode", mode, ("deletion", "insertion"))
+    fractions, curves = deletion_insertion_curves(
+        model,
+        inputs,
+        attributions,
+        target,
+        modes=(mode,),
+        steps=steps,
+        baseline=baseline,
+        segments=segments,
+        patch_size=patch_size,
+        score=score,
+        output=output,
+    )
+    return fractions, curves[mode]
+
+
+def deletion_insertion_curves(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    attributions: torch.Tensor,
+    target: Any,
+    *,
+    modes: tuple[str, ...] = ("deletion", "insertion"),
+    steps: int = 20,
+    baseline: Any = 0.0,
+    segments: Any = None,
+    patch_size: int | None = None,
+    score: str = "probability",
+    output: OutputSelector = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """:func:`perturbation_curves` for several modes from one ranking of the features (the
+    arguments are the same; ``modes`` lists ``"deletion"`` and/or ``"insertion"``).
+
+    Returns:
+        ``(fractions (steps + 1,), {mode: scores (N, steps + 1)})``.
+    """
     model = _check_model(model)
     inputs = check_inputs(inputs)
     attributions = check_attributions(attributions, inputs)
-    check_choice("mode", mode, ("deletion", "insertion"))
+    if isinstance(modes, str) or not modes:
+        raise ValueError(f"modes: expected a tuple of 'deletion'/'insertion', got {modes!r}.")
+    for mode in modes:
+        check_choice("mode", mode, ("deletion", "insertion"))
     check_choice("score", score, _SCORES)
     steps = check_positive_int("steps", steps)
     device = model_device(model)
@@ -190,22 +231,23 @@ def perturbation_curves(
     rows = chunk_rows(inputs.shape[1:], device)
     per_call = max(1, rows // (steps + 1))
     function = ModelFunction(model, output)
-    scores = []
+    scores: dict[str, list[torch.Tensor]] = {mode: [] for mode in modes}
     with preserved_state(model), torch.no_grad():
         for part in chunks(n, per_call):
             switched = position_rank[part, None, :] < removed_count[part, :, None]  # (n, S+1, P)
             x = flat[part, None]
             b = base_flat[part, None] if base_flat.shape[0] > 1 else base_flat[None]
-            if mode == "deletion":
-                perturbed = torch.where(switched[:, :, None, :], b, x)
-            else:
-                perturbed = torch.where(switched[:, :, None, :], x, b)
             count = part.stop - part.start
-            perturbed = perturbed.reshape(count * (steps + 1), *inputs.shape[1:])
-            out = function(perturbed)
             repeated = target[part].repeat_interleave(steps + 1)
-            scores.append(_target_scores(out, repeated, score).reshape(count, steps + 1))
-    return fractions, torch.cat(scores)
+            for mode in modes:
+                if mode == "deletion":
+                    perturbed = torch.where(switched[:, :, None, :], b, x)
+                else:
+                    perturbed = torch.where(switched[:, :, None, :], x, b)
+                out = function(perturbed.reshape(count * (steps + 1), *inputs.shape[1:]))
+                curve = _target_scores(out, repeated, score).reshape(count, steps + 1)
+                scores[mode].append(curve)
+    return fractions, {mode: torch.cat(parts) for mode, parts in scores.items()}
 
 
 def _auc(fractions: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

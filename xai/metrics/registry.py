@@ -6,8 +6,7 @@ every applicable registered metric; a common test holds every metric to the same
 
 from __future__ import annotations
 
-import difflib
-
+from xai.errors import InputError, InputTypeError, unknown_name_error
 from xai.metrics.agreement import METRICS as AGREEMENT
 from xai.metrics.base import CATEGORIES, CONTEXT_KEYS, QualityMetric, suffix_direction
 from xai.metrics.complexity import METRICS as COMPLEXITY
@@ -36,30 +35,37 @@ def register_quality_metric(metric: QualityMetric, *, overwrite: bool = False) -
             direction, or a name already taken (unless ``overwrite``).
     """
     if not isinstance(metric, QualityMetric):
-        raise TypeError(f"metric: expected a QualityMetric, got {type(metric).__name__}.")
+        raise InputTypeError("metric", f"expected a QualityMetric, got {type(metric).__name__}.")
     if metric.category not in CATEGORIES:
-        raise ValueError(
-            f"category: expected one of {', '.join(map(repr, CATEGORIES))}, got "
-            f"{metric.category!r} for metric {metric.name!r}."
+        raise InputError(
+            "category",
+            f"expected one of {', '.join(map(repr, CATEGORIES))}, got "
+            f"{metric.category!r} for metric {metric.name!r}.",
         )
     if not isinstance(metric.higher_is_better, bool):
-        raise ValueError(
-            f"higher_is_better: metric {metric.name!r} must declare its direction (True/False)."
+        raise InputError(
+            "higher_is_better",
+            f"metric {metric.name!r} must declare its direction (True/False).",
         )
     suffix_says = suffix_direction(metric.name)
     if suffix_says is not None and suffix_says != metric.higher_is_better:
-        raise ValueError(
-            f"name: {metric.name!r} ends in a suffix that says "
+        raise InputError(
+            "name",
+            f"{metric.name!r} ends in a suffix that says "
             f"{'higher' if suffix_says else 'lower'} is better, but higher_is_better="
-            f"{metric.higher_is_better}. Rename it or fix the direction."
+            f"{metric.higher_is_better}. Rename it or fix the direction.",
         )
     unknown = [key for key in metric.requires if key not in CONTEXT_KEYS]
     if unknown:
-        raise ValueError(f"requires: unknown context keys {unknown}; known: {list(CONTEXT_KEYS)}.")
+        raise InputError(
+            "requires",
+            f"unknown context keys {unknown}; known: {list(CONTEXT_KEYS)}.",
+        )
     if metric.name in _REGISTRY and _REGISTRY[metric.name] != metric and not overwrite:
-        raise ValueError(
-            f"name: a quality metric called {metric.name!r} is already registered. Pick another "
-            "name or pass overwrite=True."
+        raise InputError(
+            "name",
+            f"a quality metric called {metric.name!r} is already registered. Pick another "
+            "name or pass overwrite=True.",
         )
     _REGISTRY[metric.name] = metric
     return metric
@@ -68,8 +74,9 @@ def register_quality_metric(metric: QualityMetric, *, overwrite: bool = False) -
 def quality_metrics(category: str | None = None) -> dict[str, QualityMetric]:
     """The registered quality metrics by name (optionally of one category), in registry order."""
     if category is not None and category not in CATEGORIES:
-        raise ValueError(
-            f"category: expected None or one of {', '.join(map(repr, CATEGORIES))}, got {category!r}."
+        raise InputError(
+            "category",
+            f"expected None or one of {', '.join(map(repr, CATEGORIES))}, got {category!r}.",
         )
     ordered = sorted(_REGISTRY.values(), key=lambda m: CATEGORIES.index(m.category))
     return {m.name: m for m in ordered if category is None or m.category == category}
@@ -79,13 +86,11 @@ def get_quality_metric(name: str) -> QualityMetric:
     """The metric registered under ``name``; a ValueError lists the names otherwise."""
     metrics = quality_metrics()
     if not isinstance(name, str):
-        raise TypeError(f"metrics: expected metric names (str), got {type(name).__name__}.")
-    if name not in metrics:
-        close = difflib.get_close_matches(name, list(metrics), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"metrics: unknown quality metric {name!r}.{hint} Available: {', '.join(metrics)}."
+        raise InputTypeError(
+            "metrics", f"expected metric names (str), got {type(name).__name__}."
         )
+    if name not in metrics:
+        raise unknown_name_error("metrics", "quality metric", name, metrics)
     return metrics[name]
 
 

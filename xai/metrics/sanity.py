@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from xai._device import model_device
+from xai._files import to_json_value
 from xai._layers import trace_layers
 from xai._model import ModelFunction
 from xai._progress import Progress, check_progress, notify
@@ -110,19 +111,22 @@ class RandomizationResult:
         return {k: [float(v) for v in t.nanmean(dim=1)] for k, t in self.similarity.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: steps, per-sample and mean similarities, threshold, verdict."""
-        return {
-            "check": self.check,
-            "method": self.method,
-            "steps": list(self.steps),
-            "similarity": {k: v.tolist() for k, v in self.similarity.items()},
-            "mean_similarity": self.means(),
-            "threshold": self.threshold,
-            "final_similarity": self.final_similarity,
-            "passed": self.passed,
-            "verdict": self.verdict,
-            "details": dict(self.details),
-        }
+        """JSON-ready: steps, per-sample and mean similarities, threshold, verdict (NaN and
+        infinite numbers as None)."""
+        return to_json_value(
+            {
+                "check": self.check,
+                "method": self.method,
+                "steps": list(self.steps),
+                "similarity": {k: v.tolist() for k, v in self.similarity.items()},
+                "mean_similarity": self.means(),
+                "threshold": self.threshold,
+                "final_similarity": self.final_similarity,
+                "passed": self.passed,
+                "verdict": self.verdict,
+                "details": dict(self.details),
+            }
+        )
 
     def __repr__(self) -> str:
         return f"RandomizationResult({self.verdict!r})"
@@ -179,8 +183,9 @@ def _check_threshold(threshold: Any) -> float:
 
 def _reinitialise(module: nn.Module) -> None:
     """Fresh random parameters for one module (its own, not its children's)."""
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
+    reset = getattr(module, "reset_parameters", None)
+    if reset is not None:
+        reset()
         return
     with torch.no_grad():
         for param in module.parameters(recurse=False):
@@ -240,9 +245,10 @@ def model_randomization_check(
     Returns:
         A :class:`RandomizationResult`; ``result.passed``, ``result.verdict``.
 
-    Example:
-        >>> result = model_randomization_check(model, images, "integrated_gradients", n_steps=16)
-        >>> result.passed, result.verdict
+    Example::
+
+        result = model_randomization_check(model, images, "integrated_gradients", n_steps=16)
+        result.passed, result.verdict
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
@@ -371,8 +377,9 @@ def data_randomization_check(
         with torch.random.fork_rng(devices=_cuda_devices(model)):
             torch.manual_seed(seed)
             for module in retrained.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
+                reset = getattr(module, "reset_parameters", None)
+                if reset is not None:
+                    reset()
         settings = {"epochs": epochs, "seed": seed, "progress": False, **(fit_options or {})}
         settings.setdefault("device", model_device(model))
         history = fit(retrained, (features, shuffled), **settings)

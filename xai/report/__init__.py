@@ -4,9 +4,10 @@ The pytest plugin (:mod:`xai.pytest_plugin`) fills a :class:`Report` while tests
 writes it with :func:`write_report`; ``report.json`` follows :data:`SCHEMA`.
 """
 
+from xai._files import atomic_write
 from xai.report.model import SCHEMA_VERSION, Metric, Report, TestRecord
 from xai.report.schema import SCHEMA, validate, validation_errors
-from xai.report.writers import atomic_write, render_html, render_markdown, write_report
+from xai.report.writers import render_html, render_markdown, write_report
 
 __all__ = [
     "SCHEMA",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from xai._files import to_json_value
 
 #: Version of the ``report.json`` layout; bumped when the schema changes.
 SCHEMA_VERSION = "1.0"
@@ -36,22 +37,6 @@ def figure_to_png(figure: Any, dpi: int = 90) -> str:
     except Exception:  # a Figure not managed by pyplot: nothing to close
         pass
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def json_value(value: Any) -> Any:
-    """``value`` as JSON data: numbers/strings/bools as they are, tensors and arrays as
-    numbers or lists, non-finite floats as None, anything else as its ``str``."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "tolist"):  # torch tensors, numpy arrays and scalars
-        return json_value(value.tolist())
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    return str(value)
 
 
 @dataclass
@@ -125,15 +110,18 @@ class TestRecord:
         self.figures.extend(other.figures)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "nodeid": self.nodeid,
-            "outcome": self.outcome,
-            "duration": self.duration,
-            "message": self.message,
-            "metrics": [m.to_dict() for m in self.metrics],
-            "tables": [t.to_dict() for t in self.tables],
-            "figures": [f.to_dict() for f in self.figures],
-        }
+        """JSON data (NaN and infinite numbers as None)."""
+        return to_json_value(
+            {
+                "nodeid": self.nodeid,
+                "outcome": self.outcome,
+                "duration": self.duration,
+                "message": self.message,
+                "metrics": [m.to_dict() for m in self.metrics],
+                "tables": [t.to_dict() for t in self.tables],
+                "figures": [f.to_dict() for f in self.figures],
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TestRecord:
@@ -193,19 +181,22 @@ class Report:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``report.json`` document (see :data:`xai.report.schema.SCHEMA`)."""
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "title": self.title,
-            "summary": {
-                "counts": self.counts(),
-                "total": len(self.tests),
-                "headline_metrics": [
-                    {"test": nodeid, **metric.to_dict()}
-                    for nodeid, metric in self.headline_metrics()
-                ],
-            },
-            "models": json_value(self.models),
-            "provenance": json_value(self.provenance),
-            "tests": [test.to_dict() for test in self.tests.values()],
-        }
+        """The ``report.json`` document (see :data:`xai.report.schema.SCHEMA`): JSON data,
+        NaN and infinite numbers as None (``null``)."""
+        return to_json_value(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "title": self.title,
+                "summary": {
+                    "counts": self.counts(),
+                    "total": len(self.tests),
+                    "headline_metrics": [
+                        {"test": nodeid, **metric.to_dict()}
+                        for nodeid, metric in self.headline_metrics()
+                    ],
+                },
+                "models": self.models,
+                "provenance": self.provenance,
+                "tests": [test.to_dict() for test in self.tests.values()],
+            }
+        )

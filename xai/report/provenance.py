@@ -35,9 +35,7 @@ def git_commit(directory: str | os.PathLike[str]) -> str | None:
 def device_info() -> dict[str, Any]:
     """The compute device the run could use: CUDA device names when present, else CPU."""
     info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.machine()}
-    torch = sys.modules.get("torch")
-    if torch is None:
-        import torch
+    import torch
     info["cuda_available"] = bool(torch.cuda.is_available())
     if info["cuda_available"]:
         info["cuda_devices"] = [

@@ -1,38 +1,23 @@
 """Writers of the report's three files: ``index.html``, ``report.json`` and ``summary.md``.
 
-Each file is written atomically: into a temporary file in the same folder, then renamed over
-the target, so a reader never sees half a report.
+Each file is written atomically (:func:`xai._files.atomic_write`): into a temporary file in
+the same folder, then renamed over the target, so a reader never sees half a report; the files
+get the mode the umask gives. ``report.json`` holds NaN and infinite numbers as ``null``.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from xai._files import atomic_write, dumps_json
 from xai.report._template import PAGE
 from xai.report.model import Metric, Report, Table, TestRecord
 
 _log = logging.getLogger(__name__)
-
-
-def atomic_write(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_report(report: Report, directory: str | os.PathLike[str]) -> dict[str, Path]:
@@ -45,7 +30,7 @@ def write_report(report: Report, directory: str | os.PathLike[str]) -> dict[str,
     directory = Path(directory)
     document = report.to_dict()
     paths = {
-        "json": atomic_write(directory / "report.json", json.dumps(document, indent=1)),
+        "json": atomic_write(directory / "report.json", dumps_json(document, indent=1)),
         "markdown": atomic_write(directory / "summary.md", render_markdown(report)),
         "html": atomic_write(directory / "index.html", render_html(report)),
     }
@@ -167,7 +152,7 @@ def _test_section(index: int, test: TestRecord) -> str:
 
 def _mapping_table(mapping: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{_e(str(k))}</th><td>{_e(json.dumps(v) if isinstance(v, (dict, list)) else _format(v))}</td></tr>"
+        f"<tr><th>{_e(str(k))}</th><td>{_e(dumps_json(v) if isinstance(v, (dict, list)) else _format(v))}</td></tr>"
         for k, v in mapping.items()
     )
     return f"<table>{rows}</table>"

@@ -97,20 +97,22 @@ def evaluation(subject: Subject, timings: dict[str, float]) -> Any:
     return report
 
 
-#: Small budgets so the whole suite runs in seconds per model.
-METHOD_OPTIONS = {
-    "integrated_gradients": {"n_steps": 24},
-    "lime": {"num_samples": 150},
-    "shap": {"nsamples": 150},
-}
-METRIC_OPTIONS = {
+def method_options(methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Small budgets so the whole suite runs in seconds per model: each method's own
+    ``quick_options`` (few steps or samples), asked of its class."""
+    from xai.explainers.registry import explainer_class
+
+    return {name: dict(explainer_class(name).quick_options) for name in methods}
+
+
+METRIC_OPTIONS: dict[str, dict[str, Any]] = {
     "max_sensitivity_error": {"n_perturb_samples": 2},
     "seed_stability_score": {"seeds": (0, 1)},
     "deletion_auc": {"steps": 10},
 }
 #: Quality metrics computed for every method. Max-sensitivity re-explains each perturbed input,
-#: which costs seconds per sample for LIME and SHAP: the suite computes it for the gradient
-#: methods only (``test_explanation_quality``).
+#: which costs seconds per sample for LIME and SHAP: the suite computes it only for the
+#: methods that explain with few model evaluations (``test_explanation_quality``).
 METRICS = [
     "deletion_auc",
     "insertion_auc",
@@ -126,9 +128,13 @@ METRICS = [
 
 @pytest.fixture(scope="session")
 def comparison(subject: Subject, samples: int) -> Any:
-    """``xai.compare`` of every method on the first ``samples`` test inputs, once per model."""
+    """``xai.compare`` of every method that explains the subject's inputs (the registry's,
+    third-party ones included), on the first ``samples`` test inputs, once per model."""
     import xai
+    from xai.explainers.parameters import applicable_methods
 
+    inputs = subject.inputs[:samples]
+    methods = applicable_methods(inputs)
     masks = subject.masks[:samples] if subject.masks is not None else None
     metrics = [
         m
@@ -137,10 +143,11 @@ def comparison(subject: Subject, samples: int) -> Any:
     ]
     return xai.compare(
         subject.model,
-        subject.inputs[:samples],
+        inputs,
+        methods,
         masks=masks,
         metrics=metrics,
-        options=METHOD_OPTIONS,
+        options=method_options(methods),
         metric_options=METRIC_OPTIONS,
         seed=0,
     )

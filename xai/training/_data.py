@@ -186,7 +186,7 @@ def as_batches(
             )
         return LoaderBatches(data, device, name)
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
-        if len(data) == 0:  # type: ignore[arg-type]
+        if len(data) == 0:
             raise ValueError(f"{name}: expected at least one sample, got an empty dataset.")
         if context.enabled and shuffle:
             sampler: Any = DistributedSampler(

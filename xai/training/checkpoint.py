@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from xai._files import atomic_path, to_json_value, write_json
 from xai._provenance import library_versions
+from xai.errors import InputError
 
 __all__ = ["load_checkpoint", "metadata_path", "save_checkpoint"]
 
@@ -25,7 +26,7 @@ def metadata_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def history_path(path: str | Path) -> Path:
+def history_path(path: str | os.PathLike[str]) -> Path:
     """The training-history file of a checkpoint: ``model.safetensors`` -> ``model.history.json``."""
     return Path(path).with_suffix(".history.json")
 
@@ -33,41 +34,12 @@ def history_path(path: str | Path) -> Path:
 def _check_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(
-            f"path: expected a file name ending in '.safetensors', got {str(path)!r}. "
-            f"Use e.g. {str(path.with_suffix('.safetensors'))!r}."
+        raise InputError(
+            "path",
+            f"expected a file name ending in '.safetensors', got {str(path)!r}. "
+            f"Use e.g. {str(path.with_suffix('.safetensors'))!r}.",
         )
     return path
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    path = Path(path)
-    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return path
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def save_checkpoint(
@@ -79,21 +51,31 @@ def save_checkpoint(
         path: the weights file, ending in ``.safetensors``; metadata goes to the same name with
             ``.json``.
         model: the model (a ``DistributedDataParallel`` or compiled wrapper is unwrapped).
-        metadata: anything JSON-serialisable: architecture name and config, data split seed,
-            metrics ... Library versions and the format are added.
+        metadata: JSON data (tensors and numpy values are turned into numbers and lists):
+            architecture name and config, data split seed, metrics ... Library versions and the
+            format are added. NaN and infinite numbers are written as ``null`` (read back as
+            None).
 
     Returns:
         The path of the weights file.
+
+    Raises:
+        ValueError: when ``path`` does not end in ``.safetensors``.
+        TypeError: when ``metadata`` holds something JSON cannot (a module, a function ...);
+            nothing is written then.
     """
     from safetensors.torch import save_file
 
     path = _check_path(path)
     model = unwrap(model)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     record = {"format": FORMAT, "format_version": FORMAT_VERSION}
     record.update(dict(metadata or {}))
     record.setdefault("library_versions", library_versions())
+    # converted before anything is written: metadata JSON cannot hold fails with no file left
+    record = to_json_value(record, strict=True, where="metadata")
+    with atomic_path(path) as temporary:
+        save_file(state, str(temporary), metadata={"format": FORMAT})
     write_json(metadata_path(path), record)
     return path
 
@@ -113,7 +95,8 @@ def load_checkpoint(
         strict: passed to ``load_state_dict``.
 
     Returns:
-        ``(state_dict, metadata)``; metadata is ``{}`` when the JSON file is absent.
+        ``(state_dict, metadata)``; metadata is ``{}`` when the JSON file is absent. A number
+        that was NaN or infinite is None (``null`` in the file).
 
     Raises:
         FileNotFoundError: when the weights file does not exist.
@@ -131,25 +114,27 @@ def load_checkpoint(
     try:
         state = load_file(str(path), device=str(device))
     except Exception as error:  # safetensors raises its own error types for a bad header
-        raise ValueError(
-            f"path: {str(path)!r} is not a readable safetensors file ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})."
+        raise InputError(
+            "path",
+            f"{str(path)!r} is not a readable safetensors file ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}).",
         ) from error
     meta_file = metadata_path(path)
     try:
         metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"path: the metadata beside the weights, {str(meta_file)!r}, is not valid JSON "
-            f"({error})."
+        raise InputError(
+            "path",
+            f"the metadata beside the weights, {str(meta_file)!r}, is not valid JSON ({error}).",
         ) from error
     if model is not None:
         try:
             unwrap(model).load_state_dict(state, strict=strict)
         except RuntimeError as error:
-            raise ValueError(
-                f"path: the weights in {str(path)!r} do not fit the model: "
-                f"{' '.join(str(error).split())[:600]}"
+            raise InputError(
+                "path",
+                f"the weights in {str(path)!r} do not fit the model: "
+                f"{' '.join(str(error).split())[:600]}",
             ) from error
     return state, metadata
 

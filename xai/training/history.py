@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from xai._files import to_json_value, write_json
 
 __all__ = ["History"]
 
@@ -53,26 +56,33 @@ class History:
         return [record.get(key) for record in self.records]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return {
-            "monitor": self.monitor,
-            "best_epoch": self.best_epoch,
-            "stopped_early": self.stopped_early,
-            "records": [dict(r) for r in self.records],
-        }
+        """JSON data (a NaN or infinite number, e.g. a diverged loss, becomes None)."""
+        return to_json_value(
+            {
+                "monitor": self.monitor,
+                "best_epoch": self.best_epoch,
+                "stopped_early": self.stopped_early,
+                "records": [dict(r) for r in self.records],
+            },
+            strict=True,
+            where="history",
+        )
 
     def save(self, path: str | Path) -> Path:
-        """Write the history as JSON."""
-        from xai.training.checkpoint import write_json
-
+        """Write the history as JSON, atomically (non-finite numbers as ``null``)."""
         return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        """Read a history written by :meth:`save`."""
+        """Read a history written by :meth:`save`; a ``null`` number in a record (NaN or
+        infinite when it was saved) reads back as NaN."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
+        records = [
+            {key: math.nan if value is None else value for key, value in dict(record).items()}
+            for record in data.get("records", [])
+        ]
         return cls(
-            records=list(data.get("records", [])),
+            records=records,
             monitor=data.get("monitor"),
             best_epoch=data.get("best_epoch"),
             stopped_early=bool(data.get("stopped_early", False)),

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xai._device import describe_device, pick_device
+from xai._state import eval_mode
 from xai._validation import check_positive_int, check_seed
 from xai.training._data import Batches, as_batches
 from xai.training.checkpoint import history_path, save_checkpoint, unwrap
@@ -209,9 +210,10 @@ def fit(
         TypeError: when ``model`` is not an ``nn.Module`` or the data is of an unsupported kind.
         ValueError: for out-of-range settings (the message names the argument and the fix).
 
-    Example:
-        >>> history = xai.fit(model, (x_train, y_train), (x_val, y_val), epochs=5, seed=0)
-        >>> history.best["val_accuracy"]
+    Example::
+
+        history = xai.fit(model, (x_train, y_train), (x_val, y_val), epochs=5, seed=0)
+        history.best["val_accuracy"]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
@@ -341,6 +343,7 @@ def _fit(
     if compile:
         module = torch.compile(module)  # type: ignore[assignment]
 
+    opt: torch.optim.Optimizer
     if optimizer is None:
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif isinstance(optimizer, torch.optim.Optimizer):
@@ -498,10 +501,8 @@ def _fit(
 def _validate(
     model: nn.Module, batches: Batches, loss_fn: LossFunction, autocast: Callable[[], Any]
 ) -> dict[str, float]:
-    was_training = model.training
-    model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
-    try:
+    with eval_mode(model):  # every submodule's mode restored, not the top one set on all
         for x, y in batches.epoch(0):
             with autocast():
                 outputs = model(x)
@@ -515,8 +516,6 @@ def _validate(
             loss_sum += float(batch_loss) * n
             correct += int((predicted == y.reshape(-1).long()).sum())
             seen += n
-    finally:
-        model.train(was_training)
     return {"val_loss": loss_sum / seen, "val_accuracy": correct / seen}
 
 

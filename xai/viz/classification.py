@@ -57,6 +57,13 @@ def plot_confusion_matrix(
         class_names: tick labels (default: the report's class names, else ``0..K-1``).
         normalize: show each row as fractions of the true class's samples.
         ax: draw into this Axes instead of a new figure.
+
+    Returns:
+        The Figure drawn into.
+
+    Raises:
+        TypeError: ``report`` is neither a ClassificationReport nor a matrix.
+        ValueError: the matrix is not square.
     """
     if isinstance(report, torch.Tensor | np.ndarray):
         matrix = np.asarray(report.tolist() if isinstance(report, torch.Tensor) else report)
@@ -92,6 +99,17 @@ def plot_roc_curves(report: ClassificationReport, *, ax: Axes | None = None) -> 
     """ROC curves: the positive class for binary tasks, one-vs-rest per class for multiclass.
 
     The legend gives each curve's AUC (equal to ``report.roc_auc_per_class``).
+
+    Args:
+        report: the :class:`~xai.evaluation.classification.ClassificationReport` of
+            :func:`xai.evaluate`.
+        ax: draw into this Axes instead of a new figure.
+
+    Returns:
+        The Figure drawn into.
+
+    Raises:
+        TypeError: ``report`` is not a ClassificationReport.
     """
     _check_report(report)
     figure, ax = _new_axes(ax, (4.8, 4.2))
@@ -118,7 +136,20 @@ def plot_reliability_diagram(
     report: ClassificationReport, *, n_bins: int = 15, ax: Axes | None = None
 ) -> Figure:
     """Accuracy against confidence of the top-1 prediction, per bin, with the diagonal of
-    perfect calibration; the title gives the expected calibration error."""
+    perfect calibration; the title gives the expected calibration error.
+
+    Args:
+        report: the :class:`~xai.evaluation.classification.ClassificationReport` of
+            :func:`xai.evaluate`.
+        n_bins: confidence bins over [0, 1].
+        ax: draw into this Axes instead of a new figure.
+
+    Returns:
+        The Figure drawn into.
+
+    Raises:
+        TypeError: ``report`` is not a ClassificationReport.
+    """
     _check_report(report)
     bins = M.reliability_bins(report.y_true, report.probabilities, n_bins)
     edges = bins["edges"].numpy()
@@ -165,6 +196,13 @@ def plot_training_curves(history: History | Sequence[dict[str, Any]]) -> Figure:
 
     Args:
         history: the :class:`~xai.training.History` from :func:`xai.fit`, or its records.
+
+    Returns:
+        A Figure with the loss panel and, when recorded, the validation-accuracy panel; the
+        best epoch is marked.
+
+    Raises:
+        ValueError: the history is empty or its records have no ``"epoch"``.
     """
     records = list(getattr(history, "records", history))
     if not records or not all(isinstance(r, dict) and "epoch" in r for r in records):
@@ -175,7 +213,7 @@ def plot_training_curves(history: History | Sequence[dict[str, Any]]) -> Figure:
     epochs = [r["epoch"] for r in records]
     has_val = any("val_accuracy" in r for r in records)
     figure = Figure(figsize=(8.0 if has_val else 4.5, 3.4), layout="constrained")
-    axes = figure.subplots(1, 2 if has_val else 1)
+    axes: Any = figure.subplots(1, 2 if has_val else 1)  # one Axes, or an array of two
     loss_ax = axes[0] if has_val else axes
     for key in ("train_loss", "val_loss"):
         if any(key in r for r in records):

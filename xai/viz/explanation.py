@@ -14,27 +14,18 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from xai._validation import check_bool, check_positive_int
+from xai._validation import check_bool, check_positive_int, check_sample_index
+from xai.errors import InputError, InputTypeError
 from xai.explanation import Explanation
 from xai.viz._common import DIVERGING, SEQUENTIAL, color_scale, display_image
 
 
 def _check_explanation(value: object, name: str) -> None:
     if not isinstance(value, Explanation):
-        raise TypeError(
-            f"{name}: expected an xai.Explanation (from xai.explain), got {type(value).__name__}."
+        raise InputTypeError(
+            name,
+            f"expected an xai.Explanation (from xai.explain), got {type(value).__name__}.",
         )
-
-
-def _sample_number(index: object, n: int) -> int:
-    """``index`` as a sample number in ``[-n, n)`` (Python, numpy or 0-d tensor ints)."""
-    if isinstance(index, torch.Tensor) and index.ndim == 0 and not index.is_floating_point():
-        index = index.item()
-    if isinstance(index, bool | np.bool_) or not isinstance(index, int | np.integer):
-        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
-    if not -n <= int(index) < n:
-        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
-    return int(index) % n
 
 
 def plot_explanation(
@@ -64,9 +55,15 @@ def plot_explanation(
 
     Returns:
         The matplotlib Figure.
+
+    Raises:
+        TypeError: ``explanation``, ``feature_names`` or ``ax`` is of the wrong type.
+        ValueError: ``feature_names`` does not have one name per feature, or
+            ``max_features`` is not positive.
+        IndexError: ``index`` is not one of the explained samples.
     """
     _check_explanation(explanation, "explanation")
-    index = _sample_number(index, len(explanation))
+    index = check_sample_index(index, len(explanation))
     shared_scale = check_bool("shared_scale", shared_scale)
     overlay = check_bool("overlay", overlay)
     check_positive_int("max_features", max_features)
@@ -75,12 +72,13 @@ def plot_explanation(
         or not isinstance(feature_names, Sequence | np.ndarray)
         or not all(isinstance(name, str | np.str_) for name in feature_names)
     ):
-        raise TypeError(
-            "feature_names: expected a sequence of names (strings), one per feature, got "
-            f"{type(feature_names).__name__} {feature_names!r:.60}."
+        raise InputTypeError(
+            "feature_names",
+            "expected a sequence of names (strings), one per feature, got "
+            f"{type(feature_names).__name__} {feature_names!r:.60}.",
         )
     if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}.")
+        raise InputTypeError("ax", f"expected a matplotlib Axes, got {type(ax).__name__}.")
     heatmaps = explanation.heatmap().detach().float().cpu()
     values = heatmaps[index]
     magnitude, signed = color_scale(heatmaps if shared_scale else values)
@@ -136,7 +134,7 @@ def draw_bar_panel(
 ) -> Figure:
     names = list(feature_names or explanation.extras.get("feature_names") or [])
     if names and len(names) != values.numel():
-        raise ValueError(f"feature_names: expected {values.numel()} names, got {len(names)}.")
+        raise InputError("feature_names", f"expected {values.numel()} names, got {len(names)}.")
     names = names or [f"x{i}" for i in range(values.numel())]
     order = values.abs().argsort(descending=True)[:max_features].flip(0).tolist()
     shown = values[order].numpy()
@@ -158,12 +156,26 @@ def draw_bar_panel(
 def plot_comparison(
     explanations: Sequence[Explanation], index: int = 0, *, shared_scale: bool = False
 ) -> Figure:
-    """The maps of several explanations of the same sample, side by side (one row)."""
+    """The maps of several explanations of the same sample, side by side (one row).
+
+    Args:
+        explanations: explanations of the same inputs (by different methods, say).
+        index: which sample.
+        shared_scale: one colour scale for every map (default: each map its own).
+
+    Returns:
+        A Figure with one panel per explanation.
+
+    Raises:
+        ValueError: ``explanations`` is empty.
+        TypeError: an element is not an :class:`~xai.Explanation`.
+        IndexError: ``index`` is not a sample of every explanation.
+    """
     if not explanations:
-        raise ValueError("explanations: expected at least one explanation, got none.")
+        raise InputError("explanations", "expected at least one explanation, got none.")
     for position, explanation in enumerate(explanations):
         _check_explanation(explanation, f"explanations[{position}]")
-    index = _sample_number(index, min(len(e) for e in explanations))
+    index = check_sample_index(index, min(len(e) for e in explanations))
     shared_scale = check_bool("shared_scale", shared_scale)
     figure = Figure(figsize=(3.2 * len(explanations), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(explanations)))

@@ -8,16 +8,29 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from xai._validation import check_sample_index
+from xai.errors import InputError
 from xai.explanation import Explanation
 from xai.viz._common import DIVERGING, SEQUENTIAL, color_scale, display_image
 
 
 def input_image(image: torch.Tensor, *, size: int = 224) -> np.ndarray:
-    """One input image ``(C, H, W)`` as an RGB ``uint8`` array ``(H', W', 3)``, contrast
-    stretched and enlarged by a whole factor (nearest pixel) to about ``size`` wide."""
+    """One input image as an RGB array, contrast stretched and enlarged by a whole factor
+    (nearest pixel).
+
+    Args:
+        image: one image ``(C, H, W)``.
+        size: the image is enlarged to about this width.
+
+    Returns:
+        A ``uint8`` array ``(H', W', 3)``.
+
+    Raises:
+        ValueError: ``image`` is not a ``(C, H, W)`` tensor.
+    """
     if not isinstance(image, torch.Tensor) or image.ndim != 3:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image: expected one image tensor (C, H, W), got {shape}.")
+        raise InputError("image", f"expected one image tensor (C, H, W), got {shape}.")
     return _to_uint8(_rgb(image), size)
 
 
@@ -37,9 +50,22 @@ def _to_uint8(array: np.ndarray, size: int) -> np.ndarray:
 
 def attribution_scale(explanations: Sequence[Explanation], index: int = 0) -> float:
     """The largest absolute attribution of sample ``index`` over several explanations: one
-    colour scale shared by their maps (:func:`overlay_image`'s ``magnitude``)."""
+    colour scale shared by their maps (:func:`overlay_image`'s ``magnitude``).
+
+    Args:
+        explanations: explanations of the same inputs.
+        index: which sample.
+
+    Returns:
+        The largest absolute value of the sample's maps.
+
+    Raises:
+        ValueError: ``explanations`` is empty.
+        IndexError: ``index`` is not a sample of every explanation.
+    """
     if not explanations:
-        raise ValueError("explanations: expected at least one explanation, got none.")
+        raise InputError("explanations", "expected at least one explanation, got none.")
+    index = check_sample_index(index, min(len(e) for e in explanations))
     return max(color_scale(e.heatmap()[index].detach().float().cpu())[0] for e in explanations)
 
 
@@ -64,25 +90,31 @@ def overlay_image(
             value); pass :func:`attribution_scale` of several explanations to compare them.
         size: the image is enlarged by a whole factor (nearest pixel) to about this width.
         alpha: opacity of the map over the input.
+
+    Returns:
+        A ``uint8`` array ``(H', W', 3)``.
+
+    Raises:
+        ValueError: not an image explanation, or ``alpha``/``magnitude`` out of range.
+        IndexError: ``index`` is not one of the explained samples.
     """
     import matplotlib
 
     if not explanation.is_image:
-        raise ValueError(
-            f"explanation: overlay_image draws image explanations (N, C, H, W), got inputs of "
-            f"shape {tuple(explanation.inputs.shape)}; use plot_explanation for tabular data."
+        raise InputError(
+            "explanation",
+            f"overlay_image draws image explanations (N, C, H, W), got inputs of "
+            f"shape {tuple(explanation.inputs.shape)}; use plot_explanation for tabular data.",
         )
-    n = len(explanation)
-    if not isinstance(index, int) or not -n <= index < n:
-        raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
+    index = check_sample_index(index, len(explanation))
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha: expected a float in [0, 1], got {alpha!r}.")
+        raise InputError("alpha", f"expected a float in [0, 1], got {alpha!r}.")
     values = explanation.heatmap()[index].detach().float().cpu()
     own_magnitude, signed = color_scale(values)
     if magnitude is None:
         magnitude = own_magnitude
     elif not magnitude > 0:
-        raise ValueError(f"magnitude: expected a positive float, got {magnitude!r}.")
+        raise InputError("magnitude", f"expected a positive float, got {magnitude!r}.")
     if signed:
         cmap, normalised = DIVERGING, (values / magnitude + 1.0) / 2.0
     else:

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from xai._validation import check_sample_index
+from xai.errors import InputError
 from xai.viz._common import color_scale
 from xai.viz.explanation import draw_bar_panel, draw_image_panel
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from xai.evaluation.comparison import Comparison
     from xai.evaluation.quality import QualityReport
     from xai.metrics.sanity import RandomizationResult
@@ -32,11 +36,19 @@ def plot_perturbation_curves(report: QualityReport, index: int | None = None) ->
         report: a :class:`~xai.evaluation.quality.QualityReport` computed with ``deletion_auc`` and/or
             ``insertion_auc``.
         index: one sample; ``None`` draws the mean and the 10-90% band over samples.
+
+    Returns:
+        A Figure with one panel per curve (deletion, insertion), titled with its AUC.
+
+    Raises:
+        ValueError: the report holds no deletion/insertion curves.
+        IndexError: ``index`` is not one of the report's samples.
     """
     if not report.curves:
-        raise ValueError(
-            "report: it holds no deletion/insertion curves; evaluate with "
-            "metrics=['deletion_auc', 'insertion_auc'] (or the default set)."
+        raise InputError(
+            "report",
+            "it holds no deletion/insertion curves; evaluate with "
+            "metrics=['deletion_auc', 'insertion_auc'] (or the default set).",
         )
     figure = Figure(figsize=(4.2 * len(report.curves), 3.4), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(report.curves)))
@@ -45,10 +57,9 @@ def plot_perturbation_curves(report: QualityReport, index: int | None = None) ->
         values = scores.numpy()
         key = f"{mode}_auc"
         if index is not None:
-            if not -values.shape[0] <= index < values.shape[0]:
-                raise IndexError(f"index: expected an int in [0, {values.shape[0]}), got {index}.")
-            axis.plot(x, values[index], color="C0" if mode == "deletion" else "C1")
-            auc = float(report.values[key][index]) if key in report.values else float("nan")
+            sample = check_sample_index(index, values.shape[0])
+            axis.plot(x, values[sample], color="C0" if mode == "deletion" else "C1")
+            auc = float(report.values[key][sample]) if key in report.values else float("nan")
         else:
             axis.plot(x, values.mean(axis=0), color="C0" if mode == "deletion" else "C1")
             low, high = np.percentile(values, [10, 90], axis=0)
@@ -64,7 +75,15 @@ def plot_perturbation_curves(report: QualityReport, index: int | None = None) ->
 
 def plot_randomization(result: RandomizationResult) -> Figure:
     """Similarity to the original attributions at each randomisation step (mean over samples
-    with the 10-90% band), with the pass threshold."""
+    with the 10-90% band), with the pass threshold.
+
+    Args:
+        result: the :class:`~xai.metrics.sanity.RandomizationResult` of
+            :func:`~xai.metrics.sanity.model_randomization_check`.
+
+    Returns:
+        A Figure with one line per similarity measure, titled with the verdict.
+    """
     figure = Figure(figsize=(max(4.5, 0.7 * len(result.steps) + 2), 3.6), layout="constrained")
     axis = figure.subplots()
     x = np.arange(len(result.steps))
@@ -84,47 +103,70 @@ def plot_randomization(result: RandomizationResult) -> Figure:
 
 
 def plot_agreement_matrix(
-    comparison: Comparison, measure: str = "rank_correlation", ax: object = None
+    comparison: Comparison, measure: str = "rank_correlation", ax: Axes | None = None
 ) -> Figure:
-    """The ``(M, M)`` agreement matrix of a comparison as an annotated heatmap."""
+    """The ``(M, M)`` agreement matrix of a comparison as an annotated heatmap.
+
+    Args:
+        comparison: the :class:`~xai.evaluation.comparison.Comparison` of :func:`xai.compare`.
+        measure: one of ``comparison.agreement``'s measures (``"rank_correlation"``,
+            ``"top_k_overlap"``).
+        ax: draw into this Axes instead of a new figure.
+
+    Returns:
+        The Figure drawn into.
+
+    Raises:
+        ValueError: ``measure`` is not one of the comparison's measures.
+    """
     if measure not in comparison.agreement:
-        raise ValueError(
-            f"measure: expected one of {', '.join(map(repr, comparison.agreement))}, got {measure!r}."
+        raise InputError(
+            "measure",
+            f"expected one of {', '.join(map(repr, comparison.agreement))}, got {measure!r}.",
         )
     if ax is None:
         figure = Figure(figsize=(1.1 * len(comparison.methods) + 2.2, 3.4), layout="constrained")
         ax = figure.subplots()
     else:
-        figure = ax.get_figure()  # type: ignore[attr-defined]
+        figure = ax.get_figure()  # type: ignore[assignment]
     matrix = comparison.agreement[measure].numpy()
-    shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)  # type: ignore[attr-defined]
+    shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
     ticks = range(len(comparison.methods))
-    ax.set_xticks(ticks, comparison.methods, rotation=45, ha="right", fontsize=8)  # type: ignore[attr-defined]
-    ax.set_yticks(ticks, comparison.methods, fontsize=8)  # type: ignore[attr-defined]
+    ax.set_xticks(ticks, comparison.methods, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(ticks, comparison.methods, fontsize=8)
     for i in ticks:
         for j in ticks:
-            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)  # type: ignore[attr-defined]
-    ax.set_title(measure.replace("_", " "), fontsize=9)  # type: ignore[attr-defined]
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title(measure.replace("_", " "), fontsize=9)
     figure.colorbar(shown, ax=ax, shrink=0.8)
     return figure
 
 
 def plot_method_comparison(comparison: Comparison, index: int = 0) -> Figure:
     """The methods' maps of sample ``index`` side by side (each method's own scale), with the
-    rank-correlation agreement matrix on the right."""
+    rank-correlation agreement matrix on the right.
+
+    Args:
+        comparison: the :class:`~xai.evaluation.comparison.Comparison` of :func:`xai.compare`.
+        index: which sample.
+
+    Returns:
+        A Figure with one panel per method and the agreement matrix.
+
+    Raises:
+        IndexError: ``index`` is not one of the compared samples.
+    """
     methods = comparison.methods
     figure = Figure(figsize=(3.0 * len(methods) + 4.0, 3.8), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(methods) + 1))
     for axis, method in zip(axes[:-1], methods, strict=True):
         explanation = comparison.explanations[method]
-        n = len(explanation)
-        if not -n <= index < n:
-            raise IndexError(f"index: expected an int in [0, {n}), got {index!r}.")
-        values = explanation.heatmap().detach().float().cpu()[index]
+        sample = check_sample_index(index, len(explanation))
+        values = explanation.heatmap().detach().float().cpu()[sample]
         magnitude, signed = color_scale(values)
         title = method
         if explanation.is_image:
-            draw_image_panel(explanation, index, values, magnitude, signed, True, axis, title)
+            draw_image_panel(explanation, sample, values, magnitude, signed, True, axis, title)
         else:
             draw_bar_panel(explanation, values.flatten(), magnitude, None, 12, axis, title)
     plot_agreement_matrix(comparison, "rank_correlation", ax=axes[-1])

@@ -6,19 +6,23 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from xai._batching import chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers.base import Explainer, Target
-from xai.explainers.lime.segmentation import METHODS, relabel, segment_image
+from xai.explainers.base import Explainer, Parameter, Target
+from xai.explainers.lime.segmentation import METHODS, default_n_segments, relabel, segment_image
 from xai.explainers.lime.tabular import (
     SAMPLERS,
     default_kernel_width,
     fast_lime_tabular,
     lime_tabular,
 )
+
+#: lime's own defaults of ``num_samples``.
+_DEFAULT_NUM_SAMPLES = {"image": 1000, "tabular": 5000}
 
 
 class LIME(Explainer):
@@ -73,6 +77,40 @@ class LIME(Explainer):
     stochastic = True
     input_ndims = (2, 4)
     reference = "https://arxiv.org/abs/1602.04938"
+    quick_options = {"num_samples": 150}
+
+    @classmethod
+    def tunable_parameters(
+        cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
+    ) -> list[Parameter]:
+        """The number of perturbed samples; for images also the number of superpixels
+        (its default sized to the inputs' height and width)."""
+        is_image = inputs is not None and inputs.ndim == 4
+        parameters = [
+            Parameter(
+                "num_samples",
+                "perturbed samples",
+                _DEFAULT_NUM_SAMPLES["image" if is_image else "tabular"],
+                50,
+                10000,
+                50,
+                help="Perturbed copies the local linear model is fitted on.",
+            )
+        ]
+        if inputs is not None and is_image:
+            height, width = inputs.shape[-2:]
+            parameters.append(
+                Parameter(
+                    "n_segments",
+                    "superpixels",
+                    default_n_segments(height, width),
+                    4,
+                    400,
+                    4,
+                    help="Approximate number of superpixels switched on and off.",
+                )
+            )
+        return parameters
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         # lime's explainers (images, and sampler="lime"); the fast tabular sampler is xai's
@@ -87,7 +125,7 @@ class LIME(Explainer):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         is_image = inputs.ndim == 4
         if params["num_samples"] is None:
-            params["num_samples"] = 1000 if is_image else 5000
+            params["num_samples"] = _DEFAULT_NUM_SAMPLES["image" if is_image else "tabular"]
         num_samples = check_positive_int("num_samples", params["num_samples"], minimum=2)
         if params["batch_size"] is None:
             params["batch_size"] = min(num_samples, chunk_rows(inputs.shape[1:], inputs.device))
@@ -110,9 +148,10 @@ class LIME(Explainer):
                 f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
 
-        outputs, target = request.from_model(function, inputs)
-        if is_image:
+        if is_image:  # lime's image explainer computes f(x) itself
+            target = request.classes(function, inputs)
             return self._images(function, inputs, target, params, num_samples, batch_size)
+        outputs, target = request.from_model(function, inputs)
         return self._tabular(function, inputs, outputs, target, params, num_samples, batch_size)
 
     @staticmethod

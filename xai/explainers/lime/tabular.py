@@ -45,7 +45,10 @@ from xai._batching import chunks
 from xai._model import ModelFunction
 
 SAMPLERS = ("fast", "lime")
-_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
+_NUMPY: dict[torch.dtype, type[np.float32] | type[np.float64]] = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+}
 
 
 class LocalFit(NamedTuple):
@@ -309,9 +312,9 @@ def _lime_neighbourhood(
         bins[:, column] = tables.values[column][
             np.searchsorted(tables.cdfs[column], uniforms[column], side="right")
         ]
-    inverse = bins[1:].astype(np.float64)
+    undiscretized = bins[1:].astype(np.float64)
     draws = rng.uniform(size=(len(tables.features), num_samples - 1))
-    inverse[:, tables.features] = _undiscretize(tables, bins[1:, tables.features], draws.T)
+    undiscretized[:, tables.features] = _undiscretize(tables, bins[1:, tables.features], draws.T)
     first_rows = np.stack([explainer.discretizer.discretize(row) for row in rows])
     binary = (bins[None] == first_rows[:, None, :]).astype(np.float64)
     binary[:, 0] = 1
@@ -320,7 +323,7 @@ def _lime_neighbourhood(
     # The model sees each row's samples as lime passes them, [row, samples], rather than the
     # samples once for all rows: a float32 model's scores can change in the last bits with
     # the composition of its batch, and this path promises lime's numbers.
-    perturbed = torch.from_numpy(inverse).expand(n, *inverse.shape)
+    perturbed = torch.from_numpy(undiscretized).expand(n, *undiscretized.shape)
     return _Neighbourhood(scaled, _distances(scaled), perturbed)
 
 

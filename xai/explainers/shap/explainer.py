@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from xai._batching import chunk_rows, chunks
 from xai._layers import trace_layers
 from xai._model import ModelFunction, TargetColumn, input_gradient
 from xai._validation import broadcast_reference, check_choice, check_positive_int
-from xai.explainers.base import Explainer, Target
+from xai.explainers.base import AUTO, Explainer, Parameter, Target
 from xai.explainers.shap.kernel import kernel_shap
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
@@ -72,6 +73,33 @@ class SHAP(Explainer):
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
     reference = "https://arxiv.org/abs/1705.07874"
+    quick_options = {"nsamples": 150}
+
+    @classmethod
+    def tunable_parameters(
+        cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
+    ) -> list[Parameter]:
+        """The algorithm (kernel SHAP only for tabular inputs) and the number of samples."""
+        is_image = inputs is not None and inputs.ndim == 4
+        algorithms = ("gradient",) if is_image else ("gradient", "kernel")
+        return [
+            Parameter(
+                "algorithm",
+                "algorithm",
+                AUTO,
+                choices=(AUTO, *algorithms),
+                help="auto: gradient SHAP for differentiable models, kernel SHAP otherwise.",
+            ),
+            Parameter(
+                "nsamples",
+                "samples",
+                _DEFAULT_NSAMPLES["gradient"],
+                10,
+                5000,
+                10,
+                help="Gradient SHAP: interpolation points; kernel SHAP: coalitions.",
+            ),
+        ]
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         return params["algorithm"] == "deep"  # shap's own DeepExplainer
@@ -102,12 +130,13 @@ class SHAP(Explainer):
         if params["nsamples"] is None:
             params["nsamples"] = _DEFAULT_NSAMPLES[algorithm]
         if params["batch_size"] is None:
-            params["batch_size"] = chunk_rows(inputs.shape[1:], inputs.device)
+            rows = chunk_rows(inputs.shape[1:], inputs.device)
             if algorithm == "kernel" and inputs.device.type == "cpu":
                 # Rows of few features give large passes (8738 rows of 30 features), whose
                 # hidden activations (megabytes for a 64-wide layer) are fresh memory on every
                 # pass on a CPU; 4096 rows are as fast per row and keep them small.
-                params["batch_size"] = min(params["batch_size"], _KERNEL_CPU_ROWS)
+                rows = min(rows, _KERNEL_CPU_ROWS)
+            params["batch_size"] = rows
         batch_size = check_positive_int("batch_size", params["batch_size"])
 
         with torch.no_grad():
@@ -207,6 +236,8 @@ class SHAP(Explainer):
                     torch.from_numpy(np.asarray(phi)).reshape(inputs[rows].shape).to(values)
                 )
         except AssertionError as error:
+            # shap's own AssertionError text (another library's message, with no type or
+            # attribute to read instead); xai's errors are told apart by type and .argument
             if "do not sum up" not in str(error):
                 raise
             raise ValueError(
@@ -217,6 +248,7 @@ class SHAP(Explainer):
                 "algorithm='gradient' (the default) or method='integrated_gradients'."
             ) from error
         except RuntimeError as error:
+            # torch's messages for what DeepExplainer's hooks break (no error type of its own)
             if not any(word in str(error) for word in ("inplace", "in-place", "hook", "view")):
                 raise  # the model's own error, not DeepExplainer's
             raise ValueError(
