@@ -106,3 +106,26 @@ def test_an_explicit_target_out_of_range_or_nan_scores_are_still_errors() -> Non
             xai.explain(
                 _NaNForLargeFirstPixel(), x, method="shap", nsamples=4, seed=0, target=target
             )
+
+
+def test_evaluate_explanation_checks_its_tensors_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.metrics import _checks
+
+    model, x = models.small_mlp(), models.rows()
+    explanation = xai.explain(model, x, method="integrated_gradients", n_steps=8)
+    calls = {"all_finite": 0}
+    real = _checks.all_finite
+
+    def counted(tensor: torch.Tensor) -> bool:
+        calls["all_finite"] += 1
+        return real(tensor)
+
+    monkeypatch.setattr(_checks, "all_finite", counted)
+    report = xai.evaluate_explanation(
+        model, explanation, options={"max_sensitivity_error": {"n_perturb_samples": 2}}
+    )
+    assert len(report.values) >= 5
+    assert calls["all_finite"] == 1  # the attributions, once, not once per metric
+    # outside evaluate_explanation every call still checks its arguments
+    with pytest.raises(ValueError, match="attributions: expected finite values"):
+        xai.metrics.deletion_auc(model, x, torch.full_like(x, float("nan")), explanation.target)

@@ -12,6 +12,11 @@ Fixtures:
     xai_report: record metrics, tables, figures and explanations into the test's section.
     xai_reference_model: ``xai_reference_model("shapes_cnn")`` -> a
         :class:`reference_models.ReferenceModel`, loaded once per session.
+
+xai's own modules are imported inside the hooks and fixtures that use them: the plugin is
+loaded by every pytest run in an environment where xai is installed, and importing torch and
+the report writers at that point would slow every such run and put xai's modules in
+``sys.modules`` before pytest's assertion rewriting.
 """
 
 from __future__ import annotations

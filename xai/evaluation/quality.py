@@ -25,12 +25,14 @@ from xai.errors import InputError
 from xai.explainers.base import Explainer
 from xai.explainers.registry import available_explainers, explainer_class
 from xai.explanation import Explanation, UnsavedOption
+from xai.metrics._checks import already_checked, check_attributions, check_inputs, check_target
 from xai.metrics.faithfulness import deletion_insertion_curves
 from xai.metrics.registry import QualityMetric, get_quality_metric, quality_metrics
 
 __all__ = ["QualityReport", "evaluate_explanation"]
 
 _log = logging.getLogger(__name__)
+
 
 @dataclass
 class QualityReport:
@@ -312,14 +314,18 @@ def evaluate_explanation(
     if masks is not None and not isinstance(masks, torch.Tensor):
         masks = torch.as_tensor(masks)
     _check_model_runs(model, explanation)
-    # moved to the model's device once: every metric then finds them there (no copy per metric)
+    # validated and moved to the model's device once: every metric then finds them checked
+    # and there (no check and no copy per metric)
     device = model_device(model)
+    inputs = check_inputs(explanation.inputs, "explanation").to(device)
+    attributions = check_attributions(explanation.attributions, inputs).to(device)
+    target = check_target(explanation.target, len(explanation), device)
     segments = explanation.extras.get("segments") if explanation.is_image else None
     context: dict[str, Any] = {
         "model": model,
-        "inputs": explanation.inputs.to(device),
-        "attributions": explanation.attributions.to(device),
-        "target": explanation.target.to(device),
+        "inputs": inputs,
+        "attributions": attributions,
+        "target": target,
         "masks": masks.to(device) if isinstance(masks, torch.Tensor) else masks,
         "segments": segments.to(device) if isinstance(segments, torch.Tensor) else segments,
         "baseline": baseline,
@@ -334,24 +340,25 @@ def evaluate_explanation(
         skipped=skipped,
     )
     curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # mode -> (fractions, scores)
-    for metric in chosen:
-        started = time.perf_counter()
-        metric_context = {
-            **context,
-            **_method_context(metric, explanation),
-            **options.get(metric.name, {}),
-        }
-        if metric.name in _CURVES:
-            values = _curve_metric(metric, metric_context, report, chosen, options, curves)
-        elif metric.name == "completeness_error" and _has_own_delta(explanation, options):
-            # the method reported sum(a) - (f(x) - f(baseline)) on its own baseline already
-            values = explanation.extras["convergence_delta"].detach().abs()
-        else:
-            values = metric(**metric_context)
-        report.values[metric.name] = values.detach().float().cpu()
-        report.seconds[metric.name] = time.perf_counter() - started
-        report.settings[metric.name] = options.get(metric.name, {})
-        _log.debug("%s: %s = %.4g", explanation.method, metric.name, report.means[metric.name])
+    with already_checked(inputs, attributions, target):
+        for metric in chosen:
+            started = time.perf_counter()
+            metric_context = {
+                **context,
+                **_method_context(metric, explanation),
+                **options.get(metric.name, {}),
+            }
+            if metric.name in _CURVES:
+                values = _curve_metric(metric, metric_context, report, chosen, options, curves)
+            elif metric.name == "completeness_error" and _has_own_delta(explanation, options):
+                # the method reported sum(a) - (f(x) - f(baseline)) on its own baseline already
+                values = explanation.extras["convergence_delta"].detach().abs()
+            else:
+                values = metric(**metric_context)
+            report.values[metric.name] = values.detach().float().cpu()
+            report.seconds[metric.name] = time.perf_counter() - started
+            report.settings[metric.name] = options.get(metric.name, {})
+            _log.debug("%s: %s = %.4g", explanation.method, metric.name, report.means[metric.name])
     return report
 
 

@@ -3,6 +3,9 @@ targets against the model's outputs, one relevance value per position."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -21,10 +24,33 @@ __all__ = [
 ]
 
 
+#: Tensors a caller validated with the checks below, by id (the tensors are held, so an id is
+#: not reused while the context lasts). Context-local: threads and tasks each have their own.
+_CHECKED: ContextVar[dict[int, torch.Tensor] | None] = ContextVar("xai_checked", default=None)
+
+
+@contextlib.contextmanager
+def already_checked(*tensors: torch.Tensor) -> Iterator[None]:
+    """Inside the block, these tensors, returned by the checks below, pass them again without
+    being checked (``evaluate_explanation`` validates once for all its metrics)."""
+    token = _CHECKED.set({**(_CHECKED.get() or {}), **{id(t): t for t in tensors}})
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+def _is_checked(value: Any) -> bool:
+    checked = _CHECKED.get()
+    return checked is not None and checked.get(id(value)) is value
+
+
 def check_attributions(
     attributions: Any, inputs: torch.Tensor | None = None, name: str = "attributions"
 ) -> torch.Tensor:
     """Return ``attributions`` as a float tensor ``(N, ...)``, checked against ``inputs``."""
+    if _is_checked(attributions) and (inputs is None or _is_checked(inputs)):
+        return attributions
     if not isinstance(attributions, torch.Tensor):
         raise InputTypeError(
             name,
@@ -58,6 +84,9 @@ def check_attributions(
 
 
 def check_inputs(inputs: Any, name: str = "inputs") -> torch.Tensor:
+    """``inputs`` as a detached batch ``(N, ...)`` of finite floats (see ``as_input_batch``)."""
+    if _is_checked(inputs):
+        return inputs
     return as_input_batch(inputs, name).detach()
 
 
@@ -66,6 +95,8 @@ def check_target(target: Any, n: int, device: torch.device) -> torch.Tensor:
     target checked by :func:`xai._validation.normalize_target`, ``None`` refused and negative
     indices refused before any model runs. The columns are checked by
     :func:`check_target_range` once the model's outputs are known."""
+    if _is_checked(target) and target.shape == (n,) and target.device == torch.device(device):
+        return target
     target = normalize_target(target, n, required=True)
     if isinstance(target, int):
         target = torch.full((n,), target, dtype=torch.long, device=device)
