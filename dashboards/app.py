@@ -18,7 +18,9 @@ import streamlit as st
 
 from dashboards import state
 
-st.set_page_config(page_title="xai dashboard", page_icon=":material/insights:", layout="wide")
+# An emoji favicon is drawn in the browser (an inline SVG); a ":material/...:" one would be
+# fetched from fonts.gstatic.com on every visit, and the app contacts nothing outside.
+st.set_page_config(page_title="xai dashboard", page_icon="📊", layout="wide")
 
 pages = [
     st.Page("app_pages/models.py", title="Models", icon=":material/bar_chart:", default=True),

@@ -22,9 +22,17 @@ from torch.utils.data import TensorDataset
 
 import reference_models
 import xai
+from xai.errors import InputError
 from xai.evaluation.classification import ClassificationReport
 from xai.suite.subject import (
+    ALLOW_CODE_ENV,
     DATA_ENV,
+    DEFAULT_MAX_DATA_MB,
+    DEFAULT_MAX_UPLOAD_MB,
+    FACTORIES_ENV,
+    MAX_DATA_ENV,
+    MAX_UPLOAD_ENV,
+    MB,
     MODEL_ENV,
     WEIGHTS_ENV,
     Subject,
@@ -116,11 +124,46 @@ def is_cached(key: tuple[Any, ...]) -> bool:
 
 def command_line_model() -> tuple[str, str, str] | None:
     """``(module:factory, weights, data)`` given to ``xai dashboard``, or None (also when the
-    command line named a reference model: see :func:`first_model`)."""
+    command line named a reference model, see :func:`first_model`, or a factory without files,
+    see :func:`allowed_factories`)."""
     spec = os.environ.get(MODEL_ENV)
-    if not spec or spec in reference_models.available():
+    weights, data = os.environ.get(WEIGHTS_ENV, ""), os.environ.get(DATA_ENV, "")
+    if not spec or spec in reference_models.available() or not (weights or data):
         return None
-    return spec, os.environ.get(WEIGHTS_ENV, ""), os.environ.get(DATA_ENV, "")
+    return spec, weights, data
+
+
+def allowed_factories() -> list[str]:
+    """The ``module:factory`` names the "Your model" page may load: the ones ``xai dashboard``
+    was started with (``--model`` and the positional MODELs)."""
+    names = [name.strip() for name in os.environ.get(FACTORIES_ENV, "").split(",")]
+    spec = os.environ.get(MODEL_ENV, "").strip()
+    if ":" in spec:
+        names.insert(0, spec)
+    return [name for name in dict.fromkeys(names) if name]
+
+
+def code_allowed() -> bool:
+    """Whether the server was started with ``--allow-code``: the page may then import any
+    module named in it (anyone who can reach the page can run code)."""
+    return os.environ.get(ALLOW_CODE_ENV) == "1"
+
+
+def _megabytes(variable: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(variable, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def upload_limits() -> tuple[int, int]:
+    """``(largest uploaded file, largest uploaded data once decompressed)`` in MB
+    (``xai dashboard --max-upload-mb / --max-data-mb``)."""
+    return (
+        _megabytes(MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD_MB),
+        _megabytes(MAX_DATA_ENV, DEFAULT_MAX_DATA_MB),
+    )
 
 
 @st.cache_resource(show_spinner="Loading the reference model ...")
@@ -183,11 +226,35 @@ def current() -> tuple[str, Subject]:
 def add_upload(spec: str, weights: bytes, data: bytes) -> str:
     """Load a user's model from uploaded bytes; returns its model key (and selects it).
 
+    Only a factory the server was started with is loaded (any, with ``--allow-code``); files
+    above the upload limits are refused; the files are checked before the factory is called.
+
     Raises:
         ValueError, TypeError: the reason the files or the factory do not make a model.
     """
+    spec = spec.strip()
+    allowed = allowed_factories()
+    if not code_allowed() and spec not in allowed:
+        started_with = (
+            f"the models it was started with ({', '.join(allowed)})"
+            if allowed
+            else "the models it was started with, and it was started with none of yours"
+        )
+        raise InputError(
+            "model",
+            f"this dashboard loads only {started_with}; {spec!r} is not one of them, and "
+            f"nothing was imported. Restart it with: xai dashboard --model {spec}",
+        )
+    max_upload_mb, max_data_mb = upload_limits()
+    for argument, content in (("weights", weights), ("data", data)):
+        if len(content) > max_upload_mb * MB:
+            raise InputError(
+                argument,
+                f"the uploaded file is {len(content) / MB:.1f} MB, more than the "
+                f"{max_upload_mb} MB this dashboard accepts (xai dashboard --max-upload-mb).",
+            )
     digest = hashlib.sha256(spec.encode() + weights + data).hexdigest()[:10]
-    loaded = user_subject(spec, weights, data)
+    loaded = user_subject(spec, weights, data, max_data_bytes=max_data_mb * MB)
     key = f"upload:{spec}#{digest}"
     st.session_state.setdefault(UPLOADS_KEY, {})[key] = loaded
     # The sidebar's select box is already drawn in this run; select the model in the next one.

@@ -11,6 +11,8 @@ import io
 import itertools
 import json
 import sys
+import tracemalloc
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -594,3 +596,88 @@ def test_whole_float_labels_are_accepted(user: User) -> None:
     subject = user_subject(user.spec("tabular"), user.weights, data)
     assert subject.labels.dtype == torch.int64
     np.testing.assert_array_equal(subject.labels.numpy(), user.y)
+
+
+# ----------------------------------------------------------------------------- size limits
+
+
+def _streamed_zeros_npz(path: Path, megabytes: int) -> Path:
+    """An .npz whose 'x' holds ``megabytes`` MB of zeros, written a chunk at a time (the test
+    never holds the array): a zip bomb of a few kB."""
+    rows = megabytes * 2**20 // 8
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("x.npy", "w", force_zip64=True) as member:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (rows, 2)}
+            np.lib.format.write_array_header_1_0(member, header)  # type: ignore[arg-type]
+            zeros = bytes(2**20)
+            for _ in range(megabytes):
+                member.write(zeros)
+        y = io.BytesIO()
+        np.save(y, np.zeros(rows, np.int64)[:4])
+        archive.writestr("y.npy", y.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("as_path", [True, False], ids=["path", "upload"])
+def test_decompressed_size_is_checked_before_decompressing(user: User, as_path: bool) -> None:
+    bomb = _streamed_zeros_npz(user.folder / "bomb.npz", megabytes=64)
+    assert bomb.stat().st_size < 2**20  # 64 MB of zeros compress a thousandfold
+    source = bomb if as_path else bomb.read_bytes()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as caught:
+            user_subject(user.spec("tabular"), user.weights, source, max_data_bytes=8 * 2**20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    given = str(bomb) if as_path else "the uploaded file"
+    _check_message(caught.value, "data", given, "holds 64.0 MB once decompressed")
+    assert "more than the limit of 8 MB" in str(caught.value)
+    assert caught.value.argument == "data"  # type: ignore[attr-defined]
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MB allocated: it was decompressed"
+    assert user.module not in sys.modules  # the files are checked before the factory's import
+
+
+def test_data_within_the_limit_loads(user: User) -> None:
+    subject = user_subject(user.spec("tabular"), user.weights, user.data, max_data_bytes=2**20)
+    assert len(subject.labels) == 40
+
+
+def _lying_npz(shape: tuple[int, ...]) -> bytes:
+    """An .npz whose 'x.npy' header declares ``shape`` but holds 16 bytes of data."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        member,
+        {"descr": "<f4", "fortran_order": False, "shape": shape},  # type: ignore[arg-type]
+    )
+    member.write(bytes(16))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", member.getvalue())
+        y = io.BytesIO()
+        np.save(y, np.zeros(4, np.int64))
+        archive.writestr("y.npy", y.getvalue())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("limit", [None, 2**20], ids=["no-limit", "limit"])
+def test_array_header_larger_than_its_data_is_refused(user: User, limit: int | None) -> None:
+    """numpy allocates the array its header declares before reading it: a 200-byte member
+    declaring 16 TB is refused from the header."""
+    data = _lying_npz((10**12, 4))
+    with pytest.raises(ValueError) as caught:
+        user_subject(user.spec("tabular"), user.weights, data, max_data_bytes=limit)
+    _check_message(
+        caught.value, "data", "expected an .npz file", "declares shape (1000000000000, 4)"
+    )
+
+
+def test_files_are_checked_before_the_module_is_imported(user: User) -> None:
+    """A bad file is reported without importing the user's module or calling its factory."""
+    for weights, data in ((b"not safetensors", user.data), (user.weights, b"not an npz")):
+        with pytest.raises(ValueError) as caught:
+            user_subject(user.spec("tabular"), weights, data)
+        assert caught.value.argument in ("weights", "data")  # type: ignore[attr-defined]
+        assert user.module not in sys.modules
+    user_subject(user.spec("tabular"), user.weights, user.data)
+    assert user.module in sys.modules

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "append_line",
     "atomic_open",
     "atomic_path",
     "atomic_write",
@@ -266,6 +267,41 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, encoding: str 
             view = view[os.write(temporary.descriptor, view) :]
         temporary.commit()
         return temporary.target
+
+
+def append_line(path: str | os.PathLike[str], line: str, encoding: str = "utf-8") -> Path:
+    """Append ``line`` and a newline to ``path`` (created with the umask's mode when missing) in
+    one ``write`` to a file opened with ``O_APPEND``: for journals that several records reach
+    one at a time (the report's per-test records under pytest-xdist). A process that dies after
+    the call has its line in the file; one killed during it leaves at most a partial last line,
+    which a reader skips. Not synced to disk: it survives the process, not the machine.
+
+    Args:
+        path: the journal file (its folder must exist).
+        line: one line of text, without a newline in it.
+        encoding: how the text is encoded.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: when ``line`` holds a newline (it would be two records).
+        IsADirectoryError: when ``path`` is a folder.
+    """
+    if "\n" in line or "\r" in line:
+        raise ValueError("line: expected one line of text, got a newline in it.")
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"path: {str(target)!r} is a folder; expected a file name.")
+    view = memoryview((line + "\n").encode(encoding))
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(target, flags, file_mode())
+    try:
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
+    return target
 
 
 # ---------------------------------------------------------------------------- JSON

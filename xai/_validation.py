@@ -123,6 +123,7 @@ def normalize_target(target: Any, n: int, *, required: bool = False) -> int | to
             f"({n}), got {target!r}." + (" Pass explanation.target." if required else ""),
         )
     if isinstance(target, int | np.integer):
+        _check_int64(int(target))
         return int(target)
     if isinstance(target, np.ndarray):
         target = torch.from_numpy(target)
@@ -133,7 +134,24 @@ def normalize_target(target: Any, n: int, *, required: bool = False) -> int | to
                 f"expected {'' if required else 'None, '}an int, or a 1-D sequence/tensor with "
                 f"one class index per sample, got {type(target).__name__}.",
             )
-        target = torch.as_tensor(list(target))
+        values = list(target)
+        for value in values:  # torch's own error would be "Overflow when unpacking long long"
+            if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+                _check_int64(int(value))
+        try:
+            target = torch.as_tensor(values)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise InputTypeError(
+                "target",
+                "expected one integer class index per sample, got a sequence torch cannot "
+                f"read as integers ({str(error).splitlines()[0] if str(error) else error!r}).",
+            ) from None
+    if target.dtype == torch.uint64 and bool((target.view(torch.int64) < 0).any()):
+        raise InputError(
+            "target",
+            "expected class indices of the model's outputs, got unsigned values of 2**63 or "
+            "more, beyond the int64 range torch indexes with.",
+        )
     if target.ndim == 0:
         target = target.reshape(1).expand(n)
     if target.ndim != 1:
@@ -157,6 +175,18 @@ def normalize_target(target: Any, n: int, *, required: bool = False) -> int | to
             "Pass an int to use the same class for every sample.",
         )
     return target.long()
+
+
+def _check_int64(value: int) -> None:
+    """A class index must be an int64 (torch's index type): beyond that range it can be no
+    model's output column, and torch would fail converting it."""
+    if not -(2**63) <= value < 2**63:
+        raise InputError(
+            "target",
+            f"class index {value} is outside the int64 range torch indexes with, so it is no "
+            "output column of any model; expected a class index 0..K-1 of the model's K "
+            "outputs (or None for the predicted class).",
+        )
 
 
 def check_target_range(indices: torch.Tensor, columns: int) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +15,15 @@ import numpy as np
 import torch
 
 from xai._device import pick_device
-from xai._files import atomic_path, dumps_json, to_json_value
-from xai._validation import check_sample_index, index_out_of_range, integer_value
-from xai.errors import IndexTypeError
+from xai._files import atomic_path, to_json_value
+from xai._validation import (
+    all_finite,
+    check_bool,
+    check_sample_index,
+    index_out_of_range,
+    integer_value,
+)
+from xai.errors import IndexTypeError, InputError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -83,7 +91,15 @@ class Explanation:
                 f"attributions: expected the inputs' shape {tuple(self.inputs.shape)} (or "
                 f"(N, 1, H, W) for image layer maps), got {tuple(self.attributions.shape)}."
             )
-        self.target = torch.as_tensor(self.target, dtype=torch.long)
+        target = torch.as_tensor(self.target)
+        if target.is_floating_point() and bool((target != target.round()).any()):
+            raise InputError(
+                "target",
+                f"expected integer class indices, got {target.dtype} values "
+                f"{[round(float(v), 4) for v in target.flatten()[:4]]}; they are not "
+                "truncated: pass the classes.",
+            )
+        self.target = target.to(torch.long) if target.dtype != torch.long else target
         if self.target.shape != (n,):
             raise ValueError(f"target: expected shape ({n},), got {tuple(self.target.shape)}.")
 
@@ -197,30 +213,54 @@ class Explanation:
         )
 
     # ------------------------------------------------------------- save/load
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the explanation to one safetensors file (tensors) with a JSON header (the rest).
 
         Tensor-valued params/extras are stored as tensors; other values as JSON. Params JSON
         cannot hold (modules, callables) are stored as their description and load back as
-        :class:`UnsavedOption`; extras as their description. A NaN or infinite number is
-        written as ``null`` and loads back as None. Nothing is pickled. The file is written
-        atomically (temp file, then rename) with the mode the umask gives.
+        :class:`UnsavedOption`; extras as their description. Numbers in ``params`` load back
+        as the numbers they were, NaN and infinities included (stored as
+        ``{"xai.float": "nan"}``, ``"inf"``, ``"-inf"``), so the explanation re-runs with the
+        same options; a NaN or infinite number in ``extras`` follows the files' one rule and is
+        written as ``null`` (it loads back as None). Attribution tensors keep their values;
+        the header records whether they hold NaN/inf, which :meth:`load` otherwise refuses.
+        Nothing is pickled. The file is written atomically (temp file, then rename) with the
+        mode the umask gives; after an error the old file is as it was and no temporary file
+        is left.
 
         Args:
-            path: the file to write, conventionally ``*.safetensors``; replaced if it exists.
+            path: the file to write, conventionally ``*.safetensors``. An existing explanation
+                there is replaced; another existing file only with ``overwrite=True``.
+            overwrite: also replace a file at ``path`` that is not an xai explanation.
 
         Returns:
             The path written.
+
+        Raises:
+            InputError: ``path`` is an existing file that is not an explanation (and
+                ``overwrite`` is False), or the JSON header would exceed the bounds
+                :meth:`load` accepts (:data:`MAX_HEADER_CHARS`, :data:`MAX_HEADER_DEPTH`).
+            IsADirectoryError: ``path`` is a folder.
         """
         from safetensors.torch import save_file
 
         path = Path(path)
+        check_bool("overwrite", overwrite)
+        if not overwrite and _is_foreign_file(path):
+            raise InputError(
+                "path",
+                f"{str(path)!r} exists and is not an xai explanation; pass overwrite=True to "
+                "replace it, or choose another file name.",
+            )
         tensors = {
             "attributions": self.attributions,
             "inputs": self.inputs,
             "target": self.target,
         }
-        header: dict[str, Any] = {"method": self.method}
+        header: dict[str, Any] = {
+            "method": self.method,
+            "nonfinite_attributions": not all_finite(self.attributions),
+        }
         for section in ("params", "extras"):
             values = getattr(self, section)
             json_part: dict[str, Any] = {}
@@ -229,14 +269,36 @@ class Explanation:
                     tensors[f"{section}.{key}"] = value
                 elif section == "params" and _is_unsaveable(value):
                     json_part[key] = {_UNSAVED: str(to_json_value(value))}
+                elif section == "params":
+                    json_part[key] = _mark_nonfinite(value)
                 else:
                     json_part[key] = value
             header[section] = json_part
+        try:
+            data = to_json_value(header)
+        except RecursionError:
+            data = None
+        for section in ("params", "extras"):
+            if data is None or _depth(data[section]) > MAX_HEADER_DEPTH - 1:
+                raise InputError(
+                    section,
+                    f"nested deeper than the {MAX_HEADER_DEPTH - 1} levels an explanation file "
+                    "holds; store deep structures as tensors or flatten them.",
+                )
+        text = json.dumps(data, allow_nan=False)
+        if len(text) > MAX_HEADER_CHARS:
+            largest = max(("params", "extras"), key=lambda name: len(json.dumps(data[name])))
+            raise InputError(
+                largest,
+                f"the JSON header would be {len(text):,} characters, more than the "
+                f"{MAX_HEADER_CHARS:,} an explanation file holds; store large values as "
+                "tensors (they are not part of the header).",
+            )
         tensors = _unshared({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
         metadata = {
             "format": _FORMAT,
             "format_version": str(_FORMAT_VERSION),
-            "xai": dumps_json(header),
+            "xai": text,
         }
         with atomic_path(path) as temporary:
             save_file(tensors, str(temporary), metadata=metadata)
@@ -245,6 +307,14 @@ class Explanation:
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Explanation:
         """Read an explanation written by :meth:`save` (no unpickling).
+
+        Every part of the file is checked before it is used: the JSON header is at most
+        :data:`MAX_HEADER_CHARS` characters and :data:`MAX_HEADER_DEPTH` levels deep;
+        ``method`` is a string, ``params``/``extras`` are JSON objects; ``target`` is a 1-D
+        tensor of integer class indices (not floats, which would be truncated);
+        ``attributions`` are floating-point and finite unless the file records NaN/inf
+        attributions (as :meth:`save` does). A file that breaks any of these is an
+        :class:`~xai.errors.InputError` (a ``ValueError``) naming the path and the field.
 
         Args:
             path: a file written by :meth:`save`.
@@ -255,8 +325,9 @@ class Explanation:
 
         Raises:
             FileNotFoundError: there is no file at ``path``.
-            ValueError: the file is not a safetensors file written by :meth:`save`, or
-                ``device`` is not available.
+            InputError: (a ``ValueError``, ``.argument == "path"``) the file is not a
+                safetensors file written by :meth:`save`, or one of its fields is malformed;
+                or ``device`` is not available.
         """
         from safetensors import safe_open
 
@@ -264,41 +335,263 @@ class Explanation:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"path: no explanation file at {str(path)!r}.")
+
+        def bad(field: str, detail: str) -> InputError:
+            return InputError(
+                "path", f"{str(path)!r} is not a valid xai explanation file: {field}: {detail}"
+            )
+
         try:
             with safe_open(str(path), framework="pt", device=str(device)) as handle:
                 metadata = handle.metadata() or {}
-                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+                if metadata.get("format") != _FORMAT:
+                    raise InputError(
+                        "path",
+                        f"{str(path)!r} is a safetensors file but not an xai explanation "
+                        f"(format {metadata.get('format')!r}).",
+                    )
+                names = list(handle.keys())
+                for name in names:
+                    section, dot, key = name.partition(".")
+                    if name not in _TENSORS and not (section in _SECTIONS and dot and key):
+                        raise bad(
+                            f"tensor {name!r}",
+                            "not a tensor an explanation holds (attributions, inputs, target, "
+                            "params.NAME, extras.NAME).",
+                        )
+                header = _read_header(metadata, bad)
+                tensors = {name: handle.get_tensor(name) for name in names}
+        except InputError:
+            raise
         except Exception as error:
-            raise ValueError(
-                f"path: {str(path)!r} is not a safetensors file written by Explanation.save ({error})."
+            raise InputError(
+                "path",
+                f"{str(path)!r} is not a safetensors file written by Explanation.save ({error}).",
             ) from error
-        if metadata.get("format") != _FORMAT:
-            raise ValueError(
-                f"path: {str(path)!r} is a safetensors file but not an xai explanation "
-                f"(format {metadata.get('format')!r})."
+        sections = _read_sections(header, bad)
+        for name, tensor in tensors.items():
+            section, _, key = name.partition(".")
+            if section in sections:
+                if key in sections[section]:
+                    raise bad(f"{section}[{key!r}]", "stored both as a tensor and as JSON.")
+                sections[section][key] = tensor
+        for name in _TENSORS:
+            if name not in tensors:
+                raise bad(name, "the tensor is missing.")
+        attributions, inputs, target = (tensors[name] for name in _TENSORS)
+        _check_tensors(attributions, inputs, target, header, bad)
+        try:
+            return cls(
+                attributions=attributions,
+                inputs=inputs,
+                target=target.long(),
+                method=header["method"],
+                params=sections["params"],
+                extras=sections["extras"],
             )
-        header = json.loads(metadata["xai"])
-        sections: dict[str, dict[str, Any]] = {
-            "params": {
-                key: UnsavedOption(value[_UNSAVED])
-                if isinstance(value, dict) and set(value) == {_UNSAVED}
-                else value
-                for key, value in dict(header.get("params", {})).items()
-            },
-            "extras": dict(header.get("extras", {})),
-        }
-        for key, tensor in tensors.items():
-            section, _, name = key.partition(".")
-            if section in sections and name:
-                sections[section][name] = tensor
-        return cls(
-            attributions=tensors["attributions"],
-            inputs=tensors["inputs"],
-            target=tensors["target"],
-            method=header["method"],
-            params=sections["params"],
-            extras=sections["extras"],
+        except (ValueError, TypeError, IndexError, RuntimeError) as error:
+            raise bad("tensors", str(error)) from error
+
+
+#: The most characters the JSON header of an explanation file may have (16 Mi): tensors are
+#: stored as tensors, so the header holds only options, names and small numbers.
+MAX_HEADER_CHARS = 16 * 2**20
+#: The deepest nesting of the JSON header (the header object itself is one level).
+MAX_HEADER_DEPTH = 32
+#: How :meth:`Explanation.save` writes a NaN or infinite number in ``params``.
+_FLOAT = "xai.float"
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_TENSORS = ("attributions", "inputs", "target")
+_SECTIONS = ("params", "extras")
+_ATTRIBUTION_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_TARGET_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+#: Everything in a JSON text but its strings (closed or not): what brackets are counted in.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _nesting(text: str) -> int:
+    """How deeply a JSON text nests, counted without parsing it (so a hostile file cannot
+    exhaust the parser's recursion): brackets outside strings, in one vectorised pass."""
+    skeleton = _JSON_STRING.sub("", text).encode("ascii", "replace")
+    codes = np.frombuffer(skeleton, dtype=np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int64) - np.isin(codes, (0x5D, 0x7D))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON data nests (a scalar 0, ``[]`` 1, ``{"a": [1]}`` 2), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_HEADER_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _read_header(metadata: dict[str, str], bad: Any) -> dict[str, Any]:
+    """The JSON header of an explanation file, its size, nesting and field types checked."""
+    version = metadata.get("format_version")
+    if version != str(_FORMAT_VERSION):
+        newer = isinstance(version, str) and version.isdigit() and int(version) > _FORMAT_VERSION
+        raise bad(
+            "format_version",
+            f"expected {str(_FORMAT_VERSION)!r}, got {version!r}"
+            + ("; it was written by a newer xai: upgrade xai to read it." if newer else "."),
         )
+    text = metadata.get("xai")
+    if text is None:
+        raise bad("xai", "the JSON header (metadata key 'xai') is missing.")
+    if len(text) > MAX_HEADER_CHARS:
+        raise bad(
+            "xai",
+            f"the JSON header is {len(text):,} characters, more than the {MAX_HEADER_CHARS:,} "
+            "an explanation file holds.",
+        )
+    if _nesting(text) > MAX_HEADER_DEPTH:
+        raise bad("xai", f"the JSON header nests deeper than {MAX_HEADER_DEPTH} levels.")
+    try:
+        header = json.loads(text)
+    except RecursionError as error:  # pragma: no cover - the nesting is bounded above
+        raise bad("xai", f"the JSON header nests deeper than {MAX_HEADER_DEPTH} levels.") from error
+    except ValueError as error:  # JSONDecodeError, or an integer of too many digits
+        where = f" at character {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+        raise bad("xai", f"the JSON header is not valid JSON ({detail}{where}).") from error
+    if _depth(header) > MAX_HEADER_DEPTH:  # pragma: no cover - the same count as _nesting
+        raise bad("xai", f"the JSON header nests deeper than {MAX_HEADER_DEPTH} levels.")
+    if not isinstance(header, dict):
+        raise bad("xai", f"expected a JSON object, got {_kind(header)}.")
+    method = header.get("method")
+    if not isinstance(method, str) or not method.strip():
+        raise bad(
+            "method", f"expected the method's name (a non-empty string), got {_kind(method)}."
+        )
+    for section in _SECTIONS:
+        value = header.setdefault(section, {})
+        if not isinstance(value, dict):
+            raise bad(section, f"expected a JSON object, got {_kind(value)}.")
+    flag = header.setdefault("nonfinite_attributions", False)
+    if not isinstance(flag, bool):
+        raise bad("nonfinite_attributions", f"expected true or false, got {_kind(flag)}.")
+    return header
+
+
+def _read_sections(header: dict[str, Any], bad: Any) -> dict[str, dict[str, Any]]:
+    """``params`` (unsaved options and non-finite numbers decoded) and ``extras``."""
+    params: dict[str, Any] = {}
+    for key, value in header["params"].items():
+        if isinstance(value, dict) and set(value) == {_UNSAVED}:
+            if not isinstance(value[_UNSAVED], str):
+                raise bad(
+                    f"params[{key!r}]",
+                    f"expected the description of an unsaved option (a string), got "
+                    f"{_kind(value[_UNSAVED])}.",
+                )
+            params[key] = UnsavedOption(value[_UNSAVED])
+        else:
+            params[key] = _unmark_nonfinite(value, f"params[{key!r}]", bad)
+    return {"params": params, "extras": dict(header["extras"])}
+
+
+def _check_tensors(
+    attributions: torch.Tensor,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    header: dict[str, Any],
+    bad: Any,
+) -> None:
+    """The types and values of the three tensors of an explanation file."""
+    if attributions.dtype not in _ATTRIBUTION_DTYPES:
+        raise bad("attributions", f"expected floating-point values, got {attributions.dtype}.")
+    if target.dtype not in _TARGET_DTYPES:
+        shown = (
+            [round(float(v), 4) for v in target.flatten()[:4]]
+            if target.dtype.is_floating_point
+            else ""
+        )
+        raise bad(
+            "target",
+            f"expected integer class indices, got {target.dtype}"
+            + (f" values {shown}" if shown else "")
+            + " (a float target would be truncated).",
+        )
+    for name, tensor in (("attributions", attributions), ("inputs", inputs)):
+        if tensor.ndim < 1:
+            raise bad(
+                name, f"expected a tensor with a sample dimension, got shape {tuple(tensor.shape)}."
+            )
+    if target.ndim != 1:
+        raise bad("target", f"expected a 1-D tensor (N,), got shape {tuple(target.shape)}.")
+    if target.numel() and int(target.long().min()) < 0:
+        raise bad("target", f"expected class indices >= 0, got {int(target.long().min())}.")
+    if not header["nonfinite_attributions"] and not all_finite(attributions):
+        count = int((~torch.isfinite(attributions)).sum())
+        raise bad(
+            "attributions",
+            f"{count} NaN/inf value(s), but the file does not record non-finite attributions "
+            "(nonfinite_attributions is false); the file is damaged.",
+        )
+
+
+def _mark_nonfinite(value: Any) -> Any:
+    """A param's value with every NaN/inf number as ``{"xai.float": "nan" | "inf" | "-inf"}``
+    (everything else as it is, for :func:`xai._files.to_json_value`)."""
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return {_FLOAT: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {key: _mark_nonfinite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark_nonfinite(item) for item in value]
+    if isinstance(value, torch.Tensor | np.ndarray):
+        return _mark_nonfinite(value.tolist())
+    return value
+
+
+def _unmark_nonfinite(value: Any, where: str, bad: Any) -> Any:
+    """The inverse of :func:`_mark_nonfinite` (the nesting is bounded by the header's)."""
+    if isinstance(value, dict):
+        if set(value) == {_FLOAT}:
+            if not isinstance(value[_FLOAT], str) or value[_FLOAT] not in _NONFINITE:
+                raise bad(
+                    where,
+                    f"expected 'nan', 'inf' or '-inf' for {_FLOAT}, got {_kind(value[_FLOAT])}.",
+                )
+            return _NONFINITE[value[_FLOAT]]
+        return {
+            key: _unmark_nonfinite(item, f"{where}[{key!r}]", bad) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_unmark_nonfinite(item, f"{where}[{i}]", bad) for i, item in enumerate(value)]
+    return value
+
+
+def _is_foreign_file(path: Path) -> bool:
+    """Whether ``path`` exists and is something other than an xai explanation file (a folder
+    is left to the atomic writer, which refuses it)."""
+    if path.is_dir() or not path.exists():  # a dangling link is replaced, its target never
+        return False
+    if not path.is_file():
+        return True
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return (handle.metadata() or {}).get("format") != _FORMAT
+    except Exception:
+        return True
 
 
 def _is_unsaveable(value: Any) -> bool:

@@ -5,8 +5,15 @@ renders nothing; the ``xai_report`` fixture then only records metrics as JUnit p
 
 With ``--xai-report DIR`` the run writes ``DIR/index.html`` (self-contained),
 ``DIR/report.json`` (schema: :data:`xai.report.SCHEMA`) and ``DIR/summary.md``, also when tests
-fail. Under pytest-xdist each worker ships its records to the controller through
-``workeroutput``; the controller merges them in ``pytest_testnodedown`` and writes one report.
+fail. ``DIR`` is claimed before any test runs (:func:`xai.report.writers.prepare_folder`): a
+folder that cannot be written to, or that holds report files xai did not write, is a usage error
+(exit code 4) naming it; a report that cannot be written at the end makes the exit code 3.
+
+Under pytest-xdist each worker appends the records of each test as it finishes to its own
+journal in a spool folder under ``DIR`` (one line per test, :func:`xai._files.append_line`),
+so a worker that dies loses only the test it was running; the controller merges the journals
+with the outcomes it receives anyway, writes one report and removes the spool. (A worker that
+was given no spool folder ships its records at the end through ``workeroutput``.)
 
 Fixtures:
     xai_report: record metrics, tables, figures and explanations into the test's section.
@@ -25,6 +32,8 @@ import json
 import logging
 import math
 import os
+import secrets
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +49,9 @@ _log = logging.getLogger(__name__)
 #: Name under which the per-run report collector is registered with pytest.
 COLLECTOR_NAME = "xai-report-collector"
 _WORKER_KEY = "xai_report"
+#: Key of ``workerinput`` that gives a worker its spool folder.
+_SPOOL_KEY = "xai_report_spool"
+_SPOOL_PREFIX = ".xai-spool-"
 _COLLECTOR = pytest.StashKey["ReportCollector | None"]()
 
 
@@ -73,6 +85,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin(COLLECTOR_NAME):  # configured twice: keep the first
         config.stash[_COLLECTOR] = config.pluginmanager.get_plugin(COLLECTOR_NAME)
         return
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        from xai.errors import InputError
+        from xai.report.writers import prepare_folder
+
+        try:
+            prepare_folder(path)
+        except InputError as error:
+            raise pytest.UsageError(f"--xai-report: {error.detail}") from error
+        except OSError as error:
+            raise pytest.UsageError(
+                f"--xai-report: cannot write the report into the folder {str(path)!r} "
+                f"({error.strerror or error}). Pass a folder that can be created and written to."
+            ) from error
     collector = ReportCollector(config, path.resolve())
     config.stash[_COLLECTOR] = collector
     config.pluginmanager.register(collector, COLLECTOR_NAME)
@@ -97,6 +122,17 @@ class ReportCollector:
         self.seeds: set[int] = set()
         self.written: dict[str, Path] = {}
         self.error: str | None = None
+        #: controller: the spool folder of the workers' journals (made for the first worker)
+        self.spool: Path | None = None
+        #: worker: its journal in the controller's spool folder, and what it has sent
+        self.journal: Path | None = None
+        self.sent_models: dict[str, Any] = {}
+        self.sent_seeds: set[int] = set()
+        if self.is_worker:
+            spool = config.workerinput.get(_SPOOL_KEY)  # type: ignore[attr-defined]
+            if spool:
+                worker = config.workerinput.get("workerid", "gw")  # type: ignore[attr-defined]
+                self.journal = Path(spool) / f"{worker}-{os.getpid()}.jsonl"
 
     # --- outcomes (on the controller these include the workers' reports) ---
 
@@ -104,17 +140,19 @@ class ReportCollector:
         record = self.report.record(report.nodeid)
         message = report.longreprtext if report.failed else ""
         record.duration += float(report.duration)  # set-up + call + teardown
-        if report.when in ("setup", "call"):
+        # pytest-xdist reports a test whose worker died with when="???": a failed call
+        when = report.when if report.when in ("setup", "call", "teardown") else "call"
+        if when in ("setup", "call"):
             if hasattr(report, "wasxfail"):
                 record.outcome = "xfailed" if report.skipped else "xpassed"
             elif report.failed:
-                record.outcome = "error" if report.when == "setup" else "failed"
+                record.outcome = "error" if when == "setup" else "failed"
             elif report.skipped:
                 record.outcome = "skipped"
                 longrepr = report.longrepr
                 if isinstance(longrepr, tuple) and len(longrepr) == 3:
                     record.message = str(longrepr[2])
-            elif report.when == "call":
+            elif when == "call":
                 record.outcome = "passed"
         elif report.failed:  # teardown error
             record.outcome = "error"
@@ -141,9 +179,61 @@ class ReportCollector:
         self.seeds.update(data.get("seeds", []))
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Controller: give each worker (and each replacement of a dead one) the spool."""
+        if self.spool is None:
+            self.spool = self.directory / f"{_SPOOL_PREFIX}{secrets.token_hex(6)}"
+            self.spool.mkdir(parents=True, exist_ok=True)
+        node.workerinput[_SPOOL_KEY] = str(self.spool)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        """Worker: append this test's records (and models and seeds new since the last
+        record) to the journal as soon as the test has finished."""
+        if self.journal is None:
+            return
+        record = self.report.tests.pop(nodeid, None)
+        try:
+            self.send(record)
+        except OSError as error:  # keep it, and everything after, for the end (workeroutput)
+            _log.warning("xai report: cannot append to %s (%s)", self.journal, error)
+            self.journal = None
+            if record is not None:
+                self.report.tests[nodeid] = record
+
+    def send(self, *records: Any) -> None:
+        """Worker: one journal line with ``records`` (those with entries) and what is new."""
+        from xai._files import append_line, dumps_json
+
+        assert self.journal is not None
+        entries = [r.to_dict() for r in records if r is not None and r.has_entries()]
+        models = {k: v for k, v in self.report.models.items() if self.sent_models.get(k) != v}
+        seeds = self.seeds - self.sent_seeds
+        if not (entries or models or seeds):
+            return
+        append_line(
+            self.journal, dumps_json({"records": entries, "models": models, "seeds": sorted(seeds)})
+        )
+        self.sent_models.update(models)
+        self.sent_seeds |= seeds
+
+    def merge_spool(self) -> None:
+        """Controller: merge every worker's journal, then remove the spool folder. A line that
+        does not parse (the last one of a worker killed while writing it) is skipped."""
+        if self.spool is None:
+            return
+        for journal in sorted(self.spool.glob("*.jsonl")):
+            for number, line in enumerate(journal.read_text("utf-8", "replace").splitlines(), 1):
+                try:
+                    self.merge_payload(line)
+                except (ValueError, KeyError, TypeError) as error:
+                    _log.warning("xai report: skipped line %d of %s (%s)", number, journal, error)
+        shutil.rmtree(self.spool, ignore_errors=True)
+        self.spool = None
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
-        if payload:
+        if payload:  # a worker without a spool folder: everything at its end
             self.merge_payload(payload)
 
     # --- end of run ---
@@ -151,10 +241,19 @@ class ReportCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
-            self.config.workeroutput[_WORKER_KEY] = self.payload()  # type: ignore[attr-defined]
+            if self.journal is not None:
+                self.send(*self.report.tests.values())  # anything recorded outside a test
+            else:
+                self.config.workeroutput[_WORKER_KEY] = self.payload()  # type: ignore[attr-defined]
             return
+        from xai.errors import InputError
         from xai.report.provenance import collect
         from xai.report.writers import write_report
+
+        try:
+            self.merge_spool()
+        except OSError as error:  # the folder went away: reported as the write failing below
+            _log.error("xai report: could not read the workers' records: %s", error)
 
         seeds: dict[str, Any] = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED")}
         torch = sys.modules.get("torch")
@@ -165,9 +264,16 @@ class ReportCollector:
         self.report.provenance["exit_status"] = int(exitstatus)
         try:
             self.written = write_report(self.report, self.directory)
-        except OSError as error:
-            self.error = f"could not write the report to {self.directory}: {error}"
+        except (OSError, InputError) as error:
+            detail = error.detail if isinstance(error, InputError) else str(error)
+            self.error = f"could not write the report into the folder {self.directory}: {detail}"
             _log.error("xai report: %s", self.error)
+            if session.exitstatus in (
+                pytest.ExitCode.OK,
+                pytest.ExitCode.TESTS_FAILED,
+                pytest.ExitCode.NO_TESTS_COLLECTED,
+            ):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:

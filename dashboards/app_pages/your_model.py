@@ -12,12 +12,13 @@ st.markdown(
 Three things make a model here, none of them unpickled:
 
 1. **`module:factory`**: a function that takes no arguments and returns your `torch.nn.Module`,
-   importable from the folder the dashboard was started in (or installed);
+   importable from the folder the dashboard was started in (or installed), and named when the
+   dashboard starts (`xai dashboard module:factory`): the page imports no other code;
 2. **weights**: its `state_dict` saved with `safetensors.torch.save_file(model.state_dict(), path)`;
 3. **data**: an `.npz` file from `np.savez(path, x=inputs, y=labels)`; optionally `masks`
    (ground-truth object masks `(N, H, W)`), `class_names` and `feature_names` (string arrays).
 
-From the command line: `xai dashboard --model module:factory --weights FILE.safetensors --data FILE.npz`.
+With the files on the command line: `xai dashboard --model module:factory --weights FILE.safetensors --data FILE.npz`.
 """
 )
 
@@ -34,14 +35,43 @@ if given is not None:
             f"({weights}, {data}). Pick it in the sidebar."
         )
 
+allowed = state.allowed_factories()
+max_upload_mb, max_data_mb = state.upload_limits()
+if state.code_allowed():
+    st.warning(
+        "This dashboard was started with `--allow-code`: the module named below is imported "
+        "and its factory run on the server. **Anyone who can reach this page can run code.**"
+    )
+elif allowed:
+    st.caption(
+        "This dashboard loads the models it was started with: "
+        + ", ".join(f"`{name}`" for name in allowed)
+        + ". Name one, and upload its weights and data."
+    )
+else:
+    st.info(
+        "This dashboard loads only the models it was started with, and none of yours was "
+        "given. Start it with `xai dashboard --model module:factory` to upload that model's "
+        "weights and data here."
+    )
+
 with st.form("upload_model"):
     spec = st.text_input(
-        "module:factory", placeholder="mypackage.models:build_model", key="upload_spec"
+        "module:factory",
+        value=allowed[0] if allowed and not state.code_allowed() else "",
+        placeholder="mypackage.models:build_model",
+        key="upload_spec",
+        help="One of the models this dashboard was started with"
+        + (" (or, with --allow-code, any importable one)." if state.code_allowed() else "."),
     )
     weights_file = st.file_uploader(
         "Weights (.safetensors)", type=["safetensors"], key="upload_weights"
     )
     data_file = st.file_uploader("Test data (.npz)", type=["npz"], key="upload_data")
+    st.caption(
+        f"Up to {max_upload_mb} MB a file, and {max_data_mb} MB of test data once decompressed "
+        "(`xai dashboard --max-upload-mb`, `--max-data-mb`)."
+    )
     submitted = st.form_submit_button("Load model", type="primary")
 
 if submitted:
@@ -59,9 +89,7 @@ if submitted:
     else:
         try:
             with st.spinner("Loading your model ..."):
-                model_key = state.add_upload(
-                    spec.strip(), weights_file.getvalue(), data_file.getvalue()
-                )
+                state.add_upload(spec, weights_file.getvalue(), data_file.getvalue())
         except (ValueError, TypeError) as error:
             st.error(str(error))
         else:

@@ -11,8 +11,21 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from xai.suite import subject as _subject
+
 streamlit = pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+#: Everything ``xai dashboard`` hands the app through the environment.
+DASHBOARD_ENV = (
+    _subject.MODEL_ENV,
+    _subject.WEIGHTS_ENV,
+    _subject.DATA_ENV,
+    _subject.FACTORIES_ENV,
+    _subject.ALLOW_CODE_ENV,
+    _subject.MAX_UPLOAD_ENV,
+    _subject.MAX_DATA_ENV,
+)
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 
@@ -31,8 +44,8 @@ def build():
 @pytest.fixture(autouse=True)
 def _fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """st.cache_resource outlives an AppTest run: start every test from empty caches, and
-    without a command-line model unless the test sets one."""
-    for name in ("XAI_DASHBOARD_MODEL", "XAI_DASHBOARD_WEIGHTS", "XAI_DASHBOARD_DATA"):
+    as if started without a model, --allow-code or limits unless the test sets them."""
+    for name in DASHBOARD_ENV:
         monkeypatch.delenv(name, raising=False)
     streamlit.cache_resource.clear()
     streamlit.cache_data.clear()

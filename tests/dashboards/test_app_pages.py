@@ -3,8 +3,13 @@ what the library computes for the same model and sample."""
 
 from __future__ import annotations
 
+import gc
+import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +18,7 @@ import xai
 from tests.dashboards.conftest import new_app, open_page
 from xai.evaluation.inspection import select_samples
 from xai.explainers.parameters import applicable_methods, tunable_parameters
+from xai.suite.subject import ALLOW_CODE_ENV, FACTORIES_ENV, MAX_DATA_ENV, MAX_UPLOAD_ENV
 
 
 @pytest.fixture(scope="module")
@@ -230,8 +236,19 @@ def _upload(app, spec: str, weights: bytes | None, data: bytes | None):
     return app
 
 
-def test_upload_a_model_then_see_it_on_every_page(user_model: dict[str, Path]) -> None:
+@pytest.fixture
+def started_with(monkeypatch: pytest.MonkeyPatch, user_model: dict[str, Path]) -> None:
+    """The dashboard as ``xai dashboard dashmodel:build`` starts it: that factory's weights and
+    data may be uploaded."""
+    monkeypatch.setenv(FACTORIES_ENV, "dashmodel:build")
+
+
+def test_upload_a_model_then_see_it_on_every_page(
+    user_model: dict[str, Path], started_with: None
+) -> None:
     app = open_page("your_model")
+    assert app.text_input(key="upload_spec").value == "dashmodel:build"  # the one allowed
+    assert any("`dashmodel:build`" in c.value for c in app.caption)
     app = _upload(
         app,
         "dashmodel:build",
@@ -251,7 +268,7 @@ def test_upload_a_model_then_see_it_on_every_page(user_model: dict[str, Path]) -
     assert len(app.selectbox(key="sample_choice").options) == 3
 
 
-def test_upload_errors_are_shown(user_model: dict[str, Path]) -> None:
+def test_upload_errors_are_shown(user_model: dict[str, Path], started_with: None) -> None:
     weights, data = user_model["weights"].read_bytes(), user_model["data"].read_bytes()
     app = _upload(open_page("your_model"), "dashmodel:build", b"not safetensors", data)
     assert len(app.error) == 1 and app.error[0].value.startswith("weights: expected a .safetensors")
@@ -259,19 +276,117 @@ def test_upload_errors_are_shown(user_model: dict[str, Path]) -> None:
     app = _upload(open_page("your_model"), "dashmodel:build", weights, b"not an npz")
     assert len(app.error) == 1 and app.error[0].value.startswith("data: expected an .npz file")
 
-    app = _upload(open_page("your_model"), "nosuchmodule:build", weights, data)
-    assert "could not import module 'nosuchmodule'" in app.error[0].value
-
     app = _upload(open_page("your_model"), "dashmodel:build", None, data)
     assert app.error[0].value == "Give weights to load a model."
     assert app.selectbox(key="model").value == reference_models.available()[0]
 
 
-def test_upload_shape_mismatch_is_explained(user_model: dict[str, Path]) -> None:
-    import io
+@pytest.fixture
+def no_code_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Records calls of ``os.abort`` (replaced, so that a test that fails does not kill
+    pytest) and whether the garbage collector was switched off (switched back on after)."""
+    calls: list[str] = []
+    monkeypatch.setattr(os, "abort", lambda: calls.append("os.abort"))
+    assert gc.isenabled()
+    yield calls
+    if not gc.isenabled():
+        calls.append("gc.disable")
+        gc.enable()
 
-    import numpy as np
 
+@pytest.mark.parametrize(
+    ("typed", "allowed"),
+    [("gc:disable", None), ("os:abort", "dashmodel:build")],
+    ids=["gc-disable-started-with-none", "os-abort-started-with-another"],
+)
+def test_a_typed_module_runs_nothing_without_allow_code(
+    user_model: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    no_code_run: list[str],
+    typed: str,
+    allowed: str | None,
+) -> None:
+    """The page loads only the models the server was started with: a module typed in it is
+    not imported, its function not called, whatever the files."""
+    if allowed:
+        monkeypatch.setenv(FACTORIES_ENV, allowed)
+    app = open_page("your_model")
+    notes = [i.value for i in app.info]
+    app = _upload(app, typed, user_model["weights"].read_bytes(), user_model["data"].read_bytes())
+    assert gc.isenabled() and no_code_run == []
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert message.startswith("model: this dashboard loads only the models it was started with")
+    assert f"{typed!r} is not one of them, and nothing was imported" in message
+    assert f"xai dashboard --model {typed}" in message
+    assert not app.warning  # no --allow-code
+    assert app.selectbox(key="model").value == reference_models.available()[0]
+    if allowed is None:  # the page says so before anything is typed
+        assert any("none of yours was given" in note for note in notes), notes
+
+
+def test_allow_code_checks_the_files_before_running_the_factory(
+    user_model: dict[str, Path], monkeypatch: pytest.MonkeyPatch, no_code_run: list[str]
+) -> None:
+    """With --allow-code a typed module is imported, but only once both files have been read
+    and checked."""
+    monkeypatch.setenv(ALLOW_CODE_ENV, "1")
+    weights, data = user_model["weights"].read_bytes(), user_model["data"].read_bytes()
+    app = open_page("your_model")
+    warnings = [w.value for w in app.warning]
+    app = _upload(app, "gc:disable", b"not safetensors", data)
+    assert app.error[0].value.startswith("weights: expected a .safetensors")
+    app = _upload(open_page("your_model"), "os:abort", weights, b"not an npz")
+    assert app.error[0].value.startswith("data: expected an .npz file")
+    assert gc.isenabled() and no_code_run == []
+
+    app = _upload(open_page("your_model"), "nosuchmodule:build", weights, data)
+    assert "could not import module 'nosuchmodule'" in app.error[0].value
+    app = _upload(open_page("your_model"), "dashmodel:build", weights, data)
+    assert not app.error
+    assert app.selectbox(key="model").value.startswith("upload:dashmodel:build#")
+    assert any("Anyone who can reach this page can run code" in w for w in warnings), warnings
+
+
+def _zeros_npz(rows: int, columns: int) -> bytes:
+    """A compressed .npz whose x decompresses to rows * columns * 4 bytes of zeros."""
+    buffer = io.BytesIO()
+    x = np.zeros((rows, columns), np.float32)
+    np.savez_compressed(buffer, x=x, y=np.zeros(rows, np.int64))
+    return buffer.getvalue()
+
+
+def test_uploads_above_the_limits_are_refused(
+    user_model: dict[str, Path], started_with: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MAX_UPLOAD_ENV, "1")
+    monkeypatch.setenv(MAX_DATA_ENV, "2")
+    weights = user_model["weights"].read_bytes()
+    app = open_page("your_model")
+    captions = [c.value for c in app.caption]
+
+    bomb = _zeros_npz(250_000, 4)  # 4 MB of zeros (+ 2 MB of labels) in a few kB
+    assert len(bomb) < 100_000
+    app = _upload(app, "dashmodel:build", weights, bomb)
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert message.startswith(f"data: the uploaded file ({len(bomb)} bytes) holds 5.7 MB")
+    assert "more than the limit of 2 MB" in message
+
+    big = np.random.default_rng(0).bytes(int(1.5 * 2**20))
+    app = _upload(open_page("your_model"), "dashmodel:build", big, bomb)
+    assert app.error[0].value == (
+        "weights: the uploaded file is 1.5 MB, more than the 1 MB this dashboard accepts "
+        "(xai dashboard --max-upload-mb)."
+    )
+    assert app.selectbox(key="model").value == reference_models.available()[0]
+    limits = "Up to 1 MB a file, and 2 MB of test data once decompressed"
+    assert any(caption.startswith(limits) for caption in captions), captions
+
+
+def test_upload_shape_mismatch_is_explained(
+    user_model: dict[str, Path], started_with: None
+) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, x=np.zeros((5, 7), np.float32), y=np.zeros(5, np.int64))
     app = _upload(

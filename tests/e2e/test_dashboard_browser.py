@@ -2,8 +2,9 @@
 package, driven by Playwright) opens it, asks for explanations and waits for the overlays.
 
 Prints how long a new explanation takes to show from a warm app (one gradient method, then all
-four), and checks the screenshots are not blank. ``XAI_UPDATE_SCREENSHOTS=1`` also copies them
-into ``docs/images/`` for the dashboard's documentation page.
+four), and checks the screenshots are not blank, and that the page asked nothing of any host but
+the dashboard's own (the app works offline). ``XAI_UPDATE_SCREENSHOTS=1`` also copies the
+screenshots into ``docs/images/`` for the dashboard's documentation page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +88,15 @@ def dashboard() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _leaves_the_machine(url: str) -> bool:
+    """Whether a request goes to another host (data: and blob: URLs go nowhere)."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS
 
 
 def _idle(page) -> None:
@@ -173,8 +184,18 @@ def test_dashboard_explains_in_a_browser(
         browser = driver.chromium.launch(
             executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
         )
+        outside: list[str] = []  # every request of the page to another host
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            context = browser.new_context(viewport={"width": 1400, "height": 1100})
+            context.on(
+                "request",
+                lambda request: _leaves_the_machine(request.url) and outside.append(request.url),
+            )
+            page = context.new_page()
+            page.on(
+                "websocket",
+                lambda socket: _leaves_the_machine(socket.url) and outside.append(socket.url),
+            )
             start = time.perf_counter()
             page.goto(dashboard)
             page.get_by_role("heading", name="Model: digits_cnn").wait_for(timeout=180_000)
@@ -182,6 +203,10 @@ def test_dashboard_explains_in_a_browser(
             _idle(page)
             timings["first page, cold"] = time.perf_counter() - start
             _save(page, tmp_path, "dashboard_models.png")
+            favicon = page.locator("link[rel='shortcut icon']").get_attribute("href") or ""
+            assert not _leaves_the_machine(
+                page.evaluate("(h) => new URL(h, location).href", favicon)
+            ), favicon
 
             page.locator('[data-testid="stSidebarNavLink"]', has_text="Explain").click()
             page.get_by_role("heading", name="Explain a prediction").wait_for(timeout=60_000)
@@ -257,8 +282,12 @@ def test_dashboard_explains_in_a_browser(
                 "dashboard_trust.png",
                 top=page.get_by_role("heading", name="Over a set of samples"),
             )
+            page.locator('[data-testid="stSidebarNavLink"]', has_text="Your model").click()
+            page.get_by_role("heading", name="Your own model").wait_for(timeout=60_000)
+            _idle(page)
         finally:
             browser.close()
+        assert outside == [], f"the dashboard contacted other hosts: {sorted(set(outside))}"
 
     report = {name: round(seconds, 3) for name, seconds in timings.items()}
     (tmp_path / "timings.json").write_text(json.dumps(report, indent=2))

@@ -124,7 +124,7 @@ def test_report_files_and_content(pytester: pytest.Pytester) -> None:
     summary = (out / "summary.md").read_text()
     assert "2 passed" in summary and "2 failed" in summary
     assert "| f1 | 0.5 | ≥ 0.8 | ❌ fail |" in summary
-    assert "test_crashes" in summary
+    assert r"<code>test\_example.py::test\_crashes</code> (failed)" in summary
     assert not list(out.glob(".*.tmp")), "temporary files left behind"
 
     junit = ET.parse(pytester.path / "junit.xml")

@@ -136,7 +136,15 @@ def _explain(args: argparse.Namespace) -> int:
         try:
             explanation = xai.explain(model, inputs, method=method, target=target, **method_options)
         except (TypeError, ValueError) as error:
-            return _fail(f"{method}: {error}")
+            # an option's error names its flag: "--option n_steps: expected at most ..."
+            flags = {key: f"--option {key}" for key in options}
+            return _fail(f"{method}: {flag_message(error, flags)}")
+        except MemoryError:
+            return _fail(
+                f"{method}: ran out of memory explaining {len(rows)} sample(s) on {device}. "
+                "Use smaller --option values (steps, samples, batch sizes) or fewer samples "
+                "(--samples, --index)."
+            )
         seconds = time.perf_counter() - started
         if subject.feature_names:
             explanation.extras["feature_names"] = subject.feature_names

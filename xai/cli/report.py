@@ -123,6 +123,15 @@ def _report(args: argparse.Namespace) -> int:
     problem = out_folder_problem("--out", args.out)
     if problem:
         return _usage_error(problem)
+    from xai.errors import InputError
+    from xai.report.writers import prepare_folder
+
+    try:  # a folder holding files xai did not write is refused before the suite runs
+        prepare_folder(args.out)
+    except InputError as error:
+        return _usage_error(f"--out: {error.detail}")
+    except OSError as error:
+        return _usage_error(f"--out: cannot write the report into {str(args.out)!r} ({error}).")
     code = run_suite(
         models,
         args.out,

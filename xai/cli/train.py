@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from pathlib import Path
+from typing import Any
 
 from xai._files import dumps_json
 from xai.cli.common import device_problem, fail, flag_message, out_folder_problem, seed_problem
@@ -30,12 +33,37 @@ def _train(args: argparse.Namespace) -> int:
     )
     if problem:
         return fail("train", problem)
+    checkpoint = Path(args.out) / f"{args.name}.safetensors"
+    options: dict[str, Any] = {}
+    if args.resume is not None:  # --resume alone: the run this command writes to
+        options["resume"] = Path(args.resume) if args.resume else checkpoint
     try:
         result = reference_models.train(
-            args.name, epochs=args.epochs, device=args.device, seed=args.seed, out=args.out
+            args.name,
+            epochs=args.epochs,
+            device=args.device,
+            seed=args.seed,
+            out=args.out,
+            **options,
         )
     except ValueError as error:
-        return fail("train", flag_message(error))
+        return fail("train", flag_message(error, {"resume": "--resume", "epochs": "--epochs"}))
+    except KeyboardInterrupt:
+        from xai.training.checkpoint import state_path
+
+        if state_path(checkpoint).is_file():
+            again = f"xai train {args.name} --out {args.out}"
+            if args.epochs is not None:
+                again += f" --epochs {args.epochs}"
+            if args.seed is not None:
+                again += f" --seed {args.seed}"
+            saved = (
+                f"the last complete checkpoint is in {checkpoint}; continue with `{again} --resume`"
+            )
+        else:
+            saved = "no epoch had been checkpointed yet"
+        print(f"xai train: interrupted; {saved}.", file=sys.stderr)
+        return 130
     if args.json:
         print(
             dumps_json(
@@ -60,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``xai train NAME [--epochs --device --seed --out --json]``."""
+    """Add ``xai train NAME [--epochs --device --seed --out --resume [PATH] --json]``."""
     parser = subparsers.add_parser(
         "train", help="retrain a reference model with its recorded recipe"
     )
@@ -74,6 +102,15 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         default="trained_models",
         help="folder for NAME.safetensors, NAME.json, NAME.history.json (default: trained_models)",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="continue an interrupted run from its checkpoint, with the same --epochs and "
+        "--seed (PATH defaults to OUT/NAME.safetensors); the result equals an uninterrupted run",
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(handler=_train)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -145,6 +146,8 @@ def evaluate_outputs(
         class_names: ``K`` names for tables and figures.
         n_bins: bins of the expected calibration error.
     """
+    names_given = _class_names(class_names)
+    n_bins = M.check_n_bins(n_bins)
     y = M._labels(y_true)
     probabilities, scores = M.as_probabilities(outputs, kind)
     M._same_length(y, probabilities, "outputs")
@@ -160,7 +163,7 @@ def evaluate_outputs(
             f"labels go up to {int(y.max())}, but the model gives scores for {k} "
             f"classes (0..{k - 1}). Check the labels or the model's output layer.",
         )
-    names = [str(c) for c in range(k)] if class_names is None else [str(c) for c in class_names]
+    names = [str(c) for c in range(k)] if names_given is None else names_given
     if len(names) != k:
         raise InputError("class_names", f"expected {k} names, got {len(names)}.")
     y_pred = probabilities.argmax(dim=1)
@@ -188,6 +191,37 @@ def evaluate_outputs(
         probabilities=probabilities,
         scores=scores,
     )
+
+
+def _class_names(class_names: Any) -> list[str] | None:
+    """``class_names`` as a list of str: a sequence (list, tuple, array) of strings; a single
+    string would otherwise be read as one name per character."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str | bytes):
+        raise InputTypeError(
+            "class_names",
+            f"expected a sequence of strings, one per class, got the string {class_names!r:.60}, "
+            f"which would name one class per character. Pass a list: [{class_names!r:.40}] for "
+            "a single class, or list(names) if each character is meant to name a class.",
+        )
+    if isinstance(class_names, np.ndarray):
+        class_names = class_names.tolist() if class_names.ndim == 1 else class_names
+    if not isinstance(class_names, Sequence) or isinstance(class_names, np.ndarray):
+        raise InputTypeError(
+            "class_names",
+            "expected a sequence (list, tuple or 1-D array) of strings, one per class, got "
+            f"{type(class_names).__name__}.",
+        )
+    names = list(class_names)
+    wrong = [name for name in names if not isinstance(name, str)]
+    if wrong:
+        raise InputTypeError(
+            "class_names",
+            f"expected strings, got {type(wrong[0]).__name__} {wrong[0]!r:.40}; convert them, "
+            "e.g. [str(name) for name in names].",
+        )
+    return names
 
 
 def _batches(data: Any, batch_size: int) -> Any:
@@ -267,6 +301,9 @@ def evaluate(
         raise InputTypeError("model", f"expected a torch.nn.Module, got {type(model).__name__}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError("batch_size", f"expected a positive int, got {batch_size!r}.")
+    # checked before the model runs over the data
+    _class_names(class_names)
+    M.check_n_bins(n_bins)
     device = model_device(model)
     collected_outputs: list[torch.Tensor] = []
     collected_labels: list[torch.Tensor] = []

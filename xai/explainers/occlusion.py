@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xai._batching import chunk_rows, chunks
+from xai._batching import check_evaluations, check_rows_per_pass, chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._validation import broadcast_reference, check_positive_int
 from xai.errors import InputError, InputTypeError
@@ -163,6 +163,19 @@ class Occlusion(Explainer):
                 "there, so some elements would never be occluded; expected strides at most "
                 f"the window {window}.",
             )
+        # window positions per dimension: from 0 by the stride, the last one possibly cut off
+        counts = [
+            math.ceil((size - width) / stride) + 1
+            for size, width, stride in zip(sample_shape, window, strides, strict=True)
+        ]
+        positions = math.prod(counts)
+        check_evaluations(
+            "strides" if params["strides"] is not None else "sliding_window_shapes",
+            f"{positions:,} window positions (window {window}, strides {strides} over samples "
+            f"{sample_shape})",
+            positions,
+            "Use a larger window or larger strides.",
+        )
         params["sliding_window_shapes"], params["strides"] = window, strides
         if params["baselines"] is None:
             baselines = torch.zeros_like(inputs[:1])
@@ -176,6 +189,15 @@ class Occlusion(Explainer):
                 )
         if params["batch_size"] is None:
             params["batch_size"] = chunk_rows(sample_shape, inputs.device)
+        else:
+            check_rows_per_pass(
+                "batch_size",
+                check_positive_int("batch_size", params["batch_size"]),
+                inputs.shape[0] * positions,
+                sample_shape,
+                inputs.dtype,
+                inputs.device,
+            )
         rows = check_positive_int("batch_size", params["batch_size"])
         outputs, classes = target.from_model(function, inputs)
 
@@ -186,8 +208,6 @@ class Occlusion(Explainer):
             starts = starts * stride
             index = torch.arange(size, device=inputs.device)
             members.append((index >= starts[:, None]) & (index < starts[:, None] + width))
-        counts = [m.shape[0] for m in members]
-        positions = math.prod(counts)
         # How many windows cover each element: the windows are a grid, so a product over dims.
         coverage = torch.ones(sample_shape, device=inputs.device, dtype=inputs.dtype)
         for d, member in enumerate(members):

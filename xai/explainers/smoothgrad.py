@@ -17,7 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from xai._batching import chunk_rows, chunks
+from xai._batching import (
+    check_evaluations,
+    check_memory,
+    check_rows_per_pass,
+    chunk_rows,
+    chunks,
+)
 from xai._model import ModelFunction, input_gradient
 from xai._validation import check_bool, check_positive_int
 from xai.errors import InputError, InputTypeError
@@ -35,6 +41,23 @@ def _check_level(name: str, value: Any) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise InputError(name, f"expected a finite number >= 0, got {value!r}.")
     return float(value)
+
+
+def _check_nsamples(nsamples: int, inputs: torch.Tensor) -> None:
+    """The bounds of ``nsamples``: the model evaluations per sample, and the noise, which is
+    drawn for all samples at once (float32 on the CPU, then copied to the inputs' dtype and
+    device)."""
+    fix = "Use fewer samples (the default is 50; 16-200 are usual)."
+    check_evaluations("nsamples", f"{nsamples:,} noisy samples", nsamples, fix)
+    numel = inputs[0].numel()
+    what = f"{nsamples:,} noisy samples of {numel:,} values"
+    itemsize = inputs.element_size()
+    on_cpu = inputs.device.type == "cpu"
+    copied = on_cpu and inputs.dtype != torch.float32  # the float32 draws in the inputs' dtype
+    cpu_bytes = float(nsamples) * numel * (4 + (itemsize if copied else 0))
+    check_memory("nsamples", what, cpu_bytes, torch.device("cpu"), fix)
+    if not on_cpu:
+        check_memory("nsamples", what, float(nsamples) * numel * itemsize, inputs.device, fix)
 
 
 def standard_noise(
@@ -119,6 +142,7 @@ class SmoothGrad(Explainer):
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         nsamples = check_positive_int("nsamples", params["nsamples"])
+        _check_nsamples(nsamples, inputs)
         absolute = check_bool("abs", params["abs"])
         n = inputs.shape[0]
         if params["stdevs"] is not None:
@@ -140,6 +164,14 @@ class SmoothGrad(Explainer):
             rows = chunk_rows(inputs.shape[1:], inputs.device)
         else:
             rows = check_positive_int("internal_batch_size", params["internal_batch_size"])
+            check_rows_per_pass(
+                "internal_batch_size",
+                rows,
+                n * nsamples,
+                inputs.shape[1:],
+                inputs.dtype,
+                inputs.device,
+            )
         params["internal_batch_size"] = rows
         classes = target.classes(function, inputs)
 

@@ -18,7 +18,9 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from xai._batching import check_memory
 from xai._validation import all_finite
+from xai.errors import InputError, InputTypeError
 
 __all__ = [
     "accuracy_score",
@@ -370,6 +372,30 @@ def log_loss(y_true: Any, probabilities: Any) -> float:
     return float(-picked.log().mean())
 
 
+#: Bytes per calibration bin: the edges, counts, sums, means and gaps (float64 each).
+_BYTES_PER_BIN = 80
+
+
+def check_n_bins(n_bins: Any) -> int:
+    """``n_bins`` as an int >= 1 whose per-bin tables (~80 bytes a bin) fit in memory; checked
+    before any work (``xai.evaluate`` checks it before running the model)."""
+    if isinstance(n_bins, bool | np.bool_) or not isinstance(n_bins, int | np.integer):
+        raise InputTypeError(
+            "n_bins", f"expected a positive int, got {type(n_bins).__name__} {n_bins!r:.40}."
+        )
+    if n_bins < 1:
+        raise InputError("n_bins", f"expected a positive int, got {n_bins!r}.")
+    check_memory(
+        "n_bins",
+        f"{int(n_bins):,} calibration bins",
+        float(n_bins) * _BYTES_PER_BIN,
+        torch.device("cpu"),
+        "Use fewer bins: 10-20 are usual (the default is 15), and more bins than samples "
+        "leave most of them empty.",
+    )
+    return int(n_bins)
+
+
 def reliability_bins(y_true: Any, probabilities: Any, n_bins: int = 15) -> dict[str, torch.Tensor]:
     """Per-bin confidence, accuracy and counts of top-1 predictions (equal-width bins on [0, 1]).
 
@@ -377,8 +403,7 @@ def reliability_bins(y_true: Any, probabilities: Any, n_bins: int = 15) -> dict[
         ``{"edges": (n_bins + 1,), "confidence": (n_bins,), "accuracy": (n_bins,),
         "count": (n_bins,)}``; empty bins hold NaN confidence and accuracy.
     """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins: expected a positive int, got {n_bins!r}.")
+    n_bins = check_n_bins(n_bins)
     y_true = _labels(y_true)
     p = _probability_matrix(probabilities)
     _same_length(y_true, p, "probabilities")

@@ -3,37 +3,160 @@
 Each file is written atomically (:func:`xai._files.atomic_write`): into a temporary file in
 the same folder, then renamed over the target, so a reader never sees half a report; the files
 get the mode the umask gives. ``report.json`` holds NaN and infinite numbers as ``null``.
+
+**The folder is xai's, or nothing is replaced.** The writer records what it wrote in the
+folder's marker file ``.xai-report`` (JSON: the SHA-256 of each file it wrote). A file named
+``index.html``, ``report.json`` or ``summary.md`` that the marker does not record, as written
+(a page of the user's, a report file edited since), is never replaced: :func:`write_report`
+and :func:`prepare_folder` refuse with an :class:`~xai.errors.InputError` naming the folder
+and the file.
+
+``summary.md`` is rendered as HTML by CI job summaries: every text in it that comes from the
+run (test names, metric and model names, failure messages, the title) is escaped, HTML and
+Markdown alike, so it shows as the text it is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from xai._files import atomic_write, dumps_json
+from xai.errors import InputError
 from xai.report._template import PAGE
 from xai.report.model import Metric, Report, Table, TestRecord
 
 _log = logging.getLogger(__name__)
 
+#: The marker file that makes a folder an xai report folder and records the files xai wrote.
+MARKER = ".xai-report"
+_MARKER_FORMAT = "xai.report-folder"
+#: The files of a report, in the order they are written (the page last: it is what people open).
+REPORT_FILES = {"json": "report.json", "markdown": "summary.md", "html": "index.html"}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_marker(directory: Path) -> dict[str, list[str]]:
+    """The recorded hashes per file name; ``{}`` for a folder without a marker."""
+    marker = directory / MARKER
+    if not marker.exists():
+        return {}
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        files = data["files"] if data.get("format") == _MARKER_FORMAT else None
+        if not isinstance(files, dict) or not all(
+            isinstance(v, list) and all(isinstance(h, str) for h in v) for v in files.values()
+        ):
+            raise ValueError("not an xai report marker")
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+        raise InputError(
+            "directory",
+            f"{str(marker)!r} is not the marker xai writes into its report folders ({error}); "
+            "choose another folder for the report, or remove the file.",
+        ) from error
+    return files
+
+
+def _foreign_files(directory: Path, recorded: dict[str, list[str]]) -> list[str]:
+    """The report file names in ``directory`` that xai did not write as they are now."""
+    foreign = []
+    for name in REPORT_FILES.values():
+        path = directory / name
+        if not path.exists() and not path.is_symlink():
+            continue
+        if path.is_symlink() or not path.is_file():
+            foreign.append(name)
+            continue
+        if _digest(path.read_bytes()) not in recorded.get(name, []):
+            foreign.append(name)
+    return foreign
+
+
+def _check_owned(directory: Path) -> dict[str, list[str]]:
+    if directory.exists() and not directory.is_dir():
+        raise InputError(
+            "directory",
+            f"expected a folder for the report, got the existing file {str(directory)!r}.",
+        )
+    recorded = _read_marker(directory) if directory.is_dir() else {}
+    foreign = _foreign_files(directory, recorded) if directory.is_dir() else []
+    if foreign:
+        names = ", ".join(foreign)
+        raise InputError(
+            "directory",
+            f"{str(directory)!r} holds {names}, which xai did not write (or which changed since "
+            f"it did; its record is {MARKER}): xai never replaces them. Move them away, or "
+            "choose another folder for the report.",
+        )
+    return recorded
+
+
+def _write_marker(directory: Path, files: dict[str, list[str]]) -> None:
+    text = json.dumps({"format": _MARKER_FORMAT, "files": files}, indent=1, sort_keys=True)
+    atomic_write(directory / MARKER, text + "\n")
+
+
+def prepare_folder(directory: str | os.PathLike[str]) -> Path:
+    """Make ``directory`` a report folder before a run: create it when missing, check that it
+    holds no report file xai did not write, and write its marker (which also proves it can be
+    written to).
+
+    Args:
+        directory: the report folder.
+
+    Returns:
+        The folder as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: ``directory`` is a file, or holds report files xai did not write.
+        OSError: the folder cannot be created or written to.
+    """
+    directory = Path(directory)
+    recorded = _check_owned(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_marker(directory, recorded)
+    return directory
+
 
 def write_report(report: Report, directory: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``index.html``, ``report.json`` and ``summary.md`` of ``report`` into
-    ``directory`` (created when missing).
+    ``directory`` (created when missing), and record them in the folder's marker.
+
+    Args:
+        report: the report.
+        directory: the report folder.
 
     Returns:
         ``{"html": ..., "json": ..., "markdown": ...}`` -> the paths written.
+
+    Raises:
+        InputError: ``directory`` is a file, or holds one of the three files that xai did not
+            write (see the module's notes); nothing is written then.
+        OSError: the folder cannot be written to.
     """
     directory = Path(directory)
-    document = report.to_dict()
-    paths = {
-        "json": atomic_write(directory / "report.json", dumps_json(document, indent=1)),
-        "markdown": atomic_write(directory / "summary.md", render_markdown(report)),
-        "html": atomic_write(directory / "index.html", render_html(report)),
+    recorded = _check_owned(directory)
+    contents = {
+        "json": dumps_json(report.to_dict(), indent=1).encode("utf-8"),
+        "markdown": render_markdown(report).encode("utf-8"),
+        "html": render_html(report).encode("utf-8"),
     }
+    new = {REPORT_FILES[key]: [_digest(data)] for key, data in contents.items()}
+    directory.mkdir(parents=True, exist_ok=True)
+    # first the old and the new hashes (a crash halfway leaves every file recorded), then the new
+    _write_marker(directory, {name: new[name] + recorded.get(name, []) for name in new})
+    paths = {
+        key: atomic_write(directory / REPORT_FILES[key], data) for key, data in contents.items()
+    }
+    _write_marker(directory, new)
     _log.info("xai report written to %s", directory)
     return paths
 
@@ -60,18 +183,44 @@ def _short(nodeid: str) -> str:
 
 # --- Markdown ------------------------------------------------------------------------------
 
+#: Characters with a meaning inside a Markdown line (GitHub's included: tables,
+#: strikethrough, math), backslash-escaped in every text that comes from the run. (``-``,
+#: ``+``, ``.`` only mean something at the start of a line, where no such text is put.)
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]()#!|~$")
+
+
+def _md(text: Any) -> str:
+    """``text`` as literal Markdown inline text: HTML's ``& < > " '`` as entities, Markdown's
+    punctuation backslash-escaped, line breaks as spaces. Safe in a table cell and inside
+    ``<code>``; what a renderer shows is the text itself, never markup."""
+    out = []
+    for char in " ".join(str(text).split()):
+        if char in "&<>\"'":
+            out.append(html.escape(char, quote=True))
+        elif char in _MARKDOWN_SPECIAL:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _code(text: Any) -> str:
+    """``text`` in a monospace span, escaped (a Markdown code span would show the entities)."""
+    return f"<code>{_md(text)}</code>"
+
 
 def render_markdown(report: Report) -> str:
     """A short Markdown summary for a CI job summary page: counts, headline metrics,
-    failures."""
+    failures. Test, metric and model names, messages and the title are escaped (HTML and
+    Markdown), so a name such as ``<script>`` shows as text."""
     counts = report.counts()
-    parts = [f"## {report.title}", ""]
+    parts = [f"## {_md(report.title)}", ""]
     parts.append(
         f"**{len(report.tests)} tests**: "
         + ", ".join(f"{counts[k]} {k}" for k in counts if counts[k])
     )
     if report.models:
-        parts += ["", "Models: " + ", ".join(f"`{name}`" for name in report.models)]
+        parts += ["", "Models: " + ", ".join(_code(name) for name in report.models)]
     headline = report.headline_metrics()
     if headline:
         parts += ["", "| test | metric | value | threshold | verdict |", "|---|---|---|---|---|"]
@@ -79,18 +228,18 @@ def render_markdown(report: Report) -> str:
             sign = "≥" if metric.higher_is_better else "≤"
             verdict = "✅ pass" if metric.passed else "❌ fail"
             parts.append(
-                f"| `{_short(nodeid)}` | {metric.name} | {_format(metric.value)} "
-                f"| {sign} {_format(metric.threshold)} | {verdict} |"
+                f"| {_code(_short(nodeid))} | {_md(metric.name)} | {_md(_format(metric.value))} "
+                f"| {sign} {_md(_format(metric.threshold))} | {verdict} |"
             )
     failures = [t for t in report.tests.values() if t.outcome in ("failed", "error")]
     if failures:
         parts += ["", "### Failures", ""]
         for test in failures:
             first = test.message.strip().splitlines()[-1] if test.message.strip() else ""
-            parts.append(f"- `{test.nodeid}` ({test.outcome}): {first[:200]}")
+            parts.append(f"- {_code(test.nodeid)} ({test.outcome}): {_md(first[:200])}")
     commit = report.provenance.get("git_commit")
-    parts += ["", f"_Generated {report.provenance.get('date', '')}"]
-    parts[-1] += f" at commit `{commit[:12]}`_" if commit else "_"
+    parts += ["", f"_Generated {_md(report.provenance.get('date', ''))}"]
+    parts[-1] += f" at commit {_code(str(commit)[:12])}_" if commit else "_"
     return "\n".join(parts) + "\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import math
 import os
 import sys
 import zipfile
@@ -22,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai.errors import InputError, InputTypeError
 from xai.training.checkpoint import history_path
 from xai.training.history import History
 
-__all__ = ["Subject", "load_factory", "reference_subject", "user_subject"]
+__all__ = ["Subject", "load_factory", "parse_spec", "reference_subject", "user_subject"]
 
 #: A file given as a path or as its bytes (e.g. a browser upload).
 FileLike = str | os.PathLike[str] | bytes
@@ -38,6 +40,16 @@ MODEL_ENV, WEIGHTS_ENV, DATA_ENV = (
     "XAI_DASHBOARD_WEIGHTS",
     "XAI_DASHBOARD_DATA",
 )
+#: The ``module:factory`` names the dashboard's upload form may load (comma-separated): the
+#: ones ``xai dashboard`` was started with. Nothing else is imported from a web page ...
+FACTORIES_ENV = "XAI_DASHBOARD_FACTORIES"
+#: ... unless this is ``"1"`` (``xai dashboard --allow-code``): then any typed name is imported.
+ALLOW_CODE_ENV = "XAI_DASHBOARD_ALLOW_CODE"
+#: Limits on uploads, in MB (2**20 bytes): each uploaded file, and the arrays of an uploaded
+#: ``.npz`` once decompressed (``xai dashboard --max-upload-mb / --max-data-mb``).
+MAX_UPLOAD_ENV, MAX_DATA_ENV = "XAI_DASHBOARD_MAX_UPLOAD_MB", "XAI_DASHBOARD_MAX_DATA_MB"
+DEFAULT_MAX_UPLOAD_MB, DEFAULT_MAX_DATA_MB = 100, 256
+MB = 2**20
 
 
 @dataclass
@@ -105,45 +117,61 @@ def reference_subject(name: str, loader: Any = None) -> Subject:
     )
 
 
-def load_factory(spec: str) -> Any:
-    """The callable named by ``spec`` (``"module:factory"``), imported from the current folder
-    or the installed packages.
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``(module, attribute)`` of ``"module:factory"``, checked without importing anything.
 
     Raises:
-        ValueError: a malformed spec, a module that cannot be imported, a missing attribute.
+        InputError: a spec that is not a string of the form ``module:factory``.
     """
     if not isinstance(spec, str) or ":" not in spec:
-        raise ValueError(
-            f"model: expected a reference model name or 'module:factory', got {spec!r}. "
-            "Example: --model mypackage.models:build_model"
+        raise InputError(
+            "model",
+            f"expected a reference model name or 'module:factory', got {spec!r}. "
+            "Example: --model mypackage.models:build_model",
         )
     module_name, _, attribute = spec.strip().partition(":")
     if not module_name or not attribute:
-        raise ValueError(
-            f"model: expected 'module:factory' with both parts, got {spec!r}. "
-            "Example: --model mypackage.models:build_model"
+        raise InputError(
+            "model",
+            f"expected 'module:factory' with both parts, got {spec!r}. "
+            "Example: --model mypackage.models:build_model",
         )
+    return module_name, attribute
+
+
+def load_factory(spec: str) -> Any:
+    """The callable named by ``spec`` (``"module:factory"``), imported from the current folder
+    or the installed packages. Importing runs the module's code: give only trusted names.
+
+    Raises:
+        InputError: a malformed spec, a module that cannot be imported, a missing attribute.
+        InputTypeError: an attribute that is not callable.
+    """
+    module_name, attribute = parse_spec(spec)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # ImportError, or any error raised while importing it
-        raise ValueError(
-            f"model: could not import module {module_name!r} of {spec!r} "
-            f"({type(error).__name__}: {error}). Run from the folder that holds it or install it."
+        raise InputError(
+            "model",
+            f"could not import module {module_name!r} of {spec!r} "
+            f"({type(error).__name__}: {error}). Run from the folder that holds it or install it.",
         ) from error
     try:
         factory = getattr(module, attribute)
     except AttributeError:
-        raise ValueError(
-            f"model: module {module_name!r} has no attribute {attribute!r} (from {spec!r}); "
+        raise InputError(
+            "model",
+            f"module {module_name!r} has no attribute {attribute!r} (from {spec!r}); "
             "expected 'module:factory' naming a callable in it that returns the "
-            "torch.nn.Module."
+            "torch.nn.Module.",
         ) from None
     if not callable(factory):
-        raise TypeError(
-            f"model: {spec} is a {type(factory).__name__}, expected a callable that returns "
-            "the torch.nn.Module."
+        raise InputTypeError(
+            "model",
+            f"{spec} is a {type(factory).__name__}, expected a callable that returns "
+            "the torch.nn.Module.",
         )
     return factory
 
@@ -176,48 +204,111 @@ def _load_weights(weights: FileLike) -> dict[str, torch.Tensor]:
             return load(weights)
         return load_file(str(weights))
     except (SafetensorError, ValueError, OSError) as error:
-        raise ValueError(
-            f"weights: expected a .safetensors file of the model's state dict, but "
+        raise InputError(
+            "weights",
+            f"expected a .safetensors file of the model's state dict, but "
             f"{_describe(weights)} could not be read as one ({error}). "
-            "Save with safetensors.torch.save_file(model.state_dict(), path)."
+            "Save with safetensors.torch.save_file(model.state_dict(), path).",
         ) from error
 
 
-def _not_npz(data: FileLike, reason: str) -> ValueError:
-    return ValueError(
-        f"data: expected an .npz file (np.savez(path, x=inputs, y=labels)), but "
-        f"{_describe(data)} could not be read as one ({reason})."
+def _not_npz(data: FileLike, reason: str) -> InputError:
+    return InputError(
+        "data",
+        f"expected an .npz file (np.savez(path, x=inputs, y=labels)), but "
+        f"{_describe(data)} could not be read as one ({reason}).",
     )
 
 
-def _load_arrays(data: FileLike) -> dict[str, np.ndarray]:
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
+def _too_large(data: FileLike, what: str, size: int, max_bytes: int) -> InputError:
+    return InputError(
+        "data",
+        f"{_describe(data)} {what} {size / MB:.1f} MB once decompressed, more than the "
+        f"limit of {max_bytes / MB:g} MB; save fewer or smaller samples.",
+    )
+
+
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
+def _npy_header(stream: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The shape and dtype an ``.npy`` stream declares, read from its header alone."""
+    version = np.lib.format.read_magic(stream)
+    # a 3.0 header is a 2.0 one in UTF-8; read as Latin-1, field names may be garbled, but
+    # the shape and the item size (all that is used here) are the same
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read(stream)
+    return tuple(int(n) for n in shape), dtype
+
+
+def _load_arrays(data: FileLike, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, never unpickled. With ``max_bytes``, the sizes its zip
+    headers and ``.npy`` headers declare are checked against it before anything is
+    decompressed (an ``.npz`` of zeros compresses a thousandfold)."""
     try:
-        loaded = np.load(source, allow_pickle=False)
-    except ValueError as error:  # neither .npz nor .npy: numpy would fall back to pickle
-        raise _not_npz(data, "it is neither an .npz nor an .npy file") from error
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(data, bytes):
+            start = data[:6]
+        else:
+            with open(data, "rb") as file:
+                start = file.read(6)
+    except OSError as error:
         raise _not_npz(data, str(error)) from error
-    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
-        raise _not_npz(data, f"it is one .npy array of shape {tuple(np.shape(loaded))}")
+    if start == _NPY_MAGIC:
+        try:
+            with io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb") as stream:
+                shape, _ = _npy_header(stream)
+        except (ValueError, OSError, EOFError) as error:
+            raise _not_npz(data, "it is an .npy file, not an .npz") from error
+        raise _not_npz(data, f"it is one .npy array of shape {shape}")
+    if not start.startswith(_ZIP_MAGIC[:2]):
+        raise _not_npz(data, "it is neither an .npz nor an .npy file")
+    arrays: dict[str, np.ndarray] = {}
     try:
-        with loaded as arrays:
-            return {name: arrays[name] for name in arrays.files}
-    except ValueError as error:  # object arrays need pickle, which is refused
-        raise ValueError(
-            f"data: {_describe(data)} holds arrays that need pickle to load ({error}); "
-            "save plain numeric arrays (and class names as a string array)."
-        ) from error
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
+            members = [i for i in archive.infolist() if i.filename.endswith(".npy")]
+            declared = sum(member.file_size for member in members)
+            if max_bytes is not None and declared > max_bytes:
+                raise _too_large(data, "holds", declared, max_bytes)
+            for member in members:
+                name = member.filename[: -len(".npy")]
+                with archive.open(member) as stream:
+                    shape, dtype = _npy_header(stream)
+                    if dtype.hasobject:
+                        raise InputError(
+                            "data",
+                            f"{_describe(data)} holds arrays that need pickle to load ({name!r} "
+                            f"has dtype {dtype}); save plain numeric arrays (and class names as "
+                            "a string array).",
+                        )
+                    size = math.prod(shape) * dtype.itemsize
+                    # numpy allocates the whole array from the header before reading it
+                    if size > member.file_size:
+                        raise _not_npz(
+                            data,
+                            f"array {name!r} declares shape {shape} of {dtype}, {size} bytes, "
+                            f"but holds {member.file_size}",
+                        )
+                with archive.open(member) as stream:
+                    arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
+    except InputError:
+        raise
+    except ValueError as error:  # a header numpy cannot read, or arrays shorter than declared
+        raise _not_npz(data, str(error)) from error
     except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         raise _not_npz(data, str(error)) from error
+    return arrays
 
 
 def _check_exists(argument: str, path: FileLike, suffix: str, spec: str) -> None:
     if isinstance(path, bytes):
         return
     if path is None or not Path(path).is_file():
-        raise ValueError(
-            f"{argument}: expected an existing {suffix} file for model {spec!r}, got {path!r}."
+        raise InputError(
+            argument, f"expected an existing {suffix} file for model {spec!r}, got {path!r}."
         )
 
 
@@ -229,94 +320,115 @@ def _check_model_fits_data(
         with torch.no_grad():
             output = model(inputs[:2])
     except Exception as error:
-        raise ValueError(
-            f"data: the model of {spec} cannot run on 'x' of shape {tuple(inputs.shape)} "
+        raise InputError(
+            "data",
+            f"the model of {spec} cannot run on 'x' of shape {tuple(inputs.shape)} "
             f"(one sample {tuple(inputs.shape[1:])}): {type(error).__name__}: {error}. "
-            "Save inputs in the layout the model takes, e.g. (N, C, H, W) for images."
+            "Save inputs in the layout the model takes, e.g. (N, C, H, W) for images.",
         ) from error
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise ValueError(f"model: {spec} should return logits of shape (N, classes), got {shape}.")
+        raise InputError(
+            "model", f"{spec} should return logits of shape (N, classes), got {shape}."
+        )
     columns = int(output.shape[1])
     classes = max(columns, 2)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(
-            f"data: labels 'y' range over {int(labels.min())}..{int(labels.max())} but the model "
-            f"has {columns} output column(s); expected labels in 0..{classes - 1}."
+        raise InputError(
+            "data",
+            f"labels 'y' range over {int(labels.min())}..{int(labels.max())} but the model "
+            f"has {columns} output column(s); expected labels in 0..{classes - 1}.",
         )
     return classes
 
 
-def user_subject(spec: str, weights: FileLike, data: FileLike) -> Subject:
+def user_subject(
+    spec: str, weights: FileLike, data: FileLike, *, max_data_bytes: int | None = None
+) -> Subject:
     """A user's model: ``spec`` is ``module:factory`` (a callable returning the ``nn.Module``),
     ``weights`` a safetensors file of its state dict, ``data`` an ``.npz`` file with arrays
     ``x`` (inputs) and ``y`` (labels), optionally ``masks``, ``class_names`` and
     ``feature_names`` (string arrays). Files are paths or their bytes.
 
+    Both files are read and checked before the module is imported and the factory called, so
+    a bad upload runs no code. ``max_data_bytes`` bounds the arrays of ``data`` once
+    decompressed (checked from the file's headers before decompressing; None: no bound).
+
     Raises:
-        ValueError: a malformed spec, missing or unreadable files, missing arrays, weights that
-            do not fit the model, inputs the model cannot take.
-        TypeError: a factory that does not return an ``nn.Module``.
+        InputError: a malformed spec, missing or unreadable files, missing arrays, data larger
+            than ``max_data_bytes``, weights that do not fit the model, inputs the model cannot
+            take.
+        InputTypeError: a factory that does not return an ``nn.Module``.
     """
-    factory = load_factory(spec)
+    parse_spec(spec)
     _check_exists("weights", weights, ".safetensors", spec)
     _check_exists("data", data, ".npz", spec)
-    try:
-        model = factory()
-    except Exception as error:
-        raise ValueError(
-            f"model: calling {spec}() failed: {type(error).__name__}: {error}. The factory "
-            "must take no arguments and return the torch.nn.Module."
-        ) from error
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model: {spec} returned {type(model).__name__}, expected a torch.nn.Module."
-        )
-    try:
-        model.load_state_dict(_load_weights(weights))
-    except RuntimeError as error:
-        raise ValueError(
-            f"weights: {_describe(weights)} does not fit the model of {spec}: {error}"
-        ) from error
-    model.eval()
-
-    arrays = _load_arrays(data)
+    state_dict = _load_weights(weights)
+    arrays = _load_arrays(data, max_data_bytes)
     missing = {"x", "y"} - set(arrays)
     if missing:
-        raise ValueError(
-            f"data: {_describe(data)} needs arrays 'x' (inputs) and 'y' (labels); missing "
+        raise InputError(
+            "data",
+            f"{_describe(data)} needs arrays 'x' (inputs) and 'y' (labels); missing "
             f"{sorted(missing)}, found {sorted(arrays)}. "
-            "Save with np.savez(path, x=inputs, y=labels)."
+            "Save with np.savez(path, x=inputs, y=labels).",
         )
     try:
         inputs = torch.as_tensor(arrays["x"], dtype=torch.float32)
         raw_labels = torch.as_tensor(arrays["y"])
     except (TypeError, ValueError) as error:
-        raise ValueError(f"data: 'x' and 'y' must be numeric arrays ({error}).") from error
+        raise InputError("data", f"'x' and 'y' must be numeric arrays ({error}).") from error
     if raw_labels.is_floating_point() and not bool((raw_labels == raw_labels.round()).all()):
-        raise ValueError(
-            f"data: expected whole-number class labels in 'y', got {raw_labels.dtype} values "
-            "with fractions (e.g. probabilities); save the class indices, e.g. y.argmax(1)."
+        raise InputError(
+            "data",
+            f"expected whole-number class labels in 'y', got {raw_labels.dtype} values "
+            "with fractions (e.g. probabilities); save the class indices, e.g. y.argmax(1).",
         )
     labels = raw_labels.long()
     if inputs.ndim < 2 or labels.ndim != 1 or len(inputs) != len(labels) or not len(labels):
-        raise ValueError(
-            f"data: expected 'x' of shape (N, ...) and 'y' of shape (N,) with N > 0, got "
-            f"x {tuple(inputs.shape)} and y {tuple(labels.shape)}."
+        raise InputError(
+            "data",
+            f"expected 'x' of shape (N, ...) and 'y' of shape (N,) with N > 0, got "
+            f"x {tuple(inputs.shape)} and y {tuple(labels.shape)}.",
         )
     masks = torch.as_tensor(arrays["masks"]).bool() if "masks" in arrays else None
     class_names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
     feature_names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
+
+    # Only now, with both files read, is the user's code run.
+    factory = load_factory(spec)
+    try:
+        model = factory()
+    except Exception as error:
+        raise InputError(
+            "model",
+            f"calling {spec}() failed: {type(error).__name__}: {error}. The factory "
+            "must take no arguments and return the torch.nn.Module.",
+        ) from error
+    if not isinstance(model, nn.Module):
+        raise InputTypeError(
+            "model", f"{spec} returned {type(model).__name__}, expected a torch.nn.Module."
+        )
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise InputError(
+            "weights", f"{_describe(weights)} does not fit the model of {spec}: {error}"
+        ) from error
+    model.eval()
+
     classes = _check_model_fits_data(model, inputs, labels, spec)
     if class_names is not None and len(class_names) != classes:
-        raise ValueError(
-            f"data: 'class_names' has {len(class_names)} names but the model has {classes} "
-            "classes; expected one name per class."
+        raise InputError(
+            "data",
+            f"'class_names' has {len(class_names)} names but the model has {classes} "
+            "classes; expected one name per class.",
         )
     if feature_names is not None and (inputs.ndim != 2 or len(feature_names) != inputs.shape[1]):
-        raise ValueError(
-            f"data: 'feature_names' has {len(feature_names)} names; expected one per column "
-            f"of tabular 'x', which has shape {tuple(inputs.shape)}."
+        raise InputError(
+            "data",
+            f"'feature_names' has {len(feature_names)} names; expected one per column "
+            f"of tabular 'x', which has shape {tuple(inputs.shape)}.",
         )
     return Subject(
         name=spec,

@@ -3,6 +3,13 @@
 from xai._device import pick_device
 from xai.training.checkpoint import load_checkpoint, save_checkpoint
 from xai.training.history import History
-from xai.training.loop import fit
+from xai.training.loop import NonFiniteLossError, fit
 
-__all__ = ["History", "fit", "load_checkpoint", "pick_device", "save_checkpoint"]
+__all__ = [
+    "History",
+    "NonFiniteLossError",
+    "fit",
+    "load_checkpoint",
+    "pick_device",
+    "save_checkpoint",
+]

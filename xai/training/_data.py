@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset
 
 from xai._device import move_to
 from xai.training.distributed import DistributedContext
@@ -31,6 +31,33 @@ class Batches:
         raise NotImplementedError
 
     num_samples: int  # samples per epoch (on this process)
+    sized: bool = True  # False for a loader whose length is unknown (an IterableDataset)
+
+    def generators(self) -> list[torch.Generator]:
+        """Random generators the batches draw from besides torch's global one (saved with a
+        checkpoint so that a resumed run sees the same order)."""
+        return []
+
+
+class _EpochSampler(Sampler[int]):
+    """A random permutation of ``range(n)`` drawn from ``seed + epoch``: the same order as the
+    tensor fast path's, and one that depends only on the epoch (``set_epoch``), so a resumed
+    run shuffles its remaining epochs exactly as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
 class TensorBatches(Batches):
@@ -99,12 +126,25 @@ class LoaderBatches(Batches):
             self.num_samples = len(loader.sampler)  # type: ignore[arg-type]
         except TypeError:
             self.num_samples = 0
+        try:
+            len(loader)
+        except TypeError:
+            self.sized = False
 
     def __len__(self) -> int:
         try:
             return len(self.loader)
         except TypeError:
             return 0
+
+    def generators(self) -> list[torch.Generator]:
+        found: list[torch.Generator] = []
+        batch_sampler = getattr(self.loader, "batch_sampler", None)
+        for owner in (self.loader, self.loader.sampler, getattr(batch_sampler, "sampler", None)):
+            generator = getattr(owner, "generator", None)
+            if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+                found.append(generator)
+        return found
 
     def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         sampler = self.loader.sampler
@@ -193,7 +233,7 @@ def as_batches(
                 data, context.world_size, context.rank, shuffle=True, seed=seed
             )
         elif shuffle:
-            sampler = RandomSampler(data, generator=torch.Generator().manual_seed(seed))
+            sampler = _EpochSampler(len(data), seed)
         else:
             sampler = None
         loader = DataLoader(

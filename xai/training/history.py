@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,9 @@ class History:
         return write_json(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> History:
-        """Read a history written by :meth:`save`; a ``null`` number in a record (NaN or
-        infinite when it was saved) reads back as NaN."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """The history that :meth:`to_dict` gave ``data``; a ``null`` number in a record (NaN
+        or infinite when it was written) reads back as NaN."""
         records = [
             {key: math.nan if value is None else value for key, value in dict(record).items()}
             for record in data.get("records", [])
@@ -87,3 +86,9 @@ class History:
             best_epoch=data.get("best_epoch"),
             stopped_early=bool(data.get("stopped_early", False)),
         )
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        """Read a history written by :meth:`save`; a ``null`` number in a record (NaN or
+        infinite when it was saved) reads back as NaN."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

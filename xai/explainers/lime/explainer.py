@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from xai._batching import chunk_rows, chunks
+from xai._batching import check_memory, check_rows_per_pass, chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_choice, check_positive_int
+from xai.errors import InputError, InputTypeError
 from xai.explainers.base import Explainer, Parameter, Target
 from xai.explainers.lime.segmentation import METHODS, default_n_segments, relabel, segment_image
 from xai.explainers.lime.tabular import (
     SAMPLERS,
+    check_kernel,
     default_kernel_width,
     fast_lime_tabular,
     lime_tabular,
+    neighbourhood_bytes,
+)
+
+#: lime_image's default kernel width (of the cosine distance between on/off vectors).
+_IMAGE_KERNEL_WIDTH = 0.25
+_NUM_SAMPLES_FIX = (
+    "Use fewer samples (lime's defaults are 1000 for images, 5000 for tabular rows) or explain "
+    "fewer inputs per call."
 )
 
 #: lime's own defaults of ``num_samples``.
@@ -127,17 +138,26 @@ class LIME(Explainer):
         if params["num_samples"] is None:
             params["num_samples"] = _DEFAULT_NUM_SAMPLES["image" if is_image else "tabular"]
         num_samples = check_positive_int("num_samples", params["num_samples"], minimum=2)
+        if is_image:  # per image, with at least 2 superpixels (checked again once segmented)
+            needed = _image_bytes(num_samples, 2, 1)
+        else:
+            needed = neighbourhood_bytes(
+                inputs.shape[0], inputs.shape[1], num_samples, inputs.dtype
+            )
+        check_memory(
+            "num_samples",
+            f"{num_samples:,} perturbed samples",
+            needed,
+            inputs.device,
+            _NUM_SAMPLES_FIX,
+        )
         if params["batch_size"] is None:
             params["batch_size"] = min(num_samples, chunk_rows(inputs.shape[1:], inputs.device))
         batch_size = check_positive_int("batch_size", params["batch_size"])
         if params["n_segments"] is not None:
             check_positive_int("n_segments", params["n_segments"], minimum=2)
-        if params["kernel_width"] is not None and not (
-            isinstance(params["kernel_width"], int | float) and params["kernel_width"] > 0
-        ):
-            raise ValueError(
-                f"kernel_width: expected a positive number, got {params['kernel_width']!r}."
-            )
+        if params["kernel_width"] is not None:
+            _check_kernel_width(params["kernel_width"])
 
         if params["sampler"] is None:
             params["sampler"] = "lime" if is_image else "fast"
@@ -147,10 +167,24 @@ class LIME(Explainer):
                 f"sampler: images are always perturbed with lime's own random draws (already "
                 f"vectorised), got {sampler!r}; leave sampler unset or pass sampler='lime'."
             )
+        # the rows of one pass: an image's samples; a table's samples of every row, or once for
+        # all rows where they do not depend on the row (the fast sampler with a background)
+        shared = is_image or (params["background"] is not None and sampler == "fast")
+        check_rows_per_pass(
+            "batch_size",
+            batch_size,
+            num_samples * (1 if shared else inputs.shape[0]),
+            inputs.shape[1:],
+            inputs.dtype,
+            inputs.device,
+            copies=2,
+        )
 
         if is_image:  # lime's image explainer computes f(x) itself
-            target = request.classes(function, inputs)
-            return self._images(function, inputs, target, params, num_samples, batch_size)
+            outputs, target = request.from_model(function, inputs)
+            return self._images(
+                function, inputs, target, outputs.shape[1], params, num_samples, batch_size
+            )
         outputs, target = request.from_model(function, inputs)
         return self._tabular(function, inputs, outputs, target, params, num_samples, batch_size)
 
@@ -159,6 +193,7 @@ class LIME(Explainer):
         function: ModelFunction,
         inputs: torch.Tensor,
         target: torch.Tensor,
+        classes: int,
         params: dict[str, Any],
         num_samples: int,
         batch_size: int,
@@ -191,7 +226,7 @@ class LIME(Explainer):
         if isinstance(given, np.ndarray):
             given = torch.from_numpy(given)
         if isinstance(given, torch.Tensor):
-            labels = given.to("cpu", torch.long)
+            labels = _integer_labels(given)
             if labels.shape == inputs.shape[2:]:
                 labels = labels.expand(inputs.shape[0], *labels.shape)
             if labels.shape != (inputs.shape[0], *inputs.shape[2:]):
@@ -208,12 +243,29 @@ class LIME(Explainer):
             else:
                 segments, how = segment_image(image, given, params["n_segments"])
             used.add(how)
+            n_features = int(segments.max()) + 1
+            check_memory(
+                "num_samples",
+                f"{num_samples:,} perturbed samples of {n_features:,} superpixels",
+                _image_bytes(num_samples, n_features, classes),
+                inputs.device,
+                _NUM_SAMPLES_FIX,
+            )
             explainer = lime_image.LimeImageExplainer(
-                kernel_width=params["kernel_width"] or 0.25, random_state=params["seed"]
+                kernel_width=params["kernel_width"] or _IMAGE_KERNEL_WIDTH,
+                random_state=params["seed"],
             )
             klass = int(target[j])
             result = _explain_image(
-                explainer, function, inputs[j], segments, klass, hide_color, num_samples, batch_size
+                explainer,
+                function,
+                inputs[j],
+                segments,
+                klass,
+                hide_color,
+                num_samples,
+                batch_size,
+                float(params["kernel_width"] or _IMAGE_KERNEL_WIDTH),
             )
             weights = np.zeros(int(segments.max()) + 1)
             for feature, weight in result.local_exp:
@@ -228,7 +280,7 @@ class LIME(Explainer):
         if given is None and used_text in METHODS:
             params["segmentation"] = used_text
         if params["kernel_width"] is None:
-            params["kernel_width"] = 0.25
+            params["kernel_width"] = _IMAGE_KERNEL_WIDTH
         return attributions, {
             "segments": torch.stack(all_segments).to(inputs.device),
             "segmentation": used_text,
@@ -284,6 +336,7 @@ class LIME(Explainer):
                 num_samples,
                 params["seed"],
                 batch_size,
+                float(params["kernel_width"]),
             )
         attributions = torch.from_numpy(np.stack([fit.weights for fit in fits])).to(inputs)
         intercepts = [fit.intercept for fit in fits]
@@ -292,6 +345,67 @@ class LIME(Explainer):
             "intercept": torch.tensor(intercepts, dtype=torch.float64),
             "score": torch.tensor(fit_scores, dtype=torch.float64),
         }
+
+
+def _check_kernel_width(value: Any) -> float:
+    """A finite positive number whose square is a normal float (the kernel divides by it);
+    whether it leaves any perturbed sample a weight is checked once the distances are known
+    (:func:`~xai.explainers.lime.tabular.check_kernel`)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        raise InputTypeError(
+            "kernel_width",
+            f"expected a positive number, got {type(value).__name__} {value!r:.40}. Leave it "
+            "unset for lime's default.",
+        )
+    try:
+        width = float(value)
+    except OverflowError:  # an int beyond float's range
+        width = math.inf
+    if not width > 0:
+        raise InputError("kernel_width", f"expected a positive number, got {value!r:.40}.")
+    if not 1e-150 <= width <= 1e150:
+        raise InputError(
+            "kernel_width",
+            f"expected a finite positive number between 1e-150 and 1e150 (the kernel "
+            f"exp(-d**2 / width**2) needs width**2 as a normal float), got {value!r:.40}. "
+            "Leave it unset for lime's default (0.25 for images, 0.75 * sqrt(features) for "
+            "tabular rows).",
+        )
+    return width
+
+
+def _integer_labels(given: torch.Tensor) -> torch.Tensor:
+    """A label tensor as int64 on the CPU; floats only when they are whole numbers (never
+    truncated: 1.7 would silently join label 1)."""
+    if given.is_complex():
+        raise InputTypeError(
+            "segmentation", f"expected integer labels, got a tensor of dtype {given.dtype}."
+        )
+    if torch.is_floating_point(given):
+        labels = given.detach().cpu()
+        whole = torch.isfinite(labels) & (labels == labels.round())
+        if not bool(whole.all()):
+            bad = labels[~whole].flatten()[0].item()
+            raise InputTypeError(
+                "segmentation",
+                f"expected integer labels, got dtype {given.dtype} with values that are not "
+                f"whole numbers (e.g. {bad!r}); converting would truncate them and merge "
+                "superpixels. Pass integer labels (e.g. labels.round().long()).",
+            )
+        if labels.numel() and float(labels.abs().max()) >= 2**53:
+            raise InputError(
+                "segmentation",
+                "expected labels below 2**53 in magnitude when given as floats (larger ones "
+                "are not exact); pass integer labels.",
+            )
+    return given.to("cpu", torch.long)
+
+
+def _image_bytes(num_samples: int, n_features: int, classes: int) -> float:
+    """A lower estimate of the memory LIME holds for one image: lime's on/off matrix (int64)
+    and its float64 copies for the cosine distances and the ridge fit, and the scores of every
+    class (float64, twice while concatenated)."""
+    return float(num_samples) * (n_features * 25 + classes * 16)
 
 
 def _lime_explainer(
@@ -331,6 +445,7 @@ def _explain_image(
     hide_color: float | None,
     num_samples: int,
     batch_size: int,
+    kernel_width: float = _IMAGE_KERNEL_WIDTH,
 ) -> _LocalFit:
     """``lime_image.LimeImageExplainer.explain_instance`` with the perturbations vectorised.
 
@@ -357,6 +472,11 @@ def _explain_image(
         hidden = (sums / counts)[:, labels_index].reshape(image.shape).to(image.dtype)
     else:
         hidden = torch.full_like(image, float(hide_color))
+    with one_blas_thread():
+        distances = sklearn.metrics.pairwise_distances(
+            data, data[0].reshape(1, -1), metric="cosine"
+        ).ravel()
+    check_kernel(torch.from_numpy(distances), kernel_width, _IMAGE_KERNEL_WIDTH)
     switches = torch.from_numpy(data).to(device=image.device, dtype=torch.bool)
     height, width = image.shape[1:]
     scores = []
@@ -366,9 +486,6 @@ def _explain_image(
             scores.append(function(torch.where(keep, image, hidden)).double().cpu())
     labels = torch.cat(scores).numpy()
     with one_blas_thread():  # small BLAS calls whose spinning threads slow the model passes
-        distances = sklearn.metrics.pairwise_distances(
-            data, data[0].reshape(1, -1), metric="cosine"
-        ).ravel()
         intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
             data,
             labels,

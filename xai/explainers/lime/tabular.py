@@ -43,6 +43,7 @@ import torch
 
 from xai._batching import chunks
 from xai._model import ModelFunction
+from xai.errors import InputError
 
 SAMPLERS = ("fast", "lime")
 _NUMPY: dict[torch.dtype, type[np.float32] | type[np.float64]] = {
@@ -236,6 +237,7 @@ def fast_lime_tabular(
     else:
         sampler = _bin_sampler(background, dtype)
         neighbourhood = _fast_discretised(sampler, inputs, num_samples, rng)
+    check_kernel(neighbourhood.distances, kernel_width, default_kernel_width(inputs.shape[1]))
     labels = _scores(function, inputs, outputs, target, neighbourhood, rows_per_pass)
     # lime's kernel: sqrt(exp(-d^2 / width^2))
     weights = torch.exp(-(neighbourhood.distances**2) / (2 * kernel_width**2))
@@ -353,12 +355,15 @@ def lime_tabular(
     num_samples: int,
     seed: int,
     rows_per_pass: int,
+    kernel_width: float,
 ) -> list[LocalFit]:
     """lime's surrogate for every row with lime's random numbers (the ``"lime"`` sampler);
-    ``explainer`` is a ``LimeTabularExplainer`` made with ``random_state=seed``."""
+    ``explainer`` is a ``LimeTabularExplainer`` made with ``random_state=seed`` and
+    ``kernel_width``."""
     rows = inputs.double().cpu().numpy()
     n_features = rows.shape[1]
     neighbourhood = _lime_neighbourhood(explainer, rows, num_samples, seed)
+    check_kernel(neighbourhood.distances, kernel_width, default_kernel_width(n_features))
     labels = _scores(function, inputs, outputs, target, neighbourhood, rows_per_pass)
     distances = neighbourhood.distances.numpy()
     if n_features > 6 and explainer.feature_selection == "auto":
@@ -464,3 +469,43 @@ def _weighted_ridge(
 def default_kernel_width(n_features: int) -> float:
     """lime_tabular's default kernel width."""
     return float(math.sqrt(n_features) * 0.75)
+
+
+def neighbourhood_bytes(n: int, n_features: int, num_samples: int, dtype: torch.dtype) -> float:
+    """A lower estimate of the memory the tabular samplers hold at once for ``n`` rows: the
+    perturbed rows of every explained row for the model, ``(n, S, F)``, and their copy as one
+    batch (or the surrogate's data and its weighted copy), the shared samples, and float64
+    scores and weights per (row, sample)."""
+    itemsize = 8 if dtype == torch.float64 else 4
+    return float(num_samples) * (n_features * itemsize * (2 * n + 1) + 16 * n)
+
+
+#: exp(-x) < 1e-300 beyond this: lime's kernel gives such a sample no weight at all
+_UNDERFLOW = 690.0
+
+
+def check_kernel(distances: torch.Tensor, kernel_width: float, default: float) -> None:
+    """Raise when lime's kernel ``sqrt(exp(-d**2 / width**2))`` leaves no perturbed sample of
+    some row a weight: each row's surrogate would then be fitted on the row itself (and its
+    copies at distance 0) only, which gives NaN scores or silently zero weights.
+
+    ``distances`` ``(n, S)`` or ``(S,)``: of every sample to its row (sample 0 is the row)."""
+    d = distances.double().reshape(-1, distances.shape[-1])
+    # the nearest perturbed sample; copies of the row (at distance 0, or 1e-16 by rounding:
+    # sklearn's cosine distance of equal vectors) always weigh 1 and are left out
+    closest = torch.where(d > 1e-10, d, math.inf).amin(dim=1)
+    finite = torch.isfinite(closest)
+    if not bool(finite.any()):
+        return  # every sample equals its row: nothing a width could change
+    exponent = closest[finite] ** 2 / (2 * kernel_width**2)
+    if not bool((exponent > _UNDERFLOW).any()):
+        return
+    nearest = float(closest[finite].min())
+    raise InputError(
+        "kernel_width",
+        f"{kernel_width:.4g} is too small for these samples: the nearest perturbed sample is at "
+        f"distance {nearest:.4g}, where lime's kernel sqrt(exp(-d**2 / width**2)) underflows "
+        "to 0, so no perturbed sample would carry weight and the surrogate would have nothing "
+        f"to fit. Use a width comparable with the distances, e.g. {default:.4g} (lime's "
+        "default here), or leave it unset.",
+    )

@@ -20,12 +20,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from xai._batching import chunk_rows, chunks
+from xai._batching import (
+    check_evaluations,
+    check_memory,
+    check_rows_per_pass,
+    chunk_rows,
+    chunks,
+)
 from xai._layers import trace_layers
-from xai._model import ModelFunction, TargetColumn, input_gradient
+from xai._model import ModelFunction, TargetColumn, call_model, input_gradient
 from xai._validation import broadcast_reference, check_choice, check_positive_int
+from xai.errors import InputError
 from xai.explainers.base import AUTO, Explainer, Parameter, Target
-from xai.explainers.shap.kernel import kernel_shap
+from xai.explainers.shap.kernel import kernel_bytes, kernel_shap
 
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
@@ -111,12 +118,13 @@ class SHAP(Explainer):
         request: Target,
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        outputs, target = request.from_model(function, inputs)
         algorithm = params["algorithm"]
         if algorithm is None:
             algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
         algorithm = check_choice("algorithm", algorithm, _ALGORITHMS)
         params["algorithm"] = algorithm
+        if algorithm == "deep":
+            self._check_deep_dtype(inputs)
         if algorithm == "kernel" and inputs.ndim != 2:
             raise ValueError(
                 f"algorithm: 'kernel' explains tabular (N, F) inputs, got shape "
@@ -129,6 +137,9 @@ class SHAP(Explainer):
             background = broadcast_reference(params["background"], inputs, "background")
         if params["nsamples"] is None:
             params["nsamples"] = _DEFAULT_NSAMPLES[algorithm]
+        nsamples, per_sample = self._check_nsamples(
+            algorithm, params["nsamples"], inputs, background
+        )
         if params["batch_size"] is None:
             rows = chunk_rows(inputs.shape[1:], inputs.device)
             if algorithm == "kernel" and inputs.device.type == "cpu":
@@ -138,19 +149,30 @@ class SHAP(Explainer):
                 rows = min(rows, _KERNEL_CPU_ROWS)
             params["batch_size"] = rows
         batch_size = check_positive_int("batch_size", params["batch_size"])
+        if algorithm != "deep":
+            check_rows_per_pass(
+                "batch_size",
+                batch_size,
+                inputs.shape[0] * per_sample,
+                inputs.shape[1:],
+                inputs.dtype,
+                inputs.device,
+                copies=4 if algorithm == "gradient" else 2,
+            )
+        # every option is checked: the model's first evaluation on all inputs
+        outputs, target = request.from_model(function, inputs)
 
         with torch.no_grad():
             background_scores = function(background)
         expected = background_scores.mean(dim=0)[target]
         if algorithm == "gradient":
-            values = self._gradient(function, inputs, target, background, params, batch_size)
+            values = self._gradient(
+                function, inputs, target, background, nsamples, params, batch_size
+            )
         elif algorithm == "deep":
             with _quiet_shap():  # the only algorithm that runs shap's own code
                 values = self._deep(function, inputs, target, background)
         else:
-            nsamples = params["nsamples"]
-            if nsamples != "auto":
-                nsamples = check_positive_int("nsamples", nsamples, minimum=2)
             values = kernel_shap(
                 function,
                 inputs,
@@ -165,9 +187,58 @@ class SHAP(Explainer):
         return values.to(inputs.dtype), {"expected_value": expected}
 
     @staticmethod
+    def _check_nsamples(
+        algorithm: str, nsamples: Any, inputs: torch.Tensor, background: torch.Tensor
+    ) -> tuple[Any, int]:
+        """``nsamples`` checked against its bounds before any work, and the model evaluations
+        it makes per sample: gradient SHAP streams its samples in chunks (at most a million
+        per sample); Kernel SHAP holds every coalition of every sample at once (their tables
+        must fit in memory)."""
+        if algorithm == "deep":
+            return nsamples, 1  # unused
+        if algorithm == "gradient":
+            nsamples = check_positive_int("nsamples", nsamples)
+            check_evaluations(
+                "nsamples",
+                f"{nsamples:,} samples",
+                nsamples,
+                "Use fewer samples (the default is 200).",
+            )
+            return nsamples, nsamples
+        if nsamples != "auto":
+            nsamples = check_positive_int("nsamples", nsamples, minimum=2)
+        n, n_features = inputs.shape
+        n_background = background.shape[0]
+        needed, coalitions = kernel_bytes(n, n_features, n_background, nsamples)
+        check_memory(
+            "nsamples",
+            f"{coalitions:,} coalitions of {n_features:,} features for {n:,} sample(s) and "
+            f"{n_background:,} background row(s)",
+            needed,
+            inputs.device,
+            "Use fewer samples (the default 'auto' is 2 * features + 2048), fewer background "
+            "rows, or explain fewer inputs per call.",
+        )
+        return nsamples, coalitions * n_background
+
+    def _check_deep_dtype(self, inputs: torch.Tensor) -> None:
+        """shap's DeepExplainer converts tensors to numpy, which has no bfloat16."""
+        dtypes = {inputs.dtype, *(p.dtype for p in self.model.parameters())}
+        if torch.bfloat16 in dtypes:
+            raise InputError(
+                "algorithm",
+                "shap's DeepExplainer ('deep') cannot explain a torch.bfloat16 model or inputs: "
+                "it converts them to numpy, which has no bfloat16. Use algorithm='gradient' "
+                "(which runs in bfloat16), or convert the model and inputs to float32 "
+                "(model.float(), inputs.float()).",
+            )
+
+    @staticmethod
     def _differentiable(function: ModelFunction, inputs: torch.Tensor) -> bool:
         probe = inputs[:1].clone().requires_grad_(True)
-        return bool(function(probe).requires_grad)
+        # the first model call: a model that fails on these inputs says so in plain words
+        scores = call_model(function.model, inputs, run=lambda _: function(probe))
+        return bool(scores.requires_grad)
 
     @staticmethod
     def _gradient(
@@ -175,6 +246,7 @@ class SHAP(Explainer):
         inputs: torch.Tensor,
         target: torch.Tensor,
         background: torch.Tensor,
+        nsamples: int,
         params: dict[str, Any],
         batch_size: int,
     ) -> torch.Tensor:
@@ -187,14 +259,14 @@ class SHAP(Explainer):
         samples at once, and only the target column is differentiated. The values equal shap's
         (the test suite checks it); memory is bounded by ``batch_size`` rows.
         """
-        nsamples = check_positive_int("nsamples", params["nsamples"])
         rng = np.random.RandomState(params["seed"])
         picks, fractions = [], []
         for _ in range(nsamples):  # same call order as shap, so the same numbers
             picks.append(rng.choice(background.shape[0]))
             fractions.append(rng.uniform())
         device, dtype = inputs.device, inputs.dtype
-        references = background[torch.as_tensor(picks, device=device)]
+        # background rows are looked up per chunk: memory does not grow with nsamples
+        picked = torch.as_tensor(picks, device=device)
         fraction = torch.as_tensor(fractions, dtype=torch.float64)
         t, one_minus_t = fraction.to(device, dtype), (1.0 - fraction).to(device, dtype)
         broadcast = (-1,) + (1,) * (inputs.ndim - 1)
@@ -204,7 +276,7 @@ class SHAP(Explainer):
         for part in chunks(n * nsamples, batch_size):
             rows = torch.arange(part.start, part.stop, device=device)
             sample, draw = rows // nsamples, rows % nsamples
-            x, reference = inputs[sample], references[draw]
+            x, reference = inputs[sample], background[picked[draw]]
             points = t[draw].view(broadcast) * x + one_minus_t[draw].view(broadcast) * reference
             points.requires_grad_(True)
             score = function(points).gather(1, target[sample][:, None]).sum()

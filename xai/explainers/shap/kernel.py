@@ -100,6 +100,22 @@ def coalitions(
     return np.concatenate(masks), np.concatenate(weights)
 
 
+def kernel_bytes(
+    n: int, n_features: int, n_background: int, nsamples: int | str
+) -> tuple[float, int]:
+    """A lower estimate of the memory :func:`kernel_shap` holds at once for ``n`` samples of
+    ``n_features`` features, and the number of coalitions it draws.
+
+    Per coalition: its mask in several forms (bool, the float table of switches, the float64
+    design and weighted design of the solve: ~25 bytes a feature), and per sample its expected
+    score and two float64 right-hand sides (24 bytes), and one float32 score per background
+    row. ``nsamples`` beyond ``2**F - 2`` adds nothing (every coalition is enumerated)."""
+    budget = 2 * n_features + 2**11 if nsamples == "auto" else int(nsamples)
+    count = min(budget, 2**n_features - 2) if n_features <= 30 else budget
+    count = max(count, 0)
+    return float(count) * (25 * n_features + 24 * n + 4 * n_background), count
+
+
 _THREAD = threading.local()
 
 
