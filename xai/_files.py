@@ -115,6 +115,20 @@ class _Temporary:
             f"path: could not create a temporary file beside {str(self.target)!r}."
         )
 
+    @property
+    def fd(self) -> int:
+        """The open descriptor (after :meth:`create` or :meth:`reopen`)."""
+        if self.descriptor is None:
+            raise RuntimeError(f"the temporary file for {str(self.target)!r} is not open.")
+        return self.descriptor
+
+    @property
+    def name(self) -> Path:
+        """The temporary file's path (after :meth:`create`)."""
+        if self.path is None:
+            raise RuntimeError(f"no temporary file was created for {str(self.target)!r}.")
+        return self.path
+
     def close(self) -> None:
         descriptor, self.descriptor = self.descriptor, None
         if descriptor is not None:
@@ -122,18 +136,17 @@ class _Temporary:
 
     def reopen(self) -> None:
         """Open the file again by name (a writer given the name may have recreated it)."""
-        assert self.path is not None and self.descriptor is None
-        self.descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.close()
+        self.descriptor = os.open(self.name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
     def commit(self) -> None:
-        assert self.path is not None and self.descriptor is not None
         if os.chmod in os.supports_fd:
-            os.chmod(self.descriptor, file_mode())
+            os.chmod(self.fd, file_mode())
         else:  # pragma: no cover - Windows
-            os.chmod(self.path, file_mode())
-        os.fsync(self.descriptor)
+            os.chmod(self.name, file_mode())
+        os.fsync(self.fd)
         self.close()
-        os.replace(self.path, self.target)
+        os.replace(self.name, self.target)
         self.path = None
         _sync_folder(self.target.parent)
 
@@ -202,9 +215,8 @@ def atomic_open(
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}.")
     with _temporary(path) as temporary:
-        assert temporary.descriptor is not None
         options: dict[str, Any] = {"encoding": encoding} if mode == "w" else {}
-        with os.fdopen(temporary.descriptor, mode, closefd=False, **options) as stream:
+        with os.fdopen(temporary.fd, mode, closefd=False, **options) as stream:
             yield stream
         temporary.commit()
 
@@ -230,9 +242,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             save_file(state, str(temporary))
     """
     with _temporary(path) as temporary:
-        assert temporary.path is not None
         temporary.close()
-        yield temporary.path
+        yield temporary.name
         temporary.reopen()
         temporary.commit()
 
@@ -261,10 +272,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, encoding: str 
     else:
         raise TypeError(f"data: expected str or bytes, got {type(data).__name__}.")
     with _temporary(path) as temporary:
-        assert temporary.descriptor is not None
         view = memoryview(payload)
         while view:
-            view = view[os.write(temporary.descriptor, view) :]
+            view = view[os.write(temporary.fd, view) :]
         temporary.commit()
         return temporary.target
 

@@ -204,7 +204,8 @@ class ReportCollector:
         """Worker: one journal line with ``records`` (those with entries) and what is new."""
         from xai._files import append_line, dumps_json
 
-        assert self.journal is not None
+        if self.journal is None:
+            raise RuntimeError("send() is for pytest-xdist workers, which have a journal.")
         entries = [r.to_dict() for r in records if r is not None and r.has_entries()]
         models = {k: v for k, v in self.report.models.items() if self.sent_models.get(k) != v}
         seeds = self.seeds - self.sent_seeds

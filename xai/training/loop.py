@@ -28,6 +28,7 @@ from torch import nn
 
 from xai._device import describe_device, pick_device
 from xai._files import to_json_value
+from xai._provenance import library_versions
 from xai._state import eval_mode
 from xai._validation import check_bool, check_choice, check_positive_int, check_seed
 from xai.errors import InputError, InputTypeError
@@ -41,6 +42,8 @@ from xai.training._resume import (
     restore_rng,
 )
 from xai.training.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
     STATE_FORMAT,
     history_path,
     load_checkpoint,
@@ -845,8 +848,7 @@ def _fit(
                         if bar is not None:
                             bar.update(1)
                         continue
-                else:
-                    assert bad_step is not None
+                elif bad_step is not None:  # always, off the host check: kept on the device
                     bad_step = torch.where(
                         (bad_step < 0) & ~torch.isfinite(batch_loss.detach()).all(), step, bad_step
                     )
@@ -986,8 +988,7 @@ def _finished(model: nn.Module, run: _Run, finished: _Finished, writer: bool) ->
     model.to(run.device)
     _load_into(model, finished.weights, finished.source)
     model.eval()
-    if writer and run.resume is not None and run.checkpoint != run.resume:
-        assert run.checkpoint is not None
+    if writer and run.checkpoint is not None and run.checkpoint != run.resume:
         write_unit(
             run.checkpoint,
             unwrap(model).state_dict(),
@@ -1050,11 +1051,9 @@ def _write(
 ) -> None:
     """Write the checkpoint unit: the published weights, metadata and history, plus the
     training state while the run is unfinished (removed once it is complete)."""
-    from xai._provenance import library_versions
-    from xai.training.checkpoint import FORMAT, FORMAT_VERSION
-
-    assert run.checkpoint is not None
     path = run.checkpoint
+    if path is None:
+        raise RuntimeError("_write called for a run without a checkpoint path.")
     record: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
     record.update(dict(run.metadata or {}))
     record.setdefault("library_versions", library_versions())
