@@ -1,7 +1,8 @@
 """How explainers talk to a model: calling it and reading its scores.
 
 - :class:`ModelFunction` calls the model, selects the logits from tuple/dict/object outputs
-  with the ``output`` option, makes them ``(N, K)``, and counts model evaluations.
+  (Hugging Face's ``ModelOutput`` and ``return_dict=False`` tuples without options, others with
+  the ``output`` option), makes them ``(N, K)``, and counts model evaluations.
 - :func:`call_model` turns a model's failure on inputs of the wrong shape or dtype into an
   error naming the argument; :func:`input_gradient` says plainly when there is no gradient.
 
@@ -42,14 +43,47 @@ def _describe(raw: Any) -> str:
     return f"a {type(raw).__name__}"
 
 
+def automatic_selector(raw: Any) -> int | str | None:
+    """The selector ``output=None`` stands for, read from what the model returned: ``None`` for
+    a tensor; ``"logits"`` for a mapping or object with a ``logits`` tensor (Hugging Face's
+    ``ModelOutput``); ``0`` for a tuple or list whose first element is the only tensor of at
+    most two dimensions in it (Hugging Face's ``return_dict=False`` outputs: logits, then
+    tuples of hidden states or attentions). Anything else is ambiguous: an error naming
+    ``output`` (a tuple of two score tensors, a loss beside the logits, a dict without
+    ``logits``)."""
+    if isinstance(raw, torch.Tensor):
+        return None
+    if isinstance(raw, Mapping):
+        if isinstance(raw.get("logits"), torch.Tensor):
+            return "logits"
+    elif isinstance(getattr(raw, "logits", None), torch.Tensor):
+        return "logits"
+    elif (
+        isinstance(raw, tuple | list)
+        and raw
+        and _is_scores(raw[0])
+        and not any(_is_scores(part) for part in raw[1:])
+    ):
+        return 0
+    raise InputTypeError(
+        "output",
+        f"the model returned {_describe(raw)}, not a tensor, and which part holds the logits "
+        f"is ambiguous. {_OUTPUT_HELP}",
+    )
+
+
+def _is_scores(part: Any) -> bool:
+    """Whether ``part`` could be the scores: a tensor of at most two dimensions."""
+    return isinstance(part, torch.Tensor) and part.ndim <= 2
+
+
 def select_output(raw: Any, output: OutputSelector) -> torch.Tensor:
-    """Pick the logits tensor out of whatever the model returned."""
+    """Pick the logits tensor out of whatever the model returned (``output=None``: the
+    :func:`automatic_selector`)."""
     if output is None:
-        if isinstance(raw, torch.Tensor):
-            return raw
-        raise InputTypeError(
-            "output", f"the model returned {_describe(raw)}, not a tensor. {_OUTPUT_HELP}"
-        )
+        output = automatic_selector(raw)
+        if output is None:
+            return raw  # a tensor
     try:
         if callable(output):
             selected = output(raw)
@@ -106,6 +140,9 @@ class ModelFunction:
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         raw = self.model(inputs)
         self.evaluations += int(inputs.shape[0])
+        if self.output is None:
+            # read once: the explanation records it, and later calls skip the search
+            self.output = automatic_selector(raw)
         return as_output_matrix(select_output(raw, self.output), int(inputs.shape[0]))
 
 
@@ -128,21 +165,43 @@ class TargetColumn(nn.Module):
         return self._fn(inputs)[:, self.column : self.column + 1]
 
 
-def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch.Tensor:
-    """``d score / d wrt`` for a gradient method, with a plain error when there is none.
+_OUTPUT_ONLY_METHODS = (
+    "Use method='lime' or method='occlusion', or method='shap' with algorithm='kernel' for "
+    "tabular data: they need only the model's outputs."
+)
 
-    A score that does not depend on ``wrt`` at all has gradient zero (returned as such).
-    """
+
+def input_gradient(score: torch.Tensor, wrt: torch.Tensor, method: str) -> torch.Tensor:
+    """``d score / d wrt`` for a gradient method, with a plain error when there is none: a
+    score without gradient, or one whose graph does not reach ``wrt`` (its gradient would be
+    reported as zero, a silently wrong answer)."""
     if not score.requires_grad:
         raise InputError(
             "model",
             f"method {method!r} needs the gradient of the model's output, but the output "
             "carries none: the forward detaches it, converts it to numpy, returns integers or "
-            "runs under torch.no_grad(). Use method='lime', or method='shap' with "
-            "algorithm='kernel' for tabular data: they need only the model's outputs.",
+            f"runs under torch.no_grad(). {_OUTPUT_ONLY_METHODS}",
         )
     (gradient,) = torch.autograd.grad(score, wrt, allow_unused=True)
-    return torch.zeros_like(wrt) if gradient is None else gradient
+    if gradient is None:
+        raise InputError(
+            "model",
+            f"method {method!r} needs the gradient of the model's output with respect to its "
+            "inputs, but the outputs carry no gradient w.r.t. the inputs: they depend on the "
+            "model's weights only, because the forward cuts the inputs out of the graph (casts "
+            "them to integers with .long(), detaches them, or reads them through numpy). "
+            f"{_OUTPUT_ONLY_METHODS}",
+        )
+    return gradient
+
+
+def depends_on_input(scores: torch.Tensor, probe: torch.Tensor) -> bool:
+    """Whether ``scores`` (computed from ``probe``, which requires grad) have a gradient path
+    to ``probe`` (one backward pass)."""
+    if not scores.requires_grad:
+        return False
+    (gradient,) = torch.autograd.grad(scores.sum(), probe, allow_unused=True)
+    return gradient is not None
 
 
 def call_model(

@@ -4,6 +4,13 @@ way out, also when the body raises; :func:`eval_mode` only the eval mode and the
 body that cannot change anything else); :func:`autograd_enabled` turns autograd on inside
 ``torch.no_grad()``.
 
+Both hold the model's own re-entrant lock (:func:`model_lock`) for the body: calls on one
+shared model (Streamlit sessions share a cached model) run one at a time, so each sees the
+model as its owner left it and puts back exactly that. Without it, a call that starts while
+another has the model in eval mode would save and restore eval mode, and would remove the other
+call's hooks. Calls on different models still run in parallel; a nested call on the same model
+in the same thread (``evaluate_explanation`` explaining again) re-enters the lock.
+
 This reaches into torch's module internals (hook dicts keyed by handle id, ``_parameters``),
 which is why it lives on its own.
 """
@@ -11,6 +18,8 @@ which is why it lives on its own.
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -36,6 +45,27 @@ _GLOBAL_HOOK_DICTS = (
     "_global_backward_hooks",
     "_global_backward_pre_hooks",
 )
+
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The re-entrant lock of ``model`` (created on first use, dropped with the model). A
+    ``torch.compile``'d module shares its original module's lock: both run the same weights."""
+    model = getattr(model, "_orig_mod", model)
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+def _is_scripted(module: nn.Module) -> bool:
+    """TorchScript modules take no hooks and keep their parameters in a wrapper of their own:
+    nothing can be added to them, so there is nothing of that kind to put back."""
+    return isinstance(module, torch.jit.ScriptModule)
 
 
 def _drop_hooks_since(owner: Any, names: Sequence[str], first_id: int) -> None:
@@ -80,12 +110,13 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     ``torch.inference_mode``, where parameters' ``requires_grad`` and gradients cannot change).
     Code that computes gradients, adds hooks or runs other libraries uses
     :func:`preserved_state`."""
-    modules = list(model.modules())
-    training = _enter_eval_mode(model, modules)
-    try:
-        yield model
-    finally:
-        _restore_modes(modules, training)
+    with model_lock(model):
+        modules = list(model.modules())
+        training = _enter_eval_mode(model, modules)
+        try:
+            yield model
+        finally:
+            _restore_modes(modules, training)
 
 
 @contextlib.contextmanager
@@ -103,12 +134,18 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     Written to cost little (tens of microseconds for a small model): it runs on every
     explanation, and for one sample through a small model it is a visible part of the time.
     """
+    with model_lock(model):
+        yield from _preserved(model, library_code)
+
+
+def _preserved(model: nn.Module, library_code: bool) -> Iterator[nn.Module]:
     modules = list(model.modules())
-    full_backward = [m.__dict__.get("_is_full_backward_hook") for m in modules]
+    hookable = [m for m in modules if not _is_scripted(m)]
+    full_backward = [m.__dict__.get("_is_full_backward_hook") for m in hookable]
     # shap's DeepExplainer stores inputs/outputs as Parameters on submodules and does not
     # always remove them (not below a custom module): they would end up in the state_dict.
     registered = (
-        [(dict(m._parameters), dict(m._buffers)) for m in modules] if library_code else None
+        [(dict(m._parameters), dict(m._buffers)) for m in hookable] if library_code else None
     )
     first_hook_id = RemovableHandle.next_id
     # model.parameters() walks the module tree again; the same parameters, in the same order
@@ -125,13 +162,13 @@ def preserved_state(model: nn.Module, library_code: bool = True) -> Iterator[nn.
     finally:
         hooks_added = RemovableHandle.next_id != first_hook_id  # every hook takes a handle id
         _restore_modes(modules, training)
-        for module, flag in zip(modules, full_backward, strict=True):
+        for module, flag in zip(hookable, full_backward, strict=True):
             if hooks_added:
                 _drop_hooks_since(module, _HOOK_DICTS, first_hook_id)
             if module.__dict__.get("_is_full_backward_hook") is not flag:
                 module._is_full_backward_hook = flag
         if registered is not None:
-            for module, (parameters, buffers) in zip(modules, registered, strict=True):
+            for module, (parameters, buffers) in zip(hookable, registered, strict=True):
                 _restore_entries(module._parameters, parameters)
                 _restore_entries(module._buffers, buffers)
         if hooks_added:

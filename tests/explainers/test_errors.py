@@ -236,7 +236,7 @@ def test_gradcam_without_spatial_layer_lists_candidates() -> None:
     with pytest.raises(ValueError) as info:
         xai.explain(model, models.images(), method="gradcam")
     message = str(info.value)
-    assert message.startswith("layer: Grad-CAM needs a layer with a spatial (N, C, h, w) output")
+    assert message.startswith("layer: Grad-CAM needs a layer whose output is a map (N, C, h, w)")
     assert "0 -> (1, 144)" in message and "3 -> (1, 3)" in message
     assert "method='integrated_gradients'" in message
 
@@ -247,7 +247,8 @@ def test_gradcam_without_spatial_layer_lists_candidates() -> None:
         ("conv9", r"layer: the model has no submodule named 'conv9'"),
         (
             "6",
-            r"layer: '6' outputs \(1, 3\), not a spatial \(N, C, h, w\) map\. Layers with spatial outputs: 0, 1, 2, 3",
+            r"layer: '6' outputs \(1, 3\), not a map \(N, C, h, w\) or tokens on a grid\. "
+            r"Layers with maps: 0, 1, 2, 3",
         ),
         (nn.Conv2d(1, 1, 1), r"layer: the given Conv2d module is not a submodule of the model"),
         (3.0, r"layer: expected None, a dotted submodule name or an nn.Module, got float"),

@@ -92,19 +92,22 @@ def test_gradcam_finds_nested_layers_by_dotted_name() -> None:
     assert again.params["layer"] == "blocks.stem.0"
 
 
-@pytest.mark.parametrize(
-    ("name", "message"),
-    [
-        ("tuple_output", r"returned a tuple of 2 elements"),
-        ("dict_output", r"returned a dict with keys \['logits', 'features'\]"),
-        ("object_output", r"object with a \.logits attribute"),
-    ],
-)
-def test_structured_outputs_without_output_option_explain_the_fix(name: str, message: str) -> None:
-    model, _ = ZOO[name]
-    with pytest.raises(TypeError, match=message) as info:
+def test_ambiguous_outputs_without_output_option_explain_the_fix() -> None:
+    # (logits, features): two (N, K)-like tensors, either could be the scores
+    model, _ = ZOO["tuple_output"]
+    with pytest.raises(TypeError, match=r"returned a tuple of 2 elements.*ambiguous") as info:
         xai.explain(model, models.images(2))
     assert "output=" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["dict_output", "object_output"])
+def test_outputs_with_logits_are_read_without_options(name: str) -> None:
+    model, _ = ZOO[name]
+    x = models.images(2)
+    automatic = xai.explain(model, x, method="integrated_gradients", n_steps=8)
+    explicit = xai.explain(model, x, method="integrated_gradients", n_steps=8, output="logits")
+    assert automatic.params["output"] == "logits"  # recorded: the explanation re-runs from it
+    torch.testing.assert_close(automatic.attributions, explicit.attributions, rtol=0, atol=0)
 
 
 def test_bad_output_selector_is_named() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from xai._validation import (
     normalize_target,
     resolve_target,
 )
+from xai.errors import InputError
 from xai.explanation import Explanation
 
 #: Options every method accepts, on top of its own ``defaults``.
@@ -111,6 +113,13 @@ class Explainer(ABC):
     #: What the method guarantees, for the metrics that are meaningful only then:
     #: ``"completeness"``: attributions sum to ``f(x) - f(baseline)`` (path methods, SHAP).
     properties: ClassVar[frozenset[str]] = frozenset()
+    #: Whether all-zero attributions of a sample are suspect (gradient methods: the model's
+    #: gradient vanished along the whole path), so that they come with a warning.
+    warns_on_zero: ClassVar[bool] = False
+    #: Whether the method registers hooks on the model's modules (layer methods): TorchScript
+    #: modules are then refused, and ``torch.compile``'d ones explained through their eager
+    #: module (hooks do not fire inside a compiled graph).
+    uses_hooks: ClassVar[bool] = False
     #: Options that make the method cheap (few steps or samples) while still exercising its
     #: code: for smoke tests, previews and the bundled report suite. ``seed`` is not included.
     quick_options: ClassVar[Mapping[str, Any]] = {}
@@ -182,19 +191,26 @@ class Explainer(ABC):
             params["seed"] = secrets.randbelow(2**31) if seed is None else seed
         device = model_device(self.model)
         library_code = self._runs_library_code(inputs, params)
+        model = self._model_to_run(params)
         with preserved_state(self.model, library_code=library_code), autograd_enabled():
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
-            function = ModelFunction(self.model, params["output"])
+            function = ModelFunction(model, params["output"])
             request = Target(target, x.shape[0])
             attributions, extras = self.attribute(function, x, request, params)
             if not request.resolved:  # a method that does not read the model's scores
                 request.classes(function, x)
             target_index = request.indices
+            params["output"] = function.output  # the part read automatically, if any
             if not all_finite(attributions):
                 raise self._non_finite_error(attributions)
         attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
+        if self.warns_on_zero:
+            warning = _zero_rows_warning(self.name, attributions)
+            if warning:
+                warnings.warn(warning, stacklevel=3)
+                extras = {**extras, "warnings": [*extras.get("warnings", []), warning]}
         extras = {
             **extras,
             "model_evaluations": function.evaluations,
@@ -213,6 +229,30 @@ class Explainer(ABC):
                 for k, v in extras.items()
             },
         )
+
+    def _needs_hooks(self, params: dict[str, Any]) -> bool:
+        """Whether explaining with ``params`` registers hooks on the model (``uses_hooks``;
+        a method where only some options do overrides this)."""
+        return self.uses_hooks
+
+    def _model_to_run(self, params: dict[str, Any]) -> nn.Module:
+        """The module the method calls: the model itself, or for a method that needs hooks
+        the eager module inside a ``torch.compile``'d one (the same weights; hooks do not fire
+        in the compiled graph). A TorchScript model cannot take hooks: a clear error."""
+        if not self._needs_hooks(params):
+            return self.model
+        if isinstance(self.model, torch.jit.ScriptModule):
+            raise InputError(
+                "model",
+                f"method {self.name!r} needs forward hooks on the model's layers, and "
+                f"TorchScript modules ({type(self.model).__name__}) do not take hooks. Pass "
+                "the eager module (the nn.Module before torch.jit.script/trace), or use a "
+                "method that needs only the model's outputs and gradients: "
+                "'integrated_gradients', 'smoothgrad', 'occlusion', 'lime' or 'shap' "
+                "(algorithm 'gradient' or 'kernel').",
+            )
+        original = getattr(self.model, "_orig_mod", None)
+        return original if isinstance(original, nn.Module) else self.model
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         """Whether explaining ``inputs`` runs another library's code (lime's explainers, shap's
@@ -358,6 +398,21 @@ def check_finite_scores(outputs: torch.Tensor, rows: torch.Tensor) -> None:
         f"inputs: the model's outputs are NaN or infinite for {len(bad)} sample(s) "
         f"(rows {_listed(bad.tolist())}); there is nothing to explain. Check these "
         "inputs (range, scaling) and the model on them."
+    )
+
+
+def _zero_rows_warning(method: str, attributions: torch.Tensor) -> str | None:
+    """The warning for samples whose attributions are all exactly zero, if any."""
+    zero = ~attributions.reshape(attributions.shape[0], -1).ne(0).any(dim=1)
+    rows = zero.nonzero().flatten().tolist()
+    if not rows:
+        return None
+    return (
+        f"method {method!r} gave all-zero attributions for {len(rows)} sample(s) (rows "
+        f"{_listed(rows)}): the model's gradient is exactly zero wherever the method evaluated "
+        "it. Unless these inputs equal the baseline, the model is constant there (saturated "
+        "or dead activations, a rounding step, a lookup); a method that needs only the outputs "
+        "(method='occlusion' or 'lime') shows what the model reads."
     )
 
 

@@ -50,6 +50,7 @@ class IntegratedGradients(Explainer):
 
     name = "integrated_gradients"
     properties = frozenset({"completeness"})
+    warns_on_zero = True
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
     quick_options = {"n_steps": 24}

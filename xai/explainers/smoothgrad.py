@@ -93,6 +93,7 @@ class SmoothGrad(Explainer):
     """
 
     name = "smoothgrad"
+    warns_on_zero = True
     defaults = {
         "nsamples": 50,
         "stdev_spread": None,
