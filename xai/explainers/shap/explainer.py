@@ -364,9 +364,7 @@ class SHAP(Explainer):
 DEEP_ADDITIVITY_RTOL = 1e-3
 
 
-def check_deep_additivity(
-    values: torch.Tensor, f_x: torch.Tensor, expected: torch.Tensor
-) -> None:
+def check_deep_additivity(values: torch.Tensor, f_x: torch.Tensor, expected: torch.Tensor) -> None:
     """Raise unless each sample's values sum to ``f(x) - E[f(background)]`` within
     ``DEEP_ADDITIVITY_RTOL`` times the output's scale ``max(|f(x)|, |E f|)`` (at least 1e-6).
 
