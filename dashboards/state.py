@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from torch.utils.data import TensorDataset
 
 import reference_models
 import xai
+from dashboards.single_input import InputSpec, spec_for
 from xai.errors import InputError
 from xai.evaluation.classification import ClassificationReport
 from xai.suite.subject import (
@@ -47,11 +49,13 @@ MODEL_KEY = "model"  # the key of the model shown (sidebar select box)
 SAMPLE_KEY = "sample_index"  # the sample shown on the Explain and Trust pages
 UPLOADS_KEY = "uploaded_models"  # key -> Subject loaded on the "Your model" page
 PENDING_MODEL_KEY = "select_model_next"  # a model to select before the sidebar is drawn
+DROPPED_KEY = "dropped_inputs"  # model key -> the input dropped on the Explain page for it
 
 #: Widgets whose values survive a visit to another page (method options are "<method>.<name>").
 KEPT_WIDGETS = (
     "sample_selection", "sample_number", "sample_choice", "methods", "target_choice",
     "shared_scale", "trust_methods", "trust_metrics", "compare_count", "sanity_method", "sanity_count",
+    "drop_invert", "drop_raw",  # how a kept drop is read: the same after a visit elsewhere
 )  # fmt: skip
 
 _MAX_RESULTS = 256
@@ -295,22 +299,62 @@ def option_key(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 def explanation(
     key: str,
     subject: Subject,
-    index: int,
+    index: int | str,
     method: str,
     options: dict[str, Any],
     target: int,
+    inputs: torch.Tensor | None = None,
 ) -> xai.Explanation:
-    """The explanation of sample ``index`` for class ``target`` by ``method`` with ``options``."""
+    """The explanation of sample ``index`` for class ``target`` by ``method`` with ``options``.
+
+    ``index`` is a test sample's index, or the id of an input the user dropped (a string,
+    see :func:`dropped_id`), which is then ``inputs`` ``(1, ...)``.
+    """
+    sample = subject.inputs[index : index + 1] if isinstance(index, int) else inputs
+    if sample is None:
+        raise ValueError(f"sample: the dropped input {index} was not given.")
     return cached(
         ("explain", key, index, method, option_key(options), target),
-        lambda: xai.explain(
-            subject.model,
-            subject.inputs[index : index + 1],
-            method=method,
-            target=target,
-            **options,
-        ),
+        lambda: xai.explain(subject.model, sample, method=method, target=target, **options),
     )
+
+
+# --- an input the user drops ------------------------------------------------------------------
+
+
+@st.cache_resource
+def _reference_extras(name: str) -> dict[str, Any]:
+    return dict(reference_models.load(name).info.extras)
+
+
+def input_spec(key: str, subject: Subject) -> InputSpec:
+    """How an image or row dropped for this model becomes its input: the reference models
+    describe theirs (``ReferenceInfo``); a user's model does not (the fallback)."""
+    extras = _reference_extras(key) if key in reference_models.available() else None
+    return spec_for(subject.name, subject.inputs, subject.feature_names, extras)
+
+
+def dropped_id(key: str, content: bytes, *settings: Any) -> str:
+    """The id of a dropped input in the result cache: what it depends on, hashed."""
+    digest = hashlib.sha256(repr((key, settings)).encode() + content).hexdigest()[:12]
+    return f"dropped:{digest}"
+
+
+def dropped_probabilities(key: str, subject: Subject, sample: str, inputs: torch.Tensor) -> Any:
+    """Class probabilities ``(K,)`` of a dropped input, read as the test data's are: the
+    model's outputs go through :func:`xai.evaluate` beside (up to) 255 test samples, so that
+    logits and probabilities are told apart on the same evidence as on the Models page."""
+
+    def compute() -> torch.Tensor:
+        context = subject.inputs[:255]
+        batch = torch.cat([context, inputs.to(context.dtype)])
+        labels = torch.cat([subject.labels[:255], torch.zeros(1, dtype=subject.labels.dtype)])
+        with warnings.catch_warnings():  # per-class AUCs of a small set: not shown here
+            warnings.simplefilter("ignore")
+            report = xai.evaluate(subject.model, TensorDataset(batch, labels))
+        return report.probabilities[-1]
+
+    return cached(("dropped_probabilities", key, sample), compute)
 
 
 def sample_masks(subject: Subject, indices: list[int]) -> torch.Tensor | None:

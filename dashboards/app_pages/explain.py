@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
+import torch
 
-from dashboards import state
+from dashboards import downloads, state
+from dashboards.single_input import (
+    MAX_CSV_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    read_image,
+    read_row,
+    template_row,
+)
+from xai import viz
+from xai.errors import InputError
 from xai.evaluation.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
 from xai.explainers import explainer_class
 from xai.explainers.parameters import applicable_methods, tunable_parameters
@@ -23,8 +35,18 @@ predicted = report.y_pred
 st.title("Explain a prediction")
 
 # --- which sample -----------------------------------------------------------------------------
+SELECTIONS = (*SAMPLE_SELECTIONS, "dropped")
 SELECTION_LABELS = dict(
-    zip(SAMPLE_SELECTIONS, ("by index", "misclassified", "least confident"), strict=True)
+    zip(
+        SELECTIONS,
+        (
+            "by index",
+            "misclassified",
+            "least confident",
+            "your own image" if subject.is_image else "your own row",
+        ),
+        strict=True,
+    )
 )
 
 
@@ -36,15 +58,149 @@ def describe(i: int) -> str:
     )
 
 
+def _forget_dropped() -> None:
+    """The user removed the file from the drop zone: forget it (a page visit leaves it)."""
+    if st.session_state.get("drop_file") is None:
+        st.session_state.get(state.DROPPED_KEY, {}).pop(key, None)
+
+
+def drop_input() -> tuple[str, torch.Tensor, str] | None:
+    """The drop zone for one image or CSV row of the user's; returns ``(id, inputs (1, ...),
+    caption)``, or None (nothing dropped yet, or a file refused with a message)."""
+    spec = state.input_spec(key, subject)
+    max_upload_mb, _ = state.upload_limits()
+    if subject.is_image:
+        channels, height, width = spec.shape
+        limit = min(MAX_IMAGE_BYTES, max_upload_mb * state.MB)
+        how = (
+            f"converted to {'grey' if channels == 1 else 'RGB'}, resized to {width}x{height} "
+            "(bilinear; the aspect ratio is not kept) and scaled to [0, 1] per pixel"
+        )
+        if spec.described:
+            st.caption(
+                f"{subject.name} takes {channels}x{height}x{width} images with pixels in "
+                "[0, 1] and no mean/std normalisation (as `reference_models` makes its data). "
+                f"Your image is {how}."
+            )
+        else:
+            low, high = float(subject.inputs.min()), float(subject.inputs.max())
+            fallback = (
+                f"{subject.name} does not say how its inputs are normalised. The fallback: "
+                f"your image is {how}, as the reference image models' data are."
+            )
+            if low < -0.01 or high > 1.01:
+                st.warning(
+                    f"{fallback} Its test data range from {low:.3g} to {high:.3g}, not [0, 1]: "
+                    "it probably expects another normalisation, and what it predicts for your "
+                    "image may mean little."
+                )
+            else:
+                st.info(f"{fallback} Its test data lie in [{low:.3g}, {high:.3g}], which fits.")
+        mean_pixel = float(subject.inputs.mean())
+        settings: tuple[Any, ...] = (
+            st.checkbox(
+                "Invert dark and light",
+                key="drop_invert",
+                help=f"The model's test images have a mean pixel value of {mean_pixel:.2f} ("
+                + ("mostly dark" if mean_pixel < 0.5 else "mostly light")
+                + "). Invert, say, a drawing in dark ink on white paper for a model that "
+                "learned light strokes on black.",
+            ),
+        )
+        # No type=: Streamlit would refuse another extension with a stack trace; the content
+        # is checked here instead, with a message.
+        file = st.file_uploader(
+            f"Your image: PNG or JPEG, up to {limit / state.MB:g} MB and "
+            f"{MAX_IMAGE_PIXELS / 1e6:.1f} million pixels",
+            key="drop_file",
+            on_change=_forget_dropped,
+        )
+    else:
+        (n_features,) = spec.shape
+        limit = min(MAX_CSV_BYTES, max_upload_mb * state.MB)
+        if spec.mean is not None:
+            st.caption(
+                f"{subject.name} takes {n_features} features standardised with its training "
+                "data's mean and standard deviation (`reference_models` records them)."
+            )
+            state.initial("drop_raw", True)
+            raw = st.radio(
+                "The values in your row are",
+                [True, False],
+                format_func=lambda r: (
+                    "raw measurements (standardised here, as the model's data were)"
+                    if r
+                    else "already standardised (as the model sees them)"
+                ),
+                key="drop_raw",
+            )
+        else:
+            raw = False
+            st.info(
+                f"{subject.name} does not say how its features are scaled. The fallback: your "
+                "values go to the model as they are, so write them as its test data are "
+                "(the template holds a test sample)."
+            )
+        settings = (raw,)
+        downloads.button(
+            "Template (CSV)",
+            template_row(spec, subject.inputs[index], raw),
+            f"{downloads.file_stem(subject.name)}_template.csv",
+            downloads.CSV,
+            key="download_template",
+            help=f"The header the drop expects and test sample #{index}: edit the values.",
+        )
+        file = st.file_uploader(
+            f"Your row: a CSV with a header naming the {n_features} features and one line "
+            f"of numbers (up to {limit / 2**10:g} kB)",
+            key="drop_file",
+            on_change=_forget_dropped,
+        )
+    if file is not None:
+        # kept for a visit to another page (which empties the drop zone)
+        st.session_state.setdefault(state.DROPPED_KEY, {})[key] = (file.name, file.getvalue())
+    kept = st.session_state.get(state.DROPPED_KEY, {}).get(key)
+    if kept is None:
+        st.info(
+            f"Drop {'an image' if subject.is_image else 'a CSV row'} above to explain it "
+            "with the methods below."
+        )
+        return None
+    name, content = kept
+    if file is None:
+        st.caption(f"{name}, dropped earlier. Drop another file to replace it.")
+    sample_id = state.dropped_id(key, content, *settings)
+    try:
+        if subject.is_image:
+            inputs, how_read = state.cached(
+                ("dropped", key, sample_id),
+                lambda: read_image(content, spec, max_bytes=limit, invert=settings[0]),
+            )
+        else:
+            inputs, how_read = state.cached(
+                ("dropped", key, sample_id),
+                lambda: read_row(content, spec, raw=settings[0], max_bytes=limit),
+            )
+    except InputError as error:
+        st.error(f"{name}: {error}")
+        return None
+    return sample_id, inputs, f"{name} ({how_read})"
+
+
 index = min(int(st.session_state.get(state.SAMPLE_KEY, 0)), n_samples - 1)
 by = st.radio(
     "Pick a sample",
-    SAMPLE_SELECTIONS,
+    SELECTIONS,
     format_func=SELECTION_LABELS.__getitem__,
     horizontal=True,
     key="sample_selection",
 )
-if by == "index":
+dropped = None
+if by == "dropped":
+    dropped = drop_input()
+    if dropped is None:
+        st.stop()
+elif by == "index":
     state.initial("sample_number", index, lambda value: 0 <= value < n_samples)
     index = int(
         st.number_input(
@@ -71,24 +227,44 @@ else:
             format_func=describe,
             key="sample_choice",
         )
-st.session_state[state.SAMPLE_KEY] = index
+# the sample shown: a test sample (its index), or the user's own input (an id, no label)
+sample_key: int | str
+true_class: int | None
+if dropped is None:
+    st.session_state[state.SAMPLE_KEY] = index
+    sample_key, sample, sample_caption = (
+        index,
+        subject.inputs[index : index + 1],
+        f"sample #{index}",
+    )
+    probabilities = report.probabilities[index]
+    true_class = int(subject.labels[index])
+else:
+    sample_key, sample, sample_caption = dropped
+    probabilities = state.dropped_probabilities(key, subject, sample_key, sample)
+    true_class = None
 
 # --- its prediction ---------------------------------------------------------------------------
-ranking = class_ranking(report.probabilities[index], report.class_names)
-true_class = int(subject.labels[index])
+ranking = class_ranking(probabilities, report.class_names)
 top_class, top_name, top_probability = ranking[0]
 left, middle, right = st.columns([1, 1, 2])
 if subject.is_image:
-    left.image(input_image(subject.inputs[index]), caption=f"sample #{index}")
-else:
+    left.image(input_image(sample[0]), caption=sample_caption)
+elif dropped is None:
     left.metric("Sample", f"#{index}")
-middle.metric("True class", subject.class_name(true_class))
-middle.metric(
-    "Predicted",
-    top_name,
-    delta=f"{top_probability:.3f} · {'correct' if top_class == true_class else 'wrong'}",
-    delta_color="normal" if top_class == true_class else "inverse",
-)
+else:
+    left.metric("Sample", "your row", help=sample_caption)
+if true_class is None:
+    middle.metric("True class", "not given", help="Your own input comes without a label.")
+    middle.metric("Predicted", top_name, delta=f"{top_probability:.3f}", delta_color="off")
+else:
+    middle.metric("True class", subject.class_name(true_class))
+    middle.metric(
+        "Predicted",
+        top_name,
+        delta=f"{top_probability:.3f} · {'correct' if top_class == true_class else 'wrong'}",
+        delta_color="normal" if top_class == true_class else "inverse",
+    )
 top = ranking[:10]
 right.bar_chart(
     pd.DataFrame({"class": [name for _, name, _ in top], "probability": [p for *_, p in top]}),
@@ -105,7 +281,9 @@ methods_available = applicable_methods(subject.inputs)
 # lists them: Grad-CAM and Integrated Gradients for images.
 default_methods = [m for m in methods_available if not explainer_class(m).stochastic][:2]
 default_methods = default_methods or methods_available[:1]
-target_choices = ["predicted", "true", *range(report.num_classes)]
+target_choices = [
+    "predicted", *(["true"] if true_class is not None else []), *range(report.num_classes)
+]  # fmt: skip
 
 state.initial("methods", default_methods, lambda chosen: set(chosen) <= set(methods_available))
 state.initial("target_choice", "predicted", target_choices.__contains__)
@@ -167,6 +345,8 @@ if not request or not request["methods"]:
     st.stop()
 
 target = request["target"]
+if target == "true" and true_class is None:  # chosen for a test sample, now the user's own
+    target = "predicted"
 target = top_class if target == "predicted" else true_class if target == "true" else int(target)
 
 # --- the explanations -------------------------------------------------------------------------
@@ -175,7 +355,7 @@ seconds = {}
 progress = None
 for step, method in enumerate(request["methods"]):
     method_options = request["options"].get(method, {})
-    cache_key = ("explain", key, index, method, state.option_key(method_options), target)
+    cache_key = ("explain", key, sample_key, method, state.option_key(method_options), target)
     if not state.is_cached(cache_key) and progress is None and len(request["methods"]) > 1:
         progress = st.progress(0.0, text="Explaining ...")
     if progress is not None:
@@ -183,7 +363,7 @@ for step, method in enumerate(request["methods"]):
     start = time.perf_counter()
     try:
         explanations[method] = state.explanation(
-            key, subject, index, method, method_options, target
+            key, subject, sample_key, method, method_options, target, inputs=sample
         )
     except (ValueError, TypeError) as error:
         st.error(f"{method}: {error}")
@@ -218,17 +398,53 @@ def caption(method: str) -> str:
     return " · ".join(parts)
 
 
+names = subject.feature_names or [f"x{i}" for i in range(subject.inputs.shape[1])]
+sample_name = f"sample{index}" if dropped is None else sample_key.replace(":", "")
+stem = downloads.file_stem(subject.name, sample_name, f"class{target}")
+
+
+# What the figure's title can say (class names, the prediction, the model), as far as this
+# version of xai.viz.plot_explanation takes it.
+_accepted = inspect.signature(viz.plot_explanation).parameters
+figure_labels = {
+    name: value
+    for name, value in (
+        ("feature_names", None if subject.is_image else names),
+        ("class_names", report.class_names),
+        ("probabilities", torch.as_tensor(probabilities, dtype=torch.float64)[None]),
+        ("model_name", subject.name),
+    )
+    if name in _accepted and value is not None
+}
+
+
+def figure_download(method: str, explanation: Any) -> None:
+    """The method's figure (input, map and colour bar; bars for tabular data) as a PNG, drawn
+    only when asked for: matplotlib takes ~0.1 s a figure, more than the page's own run."""
+    downloads.button(
+        "Figure (PNG)",
+        lambda labels=dict(figure_labels): downloads.figure_bytes(
+            viz.plot_explanation(explanation, 0, **labels)
+        ),
+        f"{stem}_{method}.png",
+        downloads.PNG,
+        key=f"download_figure_{method}",
+        help=f"{method}'s explanation as a figure with its own colour scale",
+    )
+
+
 if subject.is_image:
     columns = st.columns(len(explanations))
     for column, (method, explanation) in zip(columns, explanations.items(), strict=True):
         column.image(overlay_image(explanation, 0, magnitude=magnitude), caption=caption(method))
+        with column:
+            figure_download(method, explanation)
     st.caption(
         "Signed maps: red raises the class score, blue lowers it (diverging scale centred on "
         "zero). Non-negative maps (Grad-CAM) go from black (0) to yellow."
     )
 else:
-    names = subject.feature_names or [f"x{i}" for i in range(subject.inputs.shape[1])]
-    values = subject.inputs[index].tolist()
+    values = sample[0].tolist()
     table = pd.DataFrame({"feature": names, "value": values})
     domain = magnitude or None
     columns = st.columns(min(2, len(explanations)))
@@ -256,6 +472,45 @@ else:
         column = columns[position % len(columns)]
         column.altair_chart(chart, width="stretch")
         column.caption(caption(method))
+        with column:
+            figure_download(method, explanation)
     st.caption("Red raises the class score, blue lowers it. Values as the model sees them.")
     with st.expander("All features"):
         st.dataframe(table, hide_index=True)
+
+# --- the attributions as files ----------------------------------------------------------------
+metadata = {
+    "model": subject.name,
+    "sample": sample_caption,
+    "target": target,
+    "target_class": subject.class_name(target),
+    "predicted_class": top_name,
+    "predicted_probability": f"{top_probability:.6g}",
+}
+left, right = st.columns(2)
+with left:
+    downloads.button(
+        "Attributions (safetensors)",
+        # bound now: the callable may run after a later run has rebound these names
+        lambda shown=dict(explanations), about=metadata: downloads.attributions_safetensors(
+            shown, about
+        ),
+        f"{stem}_attributions.safetensors",
+        downloads.SAFETENSORS,
+        key="download_safetensors",
+        help="Tensors `inputs`, `target` and `attributions.<method>` per method; the model, "
+        "sample, class and options in the metadata. Read with `safetensors.torch.load_file`.",
+    )
+with right:
+    downloads.button(
+        "Attributions (CSV)",
+        lambda shown=dict(explanations), names=names: downloads.csv_bytes(
+            downloads.attributions_frame(shown, names)
+        ),
+        f"{stem}_attributions.csv",
+        downloads.CSV,
+        key="download_attributions_csv",
+        help="One row per feature, one column per method"
+        if not subject.is_image
+        else "One row per method and position: method, channel, row, column, attribution",
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import streamlit as st
 
-from dashboards import state
+from dashboards import downloads, state
 from xai import viz
 
 key, subject = state.current()
@@ -34,40 +35,84 @@ headline = [
 ]
 for column, (label, value, help_text) in zip(columns, headline, strict=True):
     column.metric(label, _shown(value), help=help_text)
+stem = downloads.file_stem(subject.name)
+
+
+def figure(title: str, png: bytes, name: str) -> None:
+    """A figure and, under it, its PNG for download."""
+    st.image(png)
+    downloads.button(
+        f"{title} (PNG)", png, f"{stem}_{name}.png", downloads.PNG, key=f"download_{name}"
+    )
+
 
 st.subheader("Per class")
+per_class = pd.DataFrame(report.per_class())
 st.dataframe(
-    report.per_class(),
+    per_class,
     hide_index=True,
     column_config={
         name: st.column_config.NumberColumn(format="%.4f")
         for name in ("precision", "recall", "f1", "roc_auc")
     },
 )
+left, right = st.columns(2)
+with left:
+    downloads.button(
+        "Per-class table (CSV)",
+        downloads.csv_bytes(per_class),
+        f"{stem}_per_class.csv",
+        downloads.CSV,
+        key="download_per_class",
+    )
+with right:
+    downloads.button(
+        "Metrics (CSV)",
+        downloads.csv_bytes(
+            pd.DataFrame(
+                {
+                    "metric": [label for label, _, _ in headline] + ["test samples"],
+                    "value": [value for _, value, _ in headline] + [report.n_samples],
+                }
+            )
+        ),
+        f"{stem}_metrics.csv",
+        downloads.CSV,
+        key="download_metrics",
+        help="The five metrics above, on the model's test data.",
+    )
 
 left, right = st.columns(2)
 with left:
     st.subheader("Confusion matrix")
     normalize = st.toggle("Row fractions", value=False, help="Each row divided by its class size.")
-    st.image(
+    figure(
+        "Confusion matrix",
         state.figure_png(
             ("confusion", key, normalize),
             lambda: viz.plot_confusion_matrix(report, normalize=normalize),
-        )
+        ),
+        "confusion_matrix" + ("_fractions" if normalize else ""),
     )
 with right:
     st.subheader("ROC curves")
-    st.image(state.figure_png(("roc", key), lambda: viz.plot_roc_curves(report)))
+    figure("ROC curves", state.figure_png(("roc", key), lambda: viz.plot_roc_curves(report)), "roc")
 
 left, right = st.columns(2)
 with left:
     st.subheader("Calibration")
-    st.image(state.figure_png(("calibration", key), lambda: viz.plot_reliability_diagram(report)))
+    figure(
+        "Reliability diagram",
+        state.figure_png(("calibration", key), lambda: viz.plot_reliability_diagram(report)),
+        "calibration",
+    )
 with right:
     st.subheader("Training history")
     if subject.history is not None and len(subject.history):
-        st.image(
-            state.figure_png(("history", key), lambda: viz.plot_training_curves(subject.history))
+        figure(
+            "Training history",
+            state.figure_png(("history", key), lambda: viz.plot_training_curves(subject.history)),
+            "history",
         )
         best = subject.history.best
         if best:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboards import state
+from dashboards import downloads, state
 from xai import viz
 from xai.evaluation.comparison import compare
 from xai.evaluation.quality import evaluate_explanation
@@ -81,6 +81,26 @@ def metric_table(reports: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
+stem = downloads.file_stem(subject.name)
+
+
+def table_download(label: str, table: pd.DataFrame, name: str) -> None:
+    downloads.button(
+        label, downloads.csv_bytes(table, index=True), f"{stem}_{name}.csv", downloads.CSV,
+        key=f"download_{name}",
+    )  # fmt: skip
+
+
+def figure(column: Any, png: bytes, caption: str, name: str) -> None:
+    """A figure with its caption and, under it, its PNG for download."""
+    column.image(png, caption=caption)
+    with column:
+        downloads.button(
+            "PNG", png, f"{stem}_{name}.png", downloads.PNG, key=f"download_{name}",
+            help=f"{caption} as a PNG file",
+        )  # fmt: skip
+
+
 # --- this sample ------------------------------------------------------------------------------
 st.header(f"Sample #{index}")
 st.caption("The sample chosen on the Explain page, explained for its predicted class.")
@@ -105,7 +125,9 @@ for step, method in enumerate(methods):
     )
 if progress is not None:
     progress.empty()
-st.dataframe(metric_table(sample_reports), column_config=None)
+sample_table = metric_table(sample_reports)
+st.dataframe(sample_table, column_config=None)
+table_download("Metrics of this sample (CSV)", sample_table, f"quality_sample{index}")
 st.caption(
     "↑ higher is better, ↓ lower is better. Empty cells: the metric does not apply to the method "
     "(e.g. completeness for Grad-CAM) or needs ground-truth masks the data lacks."
@@ -115,12 +137,14 @@ if curve_methods:
     st.subheader("Deletion and insertion curves")
     columns = st.columns(min(2, len(curve_methods)))
     for position, method in enumerate(curve_methods):
-        columns[position % len(columns)].image(
+        figure(
+            columns[position % len(columns)],
             state.figure_png(
                 ("curves", key, index, method, state.option_key(options[method]), target),
                 lambda method=method: viz.plot_perturbation_curves(sample_reports[method], 0),
             ),
-            caption=method,
+            method,
+            f"curves_sample{index}_{method}",
         )
 
 # --- a set of samples -------------------------------------------------------------------------
@@ -155,7 +179,9 @@ if run_compare or state.is_cached(compare_key):
             progress=progress,
         ),
     )
-    st.dataframe(metric_table(comparison.reports))
+    comparison_table = metric_table(comparison.reports)
+    st.dataframe(comparison_table)
+    table_download("Comparison (CSV)", comparison_table, f"comparison_{count}_samples")
     st.caption(
         f"Means over {count} samples. Time to explain them: "
         + ", ".join(f"{m} {1000 * s:.0f} ms" for m, s in comparison.seconds.items())
@@ -165,30 +191,36 @@ if run_compare or state.is_cached(compare_key):
         with st.expander("Deletion and insertion curves: mean and 10-90% band over the samples"):
             columns = st.columns(min(2, len(curve_methods)))
             for position, method in enumerate(curve_methods):
-                columns[position % len(columns)].image(
+                figure(
+                    columns[position % len(columns)],
                     state.figure_png(
                         ("set_curves", method, *compare_key),
                         lambda method=method: viz.plot_perturbation_curves(
                             comparison.reports[method]
                         ),
                     ),
-                    caption=method,
+                    method,
+                    f"curves_{count}_samples_{method}",
                 )
     if len(methods) > 1:
         left, right = st.columns(2)
-        left.image(
+        figure(
+            left,
             state.figure_png(
                 ("agreement", *compare_key),
                 lambda: viz.plot_agreement_matrix(comparison, "rank_correlation"),
             ),
-            caption="Agreement between methods: Spearman rank correlation of |attribution|",
+            "Agreement between methods: Spearman rank correlation of |attribution|",
+            "agreement_rank_correlation",
         )
-        right.image(
+        figure(
+            right,
             state.figure_png(
                 ("agreement_topk", *compare_key),
                 lambda: viz.plot_agreement_matrix(comparison, "top_k_overlap"),
             ),
-            caption=f"Agreement: overlap of the top {comparison.top_k} positions",
+            f"Agreement: overlap of the top {comparison.top_k} positions",
+            "agreement_top_k_overlap",
         )
 
 # --- sanity check -----------------------------------------------------------------------------
@@ -220,4 +252,9 @@ if run_sanity or state.is_cached(sanity_key):
         ),
     )
     (st.success if result.passed else st.error)(result.verdict)
-    st.image(state.figure_png(("randomization", *sanity_key), lambda: viz.plot_randomization(result)))
+    png = state.figure_png(("randomization", *sanity_key), lambda: viz.plot_randomization(result))
+    st.image(png)
+    downloads.button(
+        "Sanity check (PNG)", png, f"{stem}_randomization_{sanity_method}.png", downloads.PNG,
+        key="download_randomization",
+    )  # fmt: skip

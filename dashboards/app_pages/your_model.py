@@ -99,3 +99,8 @@ if submitted:
 message = st.session_state.pop("upload_message", None)
 if message:
     st.success(message)
+
+st.caption(
+    "One image (PNG/JPEG) or one CSV row of your own, rather than a test set, is dropped on "
+    "the **Explain** page: *Pick a sample → your own image* (or *row*), for any model here."
+)

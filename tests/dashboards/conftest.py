@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,3 +98,48 @@ def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         "folder": tmp_path,
     }
     sys.modules.pop("dashmodel", None)
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download button hands the browser."""
+
+    data: bytes
+    mime: str
+    file_name: str
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Download]:
+    """Records what every ``st.download_button`` registers with the media file manager, and
+    returns a function giving a button's file (running deferred data, as a click does)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    files: dict[str, tuple[Any, str, str]] = {}
+    add = MediaFileManager.add
+
+    def recording_add(self, data, mimetype, coordinates, file_name=None, **options):  # type: ignore[no-untyped-def]
+        url = add(self, data, mimetype, coordinates, file_name=file_name, **options)
+        files[url] = (data, mimetype, file_name)
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    add_deferred = getattr(MediaFileManager, "add_deferred", None)
+    if add_deferred is not None:  # Streamlit >= 1.52: data made on click
+
+        def recording_add_deferred(self, make, mimetype, coordinates, file_name=None, **options):  # type: ignore[no-untyped-def]
+            file_id = add_deferred(self, make, mimetype, coordinates, file_name, **options)
+            files[file_id] = (make, mimetype, file_name)
+            return file_id
+
+        monkeypatch.setattr(MediaFileManager, "add_deferred", recording_add_deferred)
+
+    def read(button: Any) -> Download:
+        proto = button.proto
+        deferred = proto.HasField("deferred_file_id") if add_deferred else False
+        data, mime, name = files[proto.deferred_file_id if deferred else proto.url]
+        if callable(data):
+            data = data()
+        return Download(data if isinstance(data, bytes) else str(data).encode(), mime, name)
+
+    return read

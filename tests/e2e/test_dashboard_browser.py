@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors.torch import load as safetensors_load
 
 from tests.report.browser import chromium
 
@@ -220,6 +221,20 @@ def test_dashboard_explains_in_a_browser(
                 _wait_for_overlays(page, 0, ["gradcam", "integrated_gradients"]) - start
             )
             _save(page, tmp_path, "dashboard_explain.png")
+
+            # A download as the browser gets it: the attributions shown, as safetensors.
+            start = time.perf_counter()
+            with page.expect_download(timeout=60_000) as download_info:
+                page.get_by_role("button", name="Attributions (safetensors)").click()
+            saved = tmp_path / download_info.value.suggested_filename
+            download_info.value.save_as(saved)
+            timings["download attributions (safetensors)"] = time.perf_counter() - start
+            assert saved.name == "digits_cnn_sample0_class0_attributions.safetensors"
+            tensors = safetensors_load(saved.read_bytes())
+            assert set(tensors) == {
+                "inputs", "target", "attributions.gradcam", "attributions.integrated_gradients"
+            }  # fmt: skip
+            assert tensors["attributions.integrated_gradients"].shape == (1, 1, 32, 32)
 
             # Pick one gradient method; the explanation of a new sample is computed afresh.
             _choose_methods(page, ["integrated_gradients"])
