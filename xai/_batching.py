@@ -34,10 +34,16 @@ def chunks(total: int, size: int) -> Iterator[slice]:
 
 
 def map_in_chunks(
-    function: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, size: int
+    function: Callable[..., torch.Tensor], inputs: torch.Tensor, size: int
 ) -> torch.Tensor:
-    """``function(inputs)`` computed ``size`` rows at a time and concatenated."""
-    return torch.cat([function(inputs[part]) for part in chunks(inputs.shape[0], size)])
+    """``function(inputs)`` computed ``size`` rows at a time and concatenated; each call is
+    told which rows it gets (``rows=``: row ``i`` of ``inputs`` belongs to sample ``i``)."""
+    return torch.cat(
+        [
+            function(inputs[part], rows=torch.arange(part.start, part.stop))
+            for part in chunks(inputs.shape[0], size)
+        ]
+    )
 
 
 #: Model evaluations per explained sample above which a method that streams its rows in chunks

@@ -127,18 +127,64 @@ def as_output_matrix(out: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 class ModelFunction:
-    """The model as a function ``inputs (N, ...) -> scores (N, K)`` that counts its evaluations.
+    """The model as a function ``inputs (M, ...) -> scores (M, K)`` that counts its evaluations.
 
     ``evaluations`` is the number of samples (rows) passed through the model's forward.
+
+    ``model_kwargs`` are extra forward arguments (``attention_mask=...``). Tensors whose first
+    dimension is the number of explained samples ``n`` belong to the samples: each call takes
+    ``rows``, the explained sample each input row belongs to (methods evaluate interpolation
+    points, perturbed copies ... of their samples), and passes those rows of them. Other values
+    are passed as they are.
     """
 
-    def __init__(self, model: nn.Module, output: OutputSelector = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        output: OutputSelector = None,
+        model_kwargs: Mapping[str, Any] | None = None,
+        n: int | None = None,
+    ) -> None:
         self.model = model
         self.output = output
         self.evaluations = 0
+        self.model_kwargs = dict(model_kwargs or {})
+        self.n = n
+        self.per_sample = sorted(
+            key
+            for key, value in self.model_kwargs.items()
+            if isinstance(value, torch.Tensor)
+            and value.ndim >= 1
+            and n is not None
+            and value.shape[0] == n
+        )
 
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        raw = self.model(inputs)
+    @property
+    def pairs_rows(self) -> bool:
+        """Whether calls must say which sample each row belongs to (per-sample kwargs)."""
+        return bool(self.per_sample)
+
+    def kwargs_for(self, batch: int, rows: torch.Tensor | None) -> dict[str, Any]:
+        """The forward arguments of a call on ``batch`` rows belonging to samples ``rows``."""
+        if not self.per_sample:
+            return self.model_kwargs
+        if rows is None:
+            if batch != self.n:
+                raise RuntimeError(
+                    f"a method evaluated {batch} rows without saying which of the {self.n} "
+                    f"samples they belong to, so the per-sample model_kwargs "
+                    f"{self.per_sample} cannot be paired with them (a bug in the method: "
+                    "it must pass rows=)."
+                )
+            return self.model_kwargs
+        index = rows.to(self.model_kwargs[self.per_sample[0]].device)
+        return {
+            key: value[index] if key in self.per_sample else value
+            for key, value in self.model_kwargs.items()
+        }
+
+    def __call__(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        raw = self.model(inputs, **self.kwargs_for(int(inputs.shape[0]), rows))
         self.evaluations += int(inputs.shape[0])
         if self.output is None:
             # read once: the explanation records it, and later calls skip the search

@@ -35,11 +35,12 @@ from xai._validation import (
     normalize_target,
     resolve_target,
 )
-from xai.errors import InputError
+from xai.errors import InputError, InputTypeError
 from xai.explanation import Explanation
 
-#: Options every method accepts, on top of its own ``defaults``.
-COMMON_OPTIONS: dict[str, Any] = {"output": None}
+#: Options every method accepts, on top of its own ``defaults``: how to read the model's scores
+#: (``output``) and extra forward arguments (``model_kwargs``, e.g. an attention mask).
+COMMON_OPTIONS: dict[str, Any] = {"output": None, "model_kwargs": None}
 
 #: The kinds of input, by number of dimensions of the batch: what ``input_ndims`` means.
 INPUT_KINDS: dict[str, int] = {"image": 4, "tabular": 2, "sequence": 3}
@@ -196,7 +197,12 @@ class Explainer(ABC):
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
-            function = ModelFunction(model, params["output"])
+            function = ModelFunction(
+                model,
+                params["output"],
+                _model_kwargs(params["model_kwargs"], x.shape[0], device),
+                n=x.shape[0],
+            )
             request = Target(target, x.shape[0])
             attributions, extras = self.attribute(function, x, request, params)
             if not request.resolved:  # a method that does not read the model's scores
@@ -263,9 +269,12 @@ class Explainer(ABC):
         return False
 
     @staticmethod
-    def _call_model(function: ModelFunction, inputs: torch.Tensor) -> torch.Tensor:
-        """Run the model; failures of the model itself become errors in plain words."""
-        return call_model(function.model, inputs, run=function)
+    def _call_model(
+        function: ModelFunction, inputs: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Run the model on ``inputs`` (rows of the samples ``rows``); failures of the model
+        itself become errors in plain words."""
+        return call_model(function.model, inputs, run=lambda x: function(x, rows=rows))
 
     def _non_finite_error(self, attributions: torch.Tensor) -> ValueError:
         """The model's outputs on the inputs are finite (checked when resolving the target), so
@@ -399,6 +408,23 @@ def check_finite_scores(outputs: torch.Tensor, rows: torch.Tensor) -> None:
         f"(rows {_listed(bad.tolist())}); there is nothing to explain. Check these "
         "inputs (range, scaling) and the model on them."
     )
+
+
+def _model_kwargs(value: Any, n: int, device: torch.device) -> dict[str, Any]:
+    """``model_kwargs`` checked (a mapping of argument names) with its tensors on the model's
+    device; tensors whose first dimension is ``n`` are the samples' own (sliced with them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InputTypeError(
+            "model_kwargs",
+            "expected None or a dict of the model's extra forward arguments by name "
+            f"(model_kwargs={{'attention_mask': mask}}), got {type(value).__name__}.",
+        )
+    return {
+        key: item.detach().to(device) if isinstance(item, torch.Tensor) else item
+        for key, item in value.items()
+    }
 
 
 def _zero_rows_warning(method: str, attributions: torch.Tensor) -> str | None:

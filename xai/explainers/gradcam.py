@@ -33,6 +33,7 @@ from xai.errors import InputError, InputTypeError
 from xai.explainers.base import AUTO, Explainer, Parameter, Target
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
+_FIRST = torch.zeros(1, dtype=torch.long)  # rows= of a call on the first sample alone
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]
 
@@ -132,7 +133,7 @@ class GradCAM(Explainer):
         size = inputs.shape[2:]
         maps, layer_shape, layout = [], [], ""
         for part in chunks(inputs.shape[0], chunk_rows(inputs.shape[1:], inputs.device)):
-            output, logits = self._forward(function, inputs[part], name, layer)
+            output, logits = self._forward(function, inputs, part, name, layer)
             indices = target.resolve(logits.detach(), part)
             score = logits.gather(1, indices[:, None]).sum()
             gradient = input_gradient(score, output, self.name)
@@ -194,9 +195,15 @@ class GradCAM(Explainer):
         return grid.apply, grid.describe()
 
     def _forward(
-        self, function: ModelFunction, inputs: torch.Tensor, name: str, layer: nn.Module
+        self,
+        function: ModelFunction,
+        inputs: torch.Tensor,
+        part: slice,
+        name: str,
+        layer: nn.Module,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward pass keeping the layer's output (the activation) in the graph."""
+        """One forward pass of the samples ``part``, keeping the layer's output (the
+        activation) in the graph."""
         captured: list[torch.Tensor] = []
 
         def keep(_module: nn.Module, _inputs: Any, output: Any) -> Any:
@@ -211,7 +218,8 @@ class GradCAM(Explainer):
 
         handle = layer.register_forward_hook(keep)
         try:
-            logits = self._call_model(function, inputs)
+            rows = torch.arange(part.start, part.stop)
+            logits = self._call_model(function, inputs[part], rows)
         finally:
             handle.remove()
         if len(captured) != 1 or captured[0].ndim < 3:
@@ -224,7 +232,7 @@ class GradCAM(Explainer):
         """Why ``layer`` cannot be used, with the layers that can (from a traced forward)."""
         model = function.model
         with torch.no_grad():
-            calls = trace_layers(model, lambda: function(inputs[:1]))
+            calls = trace_layers(model, lambda: function(inputs[:1], rows=_FIRST))
         call = next((c for c in calls if c.module is layer), None)
         size = inputs.shape[2:]
         usable = ", ".join(
@@ -268,7 +276,7 @@ class GradCAM(Explainer):
             return cached, model.get_submodule(cached)
         sample = inputs[:1]
         with torch.no_grad():
-            calls = trace_layers(model, lambda: self._call_model(function, sample))
+            calls = trace_layers(model, lambda: self._call_model(function, sample, _FIRST))
         size = inputs.shape[2:]
         candidates = [
             (c, grid)
@@ -312,7 +320,7 @@ class GradCAM(Explainer):
 
         handles = [call.module.register_forward_hook(keep) for call, _ in candidates]
         try:
-            logits = self._call_model(function, sample)
+            logits = self._call_model(function, sample, _FIRST)
         finally:
             for handle in handles:
                 handle.remove()

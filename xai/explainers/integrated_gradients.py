@@ -123,13 +123,15 @@ class IntegratedGradients(Explainer):
             base = baselines[0 if baselines.shape[0] == 1 else sample]
             shape = (-1,) + (1,) * (inputs.ndim - 1)
             points = (base + alphas[step].view(shape) * differences[sample]).requires_grad_(True)
-            score = function(points).gather(1, target[sample][:, None]).sum()
+            score = function(points, rows=sample).gather(1, target[sample][:, None]).sum()
             gradient = input_gradient(score, points, self.name)
             gradient_sums.index_add_(0, sample, gradient * weights[step].view(shape))
         attributions = differences * gradient_sums
         # completeness error, as captum's compute_convergence_delta; f(x) is known already,
         # and a baseline shared by all samples is evaluated once
         end = outputs.gather(1, target[:, None]).squeeze(1)
+        if function.pairs_rows:  # each sample's baseline runs with its own model_kwargs
+            baselines = baselines.expand(n, *baselines.shape[1:])
         with torch.no_grad():
             start = map_in_chunks(function, baselines, rows)
         start = start.expand(n, -1).gather(1, target[:, None]).squeeze(1)

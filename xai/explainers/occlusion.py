@@ -232,7 +232,8 @@ class Occlusion(Explainer):
             base = baselines[0] if baselines.shape[0] == 1 else baselines[sample]
             occluded = torch.where(mask, base, inputs[sample])
             with torch.no_grad():
-                scores = function(occluded).gather(1, classes[sample][:, None]).squeeze(1)
+                scores = function(occluded, rows=sample).gather(1, classes[sample][:, None])
+                scores = scores.squeeze(1)
             drop = (end[sample] - scores).view(shape)
             totals.index_add_(0, sample, drop * mask.to(inputs.dtype))
         return totals / coverage, {"windows": positions}

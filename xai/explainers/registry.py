@@ -100,9 +100,7 @@ def available_explainers() -> list[str]:
 def explainer_class(name: str) -> type[Explainer]:
     """The class registered under ``name``; a ValueError lists the available names otherwise."""
     if not isinstance(name, str):
-        raise InputTypeError(
-            "method", f"expected a method name (str), got {type(name).__name__}."
-        )
+        raise InputTypeError("method", f"expected a method name (str), got {type(name).__name__}.")
     _load_entry_points()
     if name not in _REGISTRY:
         raise unknown_name_error("method", "method", name, available_explainers())

@@ -187,7 +187,7 @@ class SmoothGrad(Explainer):
             sample, draw = pairs // nsamples, pairs % nsamples
             points = inputs[sample] + sigma[sample].view(shape) * noise[draw]
             points.requires_grad_(True)
-            score = function(points).gather(1, classes[sample][:, None]).sum()
+            score = function(points, rows=sample).gather(1, classes[sample][:, None]).sum()
             gradient = input_gradient(score, points, self.name)
             gradient_sums.index_add_(0, sample, gradient.abs() if absolute else gradient)
         return gradient_sums / nsamples, {"stdevs": sigma}

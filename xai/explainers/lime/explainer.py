@@ -266,6 +266,7 @@ class LIME(Explainer):
                 num_samples,
                 batch_size,
                 float(params["kernel_width"] or _IMAGE_KERNEL_WIDTH),
+                sample=j,
             )
             weights = np.zeros(int(segments.max()) + 1)
             for feature, weight in result.local_exp:
@@ -446,6 +447,7 @@ def _explain_image(
     num_samples: int,
     batch_size: int,
     kernel_width: float = _IMAGE_KERNEL_WIDTH,
+    sample: int = 0,
 ) -> _LocalFit:
     """``lime_image.LimeImageExplainer.explain_instance`` with the perturbations vectorised.
 
@@ -483,7 +485,8 @@ def _explain_image(
     with torch.no_grad():
         for part in chunks(num_samples, batch_size):
             keep = switches[part][:, labels_index].reshape(-1, 1, height, width)
-            scores.append(function(torch.where(keep, image, hidden)).double().cpu())
+            rows = torch.full((keep.shape[0],), sample, dtype=torch.long)
+            scores.append(function(torch.where(keep, image, hidden), rows=rows).double().cpu())
     labels = torch.cat(scores).numpy()
     with one_blas_thread():  # small BLAS calls whose spinning threads slow the model passes
         intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(

@@ -405,6 +405,9 @@ def _scores(
     model ``outputs`` ``(n, K)`` the caller has."""
     perturbed = neighbourhood.rows
     n = inputs.shape[0]
+    if perturbed.ndim == 2 and function.pairs_rows:
+        # per-sample model_kwargs: every sample's copy of the shared rows runs with its own
+        perturbed = perturbed[None].expand(n, *perturbed.shape)
     if perturbed.ndim == 2:
         # the shared samples go through the model once; each row reads its target column
         perturbed = perturbed.to(inputs)
@@ -417,7 +420,8 @@ def _scores(
     owner = torch.arange(n, device=inputs.device).repeat_interleave(rows.shape[0] // n)
     scores = torch.empty(rows.shape[0], dtype=torch.float64)
     for part in chunks(rows.shape[0], rows_per_pass):
-        picked = function(rows[part]).gather(1, target[owner[part]][:, None]).squeeze(1)
+        picked = function(rows[part], rows=owner[part])
+        picked = picked.gather(1, target[owner[part]][:, None]).squeeze(1)
         scores[part] = picked.double().cpu()
     return scores.view(n, -1)
 

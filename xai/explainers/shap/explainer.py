@@ -43,6 +43,15 @@ from xai.explainers.shap.kernel import kernel_bytes, kernel_shap
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
 _KERNEL_CPU_ROWS = 4096  # rows per model pass for Kernel SHAP on a CPU (see attribute)
+_FIRST = torch.zeros(1, dtype=torch.long)  # rows= of a call on the first sample alone
+
+
+def _per_sample_scores(function: ModelFunction, background: torch.Tensor, n: int) -> torch.Tensor:
+    """Scores ``(n, M, K)`` of the ``M`` background rows under each sample's model_kwargs."""
+    m = background.shape[0]
+    rows = background.repeat(n, *([1] * (background.ndim - 1)))
+    owners = torch.arange(n, device=background.device).repeat_interleave(m)
+    return function(rows, rows=owners).view(n, m, -1)
 
 
 @contextlib.contextmanager
@@ -137,6 +146,14 @@ class SHAP(Explainer):
         params["algorithm"] = algorithm
         if algorithm == "deep":
             self._check_deep_dtype(function.model, inputs)
+            if function.pairs_rows:
+                raise InputError(
+                    "model_kwargs",
+                    "algorithm='deep' runs shap's DeepExplainer, which calls the model on its "
+                    "own batches and cannot pass per-sample model_kwargs "
+                    f"({', '.join(function.per_sample)}). Use algorithm='gradient' (the "
+                    "default) or method='integrated_gradients'.",
+                )
         if algorithm == "kernel" and inputs.ndim != 2:
             raise ValueError(
                 f"algorithm: 'kernel' explains tabular (N, F) inputs, got shape "
@@ -175,8 +192,16 @@ class SHAP(Explainer):
         outputs, target = request.from_model(function, inputs)
 
         with torch.no_grad():
-            background_scores = function(background)
-        expected = background_scores.mean(dim=0)[target]
+            if function.pairs_rows:
+                # every sample's background runs with that sample's model_kwargs: (N, M, K)
+                background_scores = _per_sample_scores(function, background, inputs.shape[0])
+                expected = background_scores.mean(dim=1).gather(1, target[:, None]).squeeze(1)
+                f_null = background_scores.double().mean(dim=1).gather(1, target[:, None])
+                f_null = f_null.squeeze(1)
+            else:
+                background_scores = function(background)
+                expected = background_scores.mean(dim=0)[target]
+                f_null = background_scores.double().mean(dim=0)[target]
         if algorithm == "gradient":
             values = self._gradient(
                 function, inputs, target, background, nsamples, params, batch_size
@@ -196,7 +221,7 @@ class SHAP(Explainer):
                 params["seed"],
                 batch_size,
                 f_x=outputs.gather(1, target[:, None]).squeeze(1),
-                f_null=background_scores.double().mean(dim=0)[target],
+                f_null=f_null,
             )
         return values.to(inputs.dtype), {"expected_value": expected}
 
@@ -254,7 +279,11 @@ class SHAP(Explainer):
         its weights: a forward that casts its inputs to integers has none)."""
         probe = inputs[:1].clone().requires_grad_(True)
         # the first model call: a model that fails on these inputs says so in plain words
-        scores = call_model(function.model, inputs, run=lambda _: function(probe))
+        scores = call_model(
+            function.model,
+            inputs,
+            run=lambda _: function(probe, rows=torch.zeros(1, dtype=torch.long)),
+        )
         return depends_on_input(scores, probe)
 
     @staticmethod
@@ -296,7 +325,7 @@ class SHAP(Explainer):
             x, reference = inputs[sample], background[picked[draw]]
             points = t[draw].view(broadcast) * x + one_minus_t[draw].view(broadcast) * reference
             points.requires_grad_(True)
-            score = function(points).gather(1, target[sample][:, None]).sum()
+            score = function(points, rows=sample).gather(1, target[sample][:, None]).sum()
             gradient = input_gradient(score, points, "shap")
             sums.index_add_(0, sample, (gradient.double() * (x - reference).double()).flatten(1))
         return (sums / nsamples).view(inputs.shape)
@@ -348,7 +377,7 @@ class SHAP(Explainer):
                 "method='integrated_gradients', or rebuild the model with inplace=False."
             )
         with torch.no_grad():
-            calls = trace_layers(model, lambda: function(inputs[:1]))
+            calls = trace_layers(model, lambda: function(inputs[:1], rows=_FIRST))
         reused = [c.name for c in calls if c.calls > 1 and not list(c.module.children())]
         if reused:
             raise ValueError(

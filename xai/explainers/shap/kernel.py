@@ -241,7 +241,8 @@ def kernel_shap(
                 # (torch computes lerp as start + w * (end - start) for w < 0.5 and as
                 # end - (1 - w) * (end - start) otherwise)
                 rows = torch.lerp(background, x, keep)  # (m, c, B, F)
-                scores = function(rows.reshape(-1, n_features))
+                owners = member_t[group][:, None].expand(-1, rows.shape[1] * rows.shape[2])
+                scores = function(rows.reshape(-1, n_features), rows=owners.reshape(-1))
                 if column is not None:
                     chosen[0, part] = scores[:, column].view(rows.shape[1:3])
                 else:
