@@ -161,14 +161,17 @@ def trace_layers(model: nn.Module, run: Callable[[], Any]) -> list[LayerCall]:
     return [LayerCall(names[m], m, shapes[m], calls[m]) for m in order]
 
 
-def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
-    """Return ``(dotted_name, module)`` for a layer given by dotted name or as a module."""
+def resolve_layer(
+    model: nn.Module, layer: str | nn.Module, argument: str = "layer"
+) -> tuple[str, nn.Module]:
+    """Return ``(dotted_name, module)`` for a layer given by dotted name or as a module (the
+    option named ``argument`` in errors)."""
     named = {name: module for name, module in model.named_modules() if name}
     if isinstance(layer, str):
         if layer in named:
             return layer, named[layer]
         raise unknown_name_error(
-            "layer",
+            argument,
             "submodule",
             layer,
             named,
@@ -182,12 +185,12 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
             if module is layer:
                 return name, module
         raise InputError(
-            "layer",
+            argument,
             f"the given {type(layer).__name__} module is not a submodule of the model. "
             "Pass a module from model.named_modules() or its dotted name.",
         )
     raise InputTypeError(
-        "layer",
+        argument,
         f"expected None, a dotted submodule name or an nn.Module, got {type(layer).__name__}.",
     )
 

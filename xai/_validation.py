@@ -28,8 +28,9 @@ def _shape(x: torch.Tensor | np.ndarray) -> str:
     return "(" + ", ".join(str(d) for d in x.shape) + (",)" if x.ndim == 1 else ")")
 
 
-def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
-    """Return ``inputs`` as a floating-point tensor batch ``(N, ...)``, or raise a clear error."""
+def as_input_batch(inputs: Any, name: str = "inputs", allow_integer: bool = False) -> torch.Tensor:
+    """Return ``inputs`` as a floating-point tensor batch ``(N, ...)`` (or an integer one,
+    token ids, when ``allow_integer``), or raise a clear error."""
     if isinstance(inputs, np.ndarray):
         inputs = torch.from_numpy(inputs)
     if not isinstance(inputs, torch.Tensor):
@@ -38,7 +39,10 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
             "expected a torch.Tensor (or numpy array) batch of shape (N, ...), "
             f"got {type(inputs).__name__}.",
         )
-    if not torch.is_floating_point(inputs):
+    integer = not (
+        torch.is_floating_point(inputs) or torch.is_complex(inputs) or inputs.dtype == torch.bool
+    )
+    if not torch.is_floating_point(inputs) and not (allow_integer and integer):
         raise InputTypeError(
             name,
             f"expected a floating-point tensor, got dtype {inputs.dtype}. "
@@ -54,7 +58,8 @@ def as_input_batch(inputs: Any, name: str = "inputs") -> torch.Tensor:
         raise InputError(
             name, f"expected at least one sample, got an empty batch {_shape(inputs)}."
         )
-    check_finite(inputs, name)
+    if torch.is_floating_point(inputs):
+        check_finite(inputs, name)
     return inputs
 
 
@@ -157,8 +162,7 @@ def normalize_target(target: Any, n: int, *, required: bool = False) -> int | to
     if target.ndim != 1:
         raise InputError(
             "target",
-            "expected a 1-D tensor with one class index per sample, got shape "
-            f"{_shape(target)}.",
+            f"expected a 1-D tensor with one class index per sample, got shape {_shape(target)}.",
         )
     if target.numel() == 0:
         raise InputError(

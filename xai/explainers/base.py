@@ -26,6 +26,7 @@ from xai._device import describe_device, model_device
 from xai._model import ModelFunction, call_model
 from xai._provenance import library_versions
 from xai._state import autograd_enabled, preserved_state
+from xai._tokens import EmbeddingFunction, check_ids, find_embedding, special_token
 from xai._validation import (
     all_finite,
     as_input_batch,
@@ -114,6 +115,11 @@ class Explainer(ABC):
     #: What the method guarantees, for the metrics that are meaningful only then:
     #: ``"completeness"``: attributions sum to ``f(x) - f(baseline)`` (path methods, SHAP).
     properties: ClassVar[frozenset[str]] = frozenset()
+    #: Options of methods that explain token ids ``(N, L)`` at the embedding (gradient
+    #: methods): ``embedding`` (the layer; found automatically) and ``baseline_token``.
+    token_options: ClassVar[Mapping[str, Any]] = {}
+    #: The option the token path fills with embedded ``baseline_token`` rows.
+    token_reference: ClassVar[str | None] = None
     #: Whether all-zero attributions of a sample are suspect (gradient methods: the model's
     #: gradient vanished along the whole path), so that they come with a warning.
     warns_on_zero: ClassVar[bool] = False
@@ -138,7 +144,7 @@ class Explainer(ABC):
     @classmethod
     def accepted_options(cls) -> list[str]:
         """Names of the options this method accepts."""
-        names = set(cls.defaults) | set(COMMON_OPTIONS)
+        names = set(cls.defaults) | set(COMMON_OPTIONS) | set(cls.token_options)
         if cls.stochastic:
             names.add("seed")
         return sorted(names)
@@ -182,36 +188,42 @@ class Explainer(ABC):
             TypeError, ValueError: on bad inputs, targets or options, naming the argument.
         """
         started = time.perf_counter()
-        inputs = as_input_batch(inputs)
-        if self.input_ndims is not None:
+        inputs = as_input_batch(inputs, allow_integer=True)
+        token_ids = not inputs.is_floating_point()
+        if token_ids:
+            self._check_token_ids(inputs)
+        elif self.input_ndims is not None:
             check_ndim(inputs, self.input_ndims, self.name)
-        params = {**self.defaults, **COMMON_OPTIONS, **self.options}
+        params = {**self.defaults, **COMMON_OPTIONS, **self.token_options, **self.options}
         if self.stochastic:
             seed = check_seed(params.get("seed"))
             # A drawn seed is recorded, so every explanation can be reproduced from its params.
             params["seed"] = secrets.randbelow(2**31) if seed is None else seed
         device = model_device(self.model)
         library_code = self._runs_library_code(inputs, params)
-        model = self._model_to_run(params)
+        model = self._model_to_run(params, hooks=token_ids)
         with preserved_state(self.model, library_code=library_code), autograd_enabled():
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
-            function = ModelFunction(
-                model,
-                params["output"],
-                _model_kwargs(params["model_kwargs"], x.shape[0], device),
-                n=x.shape[0],
-            )
+            kwargs = _model_kwargs(params["model_kwargs"], x.shape[0], device)
+            if token_ids:
+                function, x, inner = self._on_embeddings(model, x, params, kwargs)
+            else:
+                function, inner = ModelFunction(model, params["output"], kwargs, x.shape[0]), params
             request = Target(target, x.shape[0])
-            attributions, extras = self.attribute(function, x, request, params)
+            attributions, extras = self.attribute(function, x, request, inner)
+            if token_ids:
+                attributions = _per_token(attributions, kwargs.get("attention_mask"))
+                params.update({k: v for k, v in inner.items() if k != self.token_reference})
             if not request.resolved:  # a method that does not read the model's scores
                 request.classes(function, x)
             target_index = request.indices
             params["output"] = function.output  # the part read automatically, if any
             if not all_finite(attributions):
                 raise self._non_finite_error(attributions)
-        attributions = attributions.detach().to(device=inputs.device, dtype=inputs.dtype)
+        dtype = inputs.dtype if not token_ids else attributions.dtype
+        attributions = attributions.detach().to(device=inputs.device, dtype=dtype)
         if self.warns_on_zero:
             warning = _zero_rows_warning(self.name, attributions)
             if warning:
@@ -236,16 +248,64 @@ class Explainer(ABC):
             },
         )
 
+    def _check_token_ids(self, inputs: torch.Tensor) -> None:
+        if not self.token_options:
+            raise InputTypeError(
+                "inputs",
+                f"expected a floating-point tensor, got dtype {inputs.dtype}. Convert it with "
+                f"inputs.float(). Integer inputs are taken as token ids, which method "
+                f"{self.name!r} does not explain yet; the gradient methods do, at the "
+                "embedding: method='integrated_gradients', 'smoothgrad' or 'shap'.",
+            )
+
+    def _on_embeddings(
+        self,
+        model: nn.Module,
+        ids: torch.Tensor,
+        params: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> tuple[ModelFunction, torch.Tensor, dict[str, Any]]:
+        """The method's view of token ids: the model as a function of its embedding output,
+        the embedded inputs ``(N, L, D)``, and its params with the reference (IG's baseline,
+        SHAP's background) made of ``baseline_token`` rows (attention-masked positions keep
+        their own tokens: they are never changed)."""
+        if self.token_reference is not None and params[self.token_reference] is not None:
+            raise InputError(
+                self.token_reference,
+                f"for token ids the reference is a row of baseline_token ids; pass "
+                f"baseline_token= instead of {self.token_reference}=.",
+            )
+        name, embedding = find_embedding(model, params["embedding"], ids)
+        check_ids(ids, embedding)
+        baseline = special_token(model, "baseline_token", params.get("baseline_token"), 0)
+        params["embedding"] = name
+        if "baseline_token" in self.token_options:
+            params["baseline_token"] = baseline
+        function = EmbeddingFunction(model, params["output"], kwargs, ids, embedding)
+        inner = dict(params)
+        with torch.no_grad():
+            embedded = embedding(ids).detach()
+            if self.token_reference == "baselines":  # one baseline row per sample
+                reference = torch.full_like(ids, baseline)
+                mask = kwargs.get("attention_mask")
+                if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+                    reference = torch.where(mask.bool(), reference, ids)
+                inner["baselines"] = embedding(reference).detach()
+            elif self.token_reference is not None:  # one background row for all
+                inner[self.token_reference] = embedding(torch.full_like(ids[:1], baseline)).detach()
+        return function, embedded, inner
+
     def _needs_hooks(self, params: dict[str, Any]) -> bool:
         """Whether explaining with ``params`` registers hooks on the model (``uses_hooks``;
         a method where only some options do overrides this)."""
         return self.uses_hooks
 
-    def _model_to_run(self, params: dict[str, Any]) -> nn.Module:
+    def _model_to_run(self, params: dict[str, Any], hooks: bool = False) -> nn.Module:
         """The module the method calls: the model itself, or for a method that needs hooks
-        the eager module inside a ``torch.compile``'d one (the same weights; hooks do not fire
-        in the compiled graph). A TorchScript model cannot take hooks: a clear error."""
-        if not self._needs_hooks(params):
+        (or token ids, explained through a hook on the embedding) the eager module inside a
+        ``torch.compile``'d one (the same weights; hooks do not fire in the compiled graph).
+        A TorchScript model cannot take hooks: a clear error."""
+        if not (hooks or self._needs_hooks(params)):
             return self.model
         if isinstance(self.model, torch.jit.ScriptModule):
             raise InputError(
@@ -425,6 +485,15 @@ def _model_kwargs(value: Any, n: int, device: torch.device) -> dict[str, Any]:
         key: item.detach().to(device) if isinstance(item, torch.Tensor) else item
         for key, item in value.items()
     }
+
+
+def _per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:
+    """Embedding attributions ``(N, L, D)`` summed per token ``(N, L)``; positions an
+    attention mask switches off get exactly 0."""
+    per_token = attributions.sum(dim=-1)
+    if isinstance(mask, torch.Tensor) and mask.shape == per_token.shape:
+        per_token = torch.where(mask.to(per_token.device).bool(), per_token, 0.0)
+    return per_token
 
 
 def _zero_rows_warning(method: str, attributions: torch.Tensor) -> str | None:

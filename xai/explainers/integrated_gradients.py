@@ -51,6 +51,8 @@ class IntegratedGradients(Explainer):
     name = "integrated_gradients"
     properties = frozenset({"completeness"})
     warns_on_zero = True
+    token_options = {"embedding": None, "baseline_token": None}
+    token_reference = "baselines"
     defaults = {"n_steps": 50, "baselines": None, "internal_batch_size": None}
     reference = "https://arxiv.org/abs/1703.01365"
     quick_options = {"n_steps": 24}

@@ -94,6 +94,7 @@ class SmoothGrad(Explainer):
 
     name = "smoothgrad"
     warns_on_zero = True
+    token_options = {"embedding": None}
     defaults = {
         "nsamples": 50,
         "stdev_spread": None,

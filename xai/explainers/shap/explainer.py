@@ -95,6 +95,8 @@ class SHAP(Explainer):
     name = "shap"
     properties = frozenset({"completeness"})
     warns_on_zero = True
+    token_options = {"embedding": None, "baseline_token": None}
+    token_reference = "background"
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
     reference = "https://arxiv.org/abs/1705.07874"
@@ -144,6 +146,12 @@ class SHAP(Explainer):
             algorithm = "gradient" if self._differentiable(function, inputs) else "kernel"
         algorithm = check_choice("algorithm", algorithm, _ALGORITHMS)
         params["algorithm"] = algorithm
+        if function.on_embeddings and algorithm != "gradient":
+            raise InputError(
+                "algorithm",
+                f"token ids are explained at the embedding with algorithm='gradient'; "
+                f"{algorithm!r} does not explain token ids yet.",
+            )
         if algorithm == "deep":
             self._check_deep_dtype(function.model, inputs)
             if function.pairs_rows:
