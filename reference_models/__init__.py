@@ -3,9 +3,12 @@
 ::
 
     import reference_models
-    reference_models.available()               # ["breast_cancer_mlp", "digits_cnn", "shapes_cnn"]
+    reference_models.available()   # ["breast_cancer_mlp", "digits_cnn", "keywords_text_cnn", ...]
     ref = reference_models.load("shapes_cnn")  # ref.model (eval mode), ref.data, ref.info
     x, y, masks = ref.data["test"].tensors     # shapes_cnn carries ground-truth object masks
+    text = reference_models.load("keywords_text_cnn")  # a text model over token ids
+    ids, y, keyword_mask, attention_mask = text.data["test"].tensors
+    text.info.vocabulary[int(ids[0, 0])]               # the token string of an id
 
 Weights are shipped in ``reference_models/weights`` (safetensors + JSON metadata), so ``load``
 is instant; data come from scikit-learn's bundled sets or are generated from a seed. Nothing is
@@ -25,6 +28,7 @@ from torch.utils.data import TensorDataset
 
 from reference_models.architectures import build
 from reference_models.recipes import RECIPES, Recipe
+from xai._progress import Progress
 from xai.errors import InputError, unknown_name_error
 
 __all__ = [
@@ -49,16 +53,20 @@ class ReferenceInfo:
 
     Attributes:
         name: the model's name.
-        task: ``"image-classification"`` or ``"tabular-classification"``.
+        task: ``"image-classification"``, ``"tabular-classification"`` or
+            ``"text-classification"``.
         class_names: names of the classes, in label order.
         feature_names: names of the input features (tabular models), else None.
-        input_shape: shape of one input sample, e.g. ``(3, 32, 32)`` or ``(30,)``.
+        input_shape: shape of one input sample, e.g. ``(3, 32, 32)``, ``(30,)`` or, for token
+            ids, ``(24,)``.
         num_classes: number of output logits.
         metrics: metrics of the weights per split, e.g. ``metrics["test"]["accuracy"]``.
         recipe: the training recipe (architecture, config, data seed, ``xai.fit`` settings).
         weights: the safetensors file the weights came from.
         extras: anything else (e.g. the ``mean``/``std`` that standardised the breast-cancer
-            features, to apply to new raw rows).
+            features, to apply to new raw rows; the text model's ``pad_token_id``,
+            ``mask_token_id``, ``unk_token_id``, ``max_length`` and ``keywords`` per class).
+        vocabulary: the token strings of a text model (index = token id), else None.
     """
 
     name: str
@@ -71,6 +79,7 @@ class ReferenceInfo:
     recipe: dict[str, Any]
     weights: str
     extras: dict[str, Any] = field(default_factory=dict)
+    vocabulary: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +93,9 @@ class ReferenceModel:
         name: the model's name.
         model: the ``nn.Module`` with the shipped (or given) weights, in eval mode.
         data: ``{"train", "val", "test"}`` -> ``TensorDataset``: ``(inputs, labels)``, plus the
-            ground-truth masks ``(N, 1, H, W)`` (bool) for ``shapes_cnn``.
+            ground-truth masks ``(N, 1, H, W)`` (bool) for ``shapes_cnn``; for
+            ``keywords_text_cnn`` ``(input_ids (N, L) long, labels, keyword_mask (N, L) bool,
+            attention_mask (N, L) long)``.
         info: a :class:`ReferenceInfo`.
     """
 
@@ -104,18 +115,33 @@ class TrainResult:
     path: Path | None
 
 
-def available() -> list[str]:
+#: Tasks whose models every face of the toolkit (demo, report suite, dashboard, dataset runs)
+#: handles; a model of another task is loaded by name and listed with ``include_text=True``.
+#: The text model joins them once the explainers take token ids (issue 16).
+_LISTED_TASKS = ("image-classification", "tabular-classification")
+
+
+def available(include_text: bool = False) -> list[str]:
     """Names of the reference models, sorted.
 
+    Args:
+        include_text: also list the text model (``keywords_text_cnn``): its explanations need
+            token-id support that is not complete yet, so the demo, the report suite and the
+            dashboard, which explain every listed model, leave it out for now.
+
     Returns:
-        The names :func:`load` accepts.
+        Names :func:`load` accepts (it accepts the text model's name in any case).
 
     Example:
         >>> import reference_models
         >>> "digits_cnn" in reference_models.available()
         True
     """
-    return sorted(RECIPES)
+    return sorted(
+        name
+        for name, recipe in RECIPES.items()
+        if include_text or recipe.task in _LISTED_TASKS
+    )
 
 
 def _check_name(name: Any) -> str:
@@ -158,6 +184,18 @@ def _cached_data(dataset: str, seed: int) -> tuple[dict[str, TensorDataset], dic
             "class_names": list(datasets.SHAPE_CLASSES),
             "feature_names": None,
         }
+    if dataset == "keyword_text":
+        splits = datasets.keyword_text(seed)
+        return splits, {
+            "class_names": list(datasets.TEXT_CLASSES),
+            "feature_names": None,
+            "vocabulary": list(datasets.TEXT_VOCABULARY),
+            "pad_token_id": datasets.PAD_TOKEN_ID,
+            "mask_token_id": datasets.MASK_TOKEN_ID,
+            "unk_token_id": datasets.UNK_TOKEN_ID,
+            "max_length": int(splits["test"].tensors[0].shape[1]),
+            "keywords": {c: list(datasets.TEXT_KEYWORDS[c]) for c in datasets.TEXT_CLASSES},
+        }
     raise InputError("dataset", f"unknown dataset {dataset!r}.")  # pragma: no cover
 
 
@@ -178,6 +216,7 @@ def _info(recipe: Recipe, weights: Path, metadata: dict[str, Any]) -> ReferenceI
     extras = dict(extras)
     class_names = list(extras.pop("class_names"))
     feature_names = extras.pop("feature_names")
+    vocabulary = extras.pop("vocabulary", None)
     return ReferenceInfo(
         name=recipe.name,
         task=recipe.task,
@@ -189,6 +228,7 @@ def _info(recipe: Recipe, weights: Path, metadata: dict[str, Any]) -> ReferenceI
         recipe=recipe.to_dict(),
         weights=str(weights),
         extras=extras,
+        vocabulary=list(vocabulary) if vocabulary else None,
     )
 
 
@@ -246,8 +286,7 @@ def load(
     except RuntimeError as error:
         raise InputError(
             "weights",
-            f"{str(path)!r} does not fit the {name!r} model: "
-            f"{' '.join(str(error).split())[:600]}",
+            f"{str(path)!r} does not fit the {name!r} model: {' '.join(str(error).split())[:600]}",
         ) from error
     model.to(pick_device(device)).eval()
     return ReferenceModel(
@@ -268,7 +307,7 @@ def train(
     device: str | torch.device = "auto",
     seed: int | None = None,
     out: str | Path | None = None,
-    progress: bool | None = None,
+    progress: Progress = None,
     **fit_options: Any,
 ) -> TrainResult:
     """Retrain reference model ``name`` with its recorded recipe.
@@ -280,7 +319,8 @@ def train(
         seed: override the recipe's seed (weight initialisation and ``xai.fit``).
         out: a folder; when given, ``NAME.safetensors``, ``NAME.json`` and
             ``NAME.history.json`` are written there.
-        progress: show progress bars (default: only on a terminal).
+        progress: as for ``xai.fit``: None (default: a bar on a terminal, else one log line
+            per epoch), True, False, or a callable ``(fraction_done, message)``.
         **fit_options: other ``xai.fit`` settings overriding the recipe.
 
     Returns:

@@ -1,4 +1,5 @@
-"""Datasets of the reference models: scikit-learn's bundled tables and a generated shapes set.
+"""Datasets of the reference models: scikit-learn's bundled tables, a generated shapes set and a
+generated keyword-text set.
 
 Everything here is built from what installs with the packages or generated from a seed; nothing
 is downloaded. Every function is deterministic: the same seed gives the same tensors, bit for bit.
@@ -13,9 +14,19 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 __all__ = [
+    "MASK_TOKEN_ID",
+    "PAD_TOKEN_ID",
     "SHAPE_CLASSES",
+    "TEXT_CLASSES",
+    "TEXT_KEYWORDS",
+    "TEXT_VOCABULARY",
+    "UNK_TOKEN_ID",
     "breast_cancer",
+    "decode_tokens",
     "digits",
+    "encode_text",
+    "keyword_text",
+    "make_keyword_text",
     "make_shapes",
     "shapes",
     "stratified_split",
@@ -198,3 +209,154 @@ def shapes(seed: int = 0, n_train: int = 4000, n_val: int = 1000, n_test: int = 
     for offset, (name, count) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
         out[name] = TensorDataset(*make_shapes(count, seed * 1000 + offset))
     return out
+
+
+# ----------------------------------------------------------------------------- keyword text
+
+#: Class names of the keyword-text set, in label order.
+TEXT_CLASSES = ("sports", "food", "music")
+
+#: The keywords that decide each class (a sentence holds keywords of exactly one class).
+TEXT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sports": ("goal", "match", "team", "coach"),
+    "food": ("pizza", "bread", "soup", "cheese"),
+    "music": ("guitar", "song", "drum", "piano"),
+}
+
+_SPECIAL_TOKENS = ("[PAD]", "[MASK]", "[UNK]")
+_DISTRACTORS = (
+    "the", "a", "an", "and", "of", "to", "in", "on", "at", "with",
+    "for", "from", "we", "they", "she", "he", "it", "you", "i", "my",
+    "our", "their", "this", "that", "was", "is", "are", "very", "really", "quite",
+    "good", "great", "nice", "old", "new", "big", "small", "today", "yesterday", "again",
+    "after", "before", "every", "some", "friend", "city", "morning", "evening", "weekend", "night",
+    "time", "place", "day", "week", "saw", "liked", "had", "made", "found", "loved",
+)  # fmt: skip
+
+#: Token strings of the keyword-text set; the index of a token is its id.
+TEXT_VOCABULARY: tuple[str, ...] = (
+    _SPECIAL_TOKENS + tuple(w for c in TEXT_CLASSES for w in TEXT_KEYWORDS[c]) + _DISTRACTORS
+)
+PAD_TOKEN_ID = 0  #: ``[PAD]``: right padding, attention mask 0
+MASK_TOKEN_ID = 1  #: ``[MASK]``: a switched-off token (seen among the distractors in training)
+UNK_TOKEN_ID = 2  #: ``[UNK]``: a word outside the vocabulary (seen among the distractors too)
+
+_KEYWORD_IDS = torch.tensor(
+    [[TEXT_VOCABULARY.index(w) for w in TEXT_KEYWORDS[c]] for c in TEXT_CLASSES]
+)  # (classes, keywords per class)
+_DISTRACTOR_IDS = torch.tensor([TEXT_VOCABULARY.index(w) for w in _DISTRACTORS])
+
+
+def make_keyword_text(
+    n: int,
+    seed: int,
+    max_length: int = 24,
+    min_length: int = 5,
+    max_keywords: int = 3,
+    special_rate: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Generate ``n`` sentences of token ids whose class is decided by keywords among distractors.
+
+    Each sentence has a length drawn uniformly from ``[min_length, max_length]`` and is
+    right-padded with ``[PAD]`` to ``max_length``. Its label is drawn uniformly from
+    :data:`TEXT_CLASSES`; between 1 and ``max_keywords`` of its positions (uniform count, random
+    positions) hold keywords of that class (:data:`TEXT_KEYWORDS`, each drawn uniformly, repeats
+    allowed), and every other real position holds a distractor word, or with probability
+    ``special_rate`` a ``[MASK]`` or ``[UNK]`` (half each), so that the model learns these
+    tokens are neutral. No sentence holds a keyword of another class: the keywords, and only
+    they, decide the class.
+
+    Args:
+        n: number of sentences.
+        seed: generator seed; the same seed gives the same tensors bit for bit.
+        max_length: the padded length ``L``.
+        min_length: the shortest sentence (at least ``max_keywords``).
+        max_keywords: the most keywords in one sentence.
+        special_rate: probability that a distractor position holds ``[MASK]`` or ``[UNK]``.
+
+    Returns:
+        ``(input_ids (n, L) long, labels (n,) long, keyword_mask (n, L) bool, attention_mask
+        (n, L) long)``: ``keyword_mask`` is True exactly at the keyword positions (the ground
+        truth of where the class is decided), ``attention_mask`` 1 at the real tokens and 0 at
+        the padding.
+    """
+    if not 1 <= max_keywords <= min_length <= max_length:
+        raise ValueError(
+            "expected 1 <= max_keywords <= min_length <= max_length, got "
+            f"max_keywords={max_keywords}, min_length={min_length}, max_length={max_length}."
+        )
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, len(TEXT_CLASSES), (n,), generator=g)
+    lengths = torch.randint(min_length, max_length + 1, (n,), generator=g)
+    counts = torch.randint(1, max_keywords + 1, (n,), generator=g)
+    positions = torch.arange(max_length).expand(n, max_length)
+    attention = positions < lengths.unsqueeze(1)
+    # keyword positions: the `count` real positions with the smallest random scores
+    scores = torch.rand(n, max_length, generator=g).masked_fill(~attention, 2.0)
+    ranks = scores.argsort(1).argsort(1)
+    keyword_mask = ranks < counts.unsqueeze(1)
+    keyword_choice = torch.randint(0, _KEYWORD_IDS.shape[1], (n, max_length), generator=g)
+    keywords = _KEYWORD_IDS[labels.unsqueeze(1), keyword_choice]
+    distractors = _DISTRACTOR_IDS[
+        torch.randint(0, len(_DISTRACTOR_IDS), (n, max_length), generator=g)
+    ]
+    special = torch.rand(n, max_length, generator=g) < special_rate
+    which = torch.randint(0, 2, (n, max_length), generator=g)
+    distractors = torch.where(
+        special, torch.where(which == 0, MASK_TOKEN_ID, UNK_TOKEN_ID), distractors
+    )
+    ids = torch.where(keyword_mask, keywords, distractors).masked_fill(~attention, PAD_TOKEN_ID)
+    return ids, labels, keyword_mask, attention.long()
+
+
+def keyword_text(
+    seed: int = 0, n_train: int = 4000, n_val: int = 1000, n_test: int = 1000
+) -> Splits:
+    """The keyword-text set split into train/val/test, each generated from its own derived seed.
+
+    Returns:
+        ``{"train", "val", "test"}`` -> ``TensorDataset(input_ids (N, 24) long, labels (N,),
+        keyword_mask (N, 24) bool, attention_mask (N, 24) long)``: inputs and labels first, as
+        ``xai.fit`` and ``xai.evaluate`` read them, the ground-truth masks third, as for shapes.
+    """
+    out: Splits = {}
+    for offset, (name, count) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
+        out[name] = TensorDataset(*make_keyword_text(count, seed * 1000 + offset))
+    return out
+
+
+def encode_text(texts: str | list[str], max_length: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of sentences in the keyword-text vocabulary (a whitespace tokenizer).
+
+    Words are lower-cased and stripped of surrounding punctuation; words outside
+    :data:`TEXT_VOCABULARY` become ``[UNK]``, and ``[PAD]``/``[MASK]``/``[UNK]`` written as such
+    are kept. Sentences longer than ``max_length`` words are truncated.
+
+    Args:
+        texts: one sentence or a list of them.
+        max_length: the padded length ``L``.
+
+    Returns:
+        ``(input_ids (N, max_length) long, attention_mask (N, max_length) long)``.
+
+    Example:
+        >>> ids, mask = encode_text("We loved the pizza")
+        >>> decode_tokens(ids)[0][:5]
+        ['we', 'loved', 'the', 'pizza', '[PAD]']
+    """
+    rows = [texts] if isinstance(texts, str) else list(texts)
+    index = {token: i for i, token in enumerate(TEXT_VOCABULARY)}
+    ids = torch.full((len(rows), max_length), PAD_TOKEN_ID, dtype=torch.long)
+    for row, text in enumerate(rows):
+        words = [
+            w if w in _SPECIAL_TOKENS else w.strip(".,;:!?\"'()").lower() for w in text.split()
+        ]
+        tokens = [index.get(w, UNK_TOKEN_ID) for w in words if w][:max_length]
+        ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+    return ids, (ids != PAD_TOKEN_ID).long()
+
+
+def decode_tokens(input_ids: torch.Tensor) -> list[list[str]]:
+    """The token strings of ids ``(N, L)``, one list of ``L`` strings per row (padding included,
+    so they line up with attributions ``(N, L)``)."""
+    return [[TEXT_VOCABULARY[i] for i in row] for row in input_ids.tolist()]

@@ -18,11 +18,12 @@ class Recipe:
 
     Attributes:
         name: the reference model's name.
-        task: ``"image-classification"`` or ``"tabular-classification"``.
+        task: ``"image-classification"``, ``"tabular-classification"`` or
+            ``"text-classification"``.
         architecture: a key of :data:`reference_models.architectures.ARCHITECTURES`.
         config: keyword arguments of the architecture.
         dataset: name of the dataset function in :mod:`reference_models.datasets`.
-        data_seed: seed of the data split (or of the generator, for shapes).
+        data_seed: seed of the data split (or of the generator, for shapes and keyword text).
         seed: seed of the weight initialisation and of ``xai.fit``.
         fit: keyword arguments of ``xai.fit`` (epochs, batch size, learning rate ...).
         targets: minimum test metrics the trained model must reach.
@@ -96,6 +97,34 @@ RECIPES: dict[str, Recipe] = {
             "max_grad_norm": 2.0,
             "warmup_epochs": 1.0,
             "monitor": "val_accuracy",
+        },
+        targets={"accuracy": 0.95},
+    ),
+    "keywords_text_cnn": Recipe(
+        name="keywords_text_cnn",
+        task="text-classification",
+        architecture="text_cnn",
+        config={
+            "vocab_size": 75,
+            "num_classes": 3,
+            "embedding_dim": 32,
+            "channels": 64,
+            "kernel_size": 3,
+            "dropout": 0.1,
+            "pad_token_id": 0,
+            "mask_token_id": 1,
+        },
+        dataset="keyword_text",
+        data_seed=0,
+        seed=0,
+        fit={
+            "epochs": 10,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "weight_decay": 1e-2,
+            "max_grad_norm": 2.0,
+            "warmup_epochs": 1.0,
+            "monitor": "val_loss",
         },
         targets={"accuracy": 0.95},
     ),
