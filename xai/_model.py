@@ -138,6 +138,9 @@ class ModelFunction:
     are passed as they are.
     """
 
+    #: Whether the inputs are embeddings of token ids (:class:`xai._tokens.EmbeddingFunction`).
+    on_embeddings = False
+
     def __init__(
         self,
         model: nn.Module,

@@ -238,3 +238,35 @@ def test_the_automatic_layer_follows_changes_to_the_model() -> None:
     expl = xai.explain(model, x, method="gradcam")
     reference = xai.explain(model, x, method="gradcam", layer=model.convs[2])
     torch.testing.assert_close(expl.attributions, reference.attributions, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- layouts
+
+
+class ChannelsLast(nn.Module):
+    """A timm-Swin/ConvNeXt-style block: LayerNorm and Linear on ``(N, h, w, C)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Conv2d(1, 8, 4, stride=4)
+        self.norm = nn.LayerNorm(8)
+        self.mix = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x).permute(0, 2, 3, 1)  # (N, h, w, C)
+        x = self.mix(self.norm(x)).relu()
+        return self.head(x.mean((1, 2)))
+
+
+def test_channels_last_layers_are_read_as_maps() -> None:
+    model, x = ChannelsLast().eval(), models.images(2, size=16)
+    # after the last channels-first map, the last normalisation layer (the transformer rule)
+    assert xai.explain(model, x, method="gradcam").params["layer"] == "norm"
+    expl = xai.explain(model, x, method="gradcam", layer="mix")
+    assert expl.extras["layer_layout"] == "channels-last 4x4 map"
+    permuted = xai.explain(
+        model, x, method="gradcam", layer="mix", reshape=lambda t: t.permute(0, 3, 1, 2)
+    )
+    torch.testing.assert_close(expl.attributions, permuted.attributions, rtol=0, atol=0)
