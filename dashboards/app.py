@@ -27,6 +27,7 @@ pages = [
     st.Page("app_pages/explain.py", title="Explain", icon=":material/search:"),
     st.Page("app_pages/trust.py", title="Trust", icon=":material/verified:"),
     st.Page("app_pages/your_model.py", title="Your model", icon=":material/upload_file:"),
+    st.Page("app_pages/dataset_runs.py", title="Dataset runs", icon=":material/dataset:"),
 ]
 page = st.navigation(pages)
 

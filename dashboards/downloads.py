@@ -20,6 +20,7 @@ import streamlit as st
 import xai
 
 PNG, CSV, SAFETENSORS = "image/png", "text/csv", "application/octet-stream"
+JSON = "application/json"
 
 #: Deferred data (a callable run when the button is clicked) came with Streamlit 1.52; before,
 #: the bytes are made on every run.
@@ -34,6 +35,12 @@ def file_stem(*parts: object) -> str:
 
 def csv_bytes(frame: pd.DataFrame, *, index: bool = False) -> bytes:
     return frame.to_csv(index=index).encode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON data (``summary.to_dict()``) as indented UTF-8 text; NaN is refused (the library's
+    ``to_dict`` already writes None for it)."""
+    return json.dumps(value, indent=2, allow_nan=False).encode()
 
 
 def figure_bytes(figure: Any) -> bytes:

@@ -56,6 +56,7 @@ KEPT_WIDGETS = (
     "sample_selection", "sample_number", "sample_choice", "methods", "target_choice",
     "shared_scale", "trust_methods", "trust_metrics", "compare_count", "sanity_method", "sanity_count",
     "drop_invert", "drop_raw",  # how a kept drop is read: the same after a visit elsewhere
+    "dataset_run_path", "dataset_run_sample", "dataset_run_top_k",  # the Dataset runs page
 )  # fmt: skip
 
 _MAX_RESULTS = 256
