@@ -38,10 +38,24 @@ def _forward_passes(out: Path, quick: bool = False) -> dict[str, Any]:
     return run(out, quick=quick)
 
 
+def _dataset_throughput(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.dataset_throughput import run
+
+    return run(out, quick=quick)
+
+
+def _realistic_models(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.realistic_models import run
+
+    return run(out, quick=quick)
+
+
 #: name -> function(out_dir, quick) -> results dict
 BENCHMARKS: dict[str, Benchmark] = {
     "training": _training,
     "explainers": _explainers,
     "quality_table": _quality_table,
     "forward_passes": _forward_passes,
+    "realistic_models": _realistic_models,
+    "dataset_throughput": _dataset_throughput,
 }

@@ -114,7 +114,10 @@ def _alternating_medians(
 
 
 def _model_costs(
-    model: torch.nn.Module, samples: torch.Tensor, budget: float
+    model: torch.nn.Module,
+    samples: torch.Tensor,
+    budget: float,
+    batch_sizes: tuple[int, ...] | None = None,
 ) -> tuple[dict[str, tuple[float, Callable[[], None], int]], dict[str, dict[int, float]]]:
     """Per kind of evaluation (``forward``, ``forward_backward``: input gradient), the best
     per-sample seconds of the model, the call that achieved it and its batch size; and the
@@ -122,7 +125,8 @@ def _model_costs(
     depend on the data: max-pooling branches, for one)."""
     best: dict[str, tuple[float, Callable[[], None], int]] = {}
     by_batch_size: dict[str, dict[int, float]] = {"forward": {}, "forward_backward": {}}
-    batch_sizes = (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
+    if batch_sizes is None:
+        batch_sizes = (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
     for batch_size in batch_sizes:
         repeats = -(-batch_size // samples.shape[0])
         batch = samples.repeat(repeats, *([1] * (samples.ndim - 1)))[:batch_size].clone()

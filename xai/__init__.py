@@ -13,6 +13,7 @@ from importlib import metadata as _metadata
 from xai.errors import InputError, InputTypeError
 from xai.evaluation.classification import evaluate
 from xai.evaluation.comparison import compare
+from xai.evaluation.dataset_run import DatasetExplanation, explain_dataset
 from xai.evaluation.quality import evaluate_explanation
 from xai.explainers import (
     Explainer,
@@ -32,6 +33,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
     __version__ = "0.0.0"
 
 __all__ = [
+    "DatasetExplanation",
     "Explainer",
     "Explanation",
     "InputError",
@@ -44,6 +46,7 @@ __all__ = [
     "evaluate",
     "evaluate_explanation",
     "explain",
+    "explain_dataset",
     "fit",
     "get_explainer",
     "register_explainer",

@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xai.cli.common import device_problem, fail, flag_message, out_folder_problem, seed_problem
+from xai._files import dumps_json
+from xai.cli.common import (
+    add_output_flags,
+    device_problem,
+    fail,
+    flag_message,
+    out_folder_problem,
+    progress_setting,
+    seed_problem,
+    subject_from_arguments,
+)
 
 _TARGETS = ("predicted", "label")
 
@@ -50,32 +60,20 @@ def _indices(text: str) -> list[int]:
 
 
 def _subject(args: argparse.Namespace) -> Any:
-    import reference_models
-    from xai.suite.subject import reference_subject, user_subject
-
-    if args.model in reference_models.available():
-        if args.weights or args.data:
-            raise ValueError(
-                f"--weights/--data: only for a module:factory model; {args.model!r} is a "
-                "reference model with shipped weights and data."
-            )
-        return reference_subject(args.model)
-    if ":" not in args.model:
-        raise ValueError(
-            f"model: expected a reference model ({', '.join(reference_models.available())}) "
-            f"or module:factory, got {args.model!r}."
-        )
-    if not args.weights or not args.data:
-        raise ValueError(
-            f"model: {args.model} needs --weights FILE.safetensors and --data FILE.npz."
-        )
-    return user_subject(args.model, args.weights, args.data)
+    return subject_from_arguments(args.model, args.weights, args.data)
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.summary is not None:
+        return _summary(args)
+    if args.model is None:
+        return _fail("model: expected a reference model name or module:factory.")
+    if args.all:
+        return _explain_all(args)
 
     import xai
     from xai._device import pick_device
+    from xai._progress import Tracker
     from xai.explainers.parameters import applicable_methods
     from xai.explainers.registry import explainer_class
     from xai.viz import plot_comparison
@@ -126,9 +124,14 @@ def _explain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", subject.name)
 
-    print(f"{'method':<22}{'seconds':>9}{'evaluations':>13}  file")
+    # with --json, stdout holds the JSON document only
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"{'method':<22}{'seconds':>9}{'evaluations':>13}  file")
     explanations = []
+    written = []
+    tracker = Tracker(progress_setting(args), "explaining", len(methods) + 1, unit="method")
     for method in methods:
+        tracker.begin(method)
         method_options = dict(options)
         if explainer_class(method).stochastic:
             method_options.setdefault("seed", args.seed)
@@ -151,7 +154,14 @@ def _explain(args: argparse.Namespace) -> int:
         path = explanation.save(out / f"{name}_{method}.safetensors")
         explanations.append(explanation)
         evaluations = explanation.extras["model_evaluations"]
-        print(f"{method:<22}{seconds:>9.2f}{evaluations:>13}  {path}")
+        written.append(
+            {"method": method, "seconds": seconds, "model_evaluations": evaluations,
+             "file": str(path)}
+        )  # fmt: skip
+        tracker.end(f"{method}: {len(rows)} sample(s) in {seconds:.2f} s")
+        say(f"{method:<22}{seconds:>9.2f}{evaluations:>13}  {path}")
+    tracker.begin("figures")
+    figures = []
     for position, row in enumerate(rows):
         figure = plot_comparison(explanations, position)
         classes = explanations[0].target[position].item()
@@ -159,8 +169,20 @@ def _explain(args: argparse.Namespace) -> int:
             f"{subject.name}: test sample {row}, label {subject.class_name(int(subject.labels[row]))}"
             f", explained class {subject.class_name(int(classes))}"
         )
-        figure.savefig(out / f"{name}_sample{row}.png", dpi=110)
-    print(f"xai explain: {len(explanations)} explanation(s) and {len(rows)} figure(s) in {out}")
+        figures.append(str(out / f"{name}_sample{row}.png"))
+        figure.savefig(figures[-1], dpi=110)
+    tracker.end(f"{len(rows)} figure(s)")
+    tracker.close()
+    if args.json:
+        print(
+            dumps_json(
+                {"model": subject.name, "samples": rows, "explanations": written,
+                 "figures": figures, "out": str(out)},
+                indent=2,
+            )
+        )  # fmt: skip
+    elif not args.quiet:
+        print(f"xai explain: {len(explanations)} explanation(s) and {len(rows)} figure(s) in {out}")
     return 0
 
 
@@ -187,7 +209,9 @@ def add_explain(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help="reference model name, or module:factory for your own")
+    parser.add_argument(
+        "model", nargs="?", help="reference model name, or module:factory for your own"
+    )
     parser.add_argument("--weights", help="safetensors weights of a module:factory model")
     parser.add_argument("--data", help=".npz test data (arrays x, y) of a module:factory model")
     parser.add_argument(
@@ -221,4 +245,183 @@ def add_explain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", default="xai_explanations", help="folder (default: xai_explanations)"
     )
+    whole = parser.add_argument_group(
+        "whole datasets",
+        "explain every sample of a split (xai.explain_dataset; see docs/dataset_explanations.md)",
+    )
+    whole.add_argument(
+        "--all", action="store_true",
+        help="explain every sample of --split, streamed to OUT/METHOD (one folder per method)",
+    )  # fmt: skip
+    whole.add_argument(
+        "--split", default="test",
+        help="with --all: the split of a reference model (train, val, test; default test)",
+    )  # fmt: skip
+    whole.add_argument(
+        "--resume", action="store_true",
+        help="with --all: continue runs already in OUT (stored batches are kept)",
+    )  # fmt: skip
+    whole.add_argument(
+        "--batch-size", type=int, default=64, help="with --all: samples per batch (default 64)"
+    )
+    whole.add_argument(
+        "--summary", metavar="DIR", default=None,
+        help="summarise the run(s) in DIR (written by --all): print the headline numbers and "
+        "write figures and summary.json to DIR/METHOD/summary/",
+    )  # fmt: skip
+    add_output_flags(parser, json="print the methods' times, model evaluations and files as JSON")
     parser.set_defaults(handler=_explain)
+
+
+# ------------------------------------------------------------------------ whole datasets
+def _split_data(args: argparse.Namespace, subject: Any) -> tuple[Any, Any]:
+    """``(X, y)`` of ``--split``: the subject's test data, or another split of a reference
+    model."""
+    if args.split == "test":
+        return subject.inputs, subject.labels
+    import reference_models
+
+    if args.model not in reference_models.available():
+        raise ValueError(
+            f"--split: a module:factory model has one split, its --data (test); got {args.split!r}."
+        )
+    splits = reference_models.load(args.model).data
+    if args.split not in splits:
+        raise ValueError(f"--split: expected one of {', '.join(splits)}, got {args.split!r}.")
+    tensors = splits[args.split].tensors
+    return tensors[0], tensors[1]
+
+
+def _explain_all(args: argparse.Namespace) -> int:
+    """``xai explain MODEL --all [--split S] --out DIR [--resume]``: every sample of the split,
+    one run folder per method; a bar on a terminal, one line per method otherwise."""
+    import xai
+    from xai._device import pick_device
+    from xai._progress import on_terminal
+    from xai.explainers.parameters import applicable_methods
+    from xai.explainers.registry import explainer_class
+
+    problem = (
+        device_problem(args.device)
+        or seed_problem(args.seed)
+        or (f"--batch-size: expected a positive count, got {args.batch_size}."
+            if args.batch_size < 1 else None)
+        or ("--all: explains every sample; leave out --index." if args.index else None)
+        or out_folder_problem("--out", args.out)
+    )  # fmt: skip
+    if problem:
+        return _fail(problem)
+    try:
+        subject = _subject(args)
+        x, y = _split_data(args, subject)
+    except (TypeError, ValueError) as error:
+        return _fail(flag_message(error, {"model": "model"}))
+    methods = args.method or applicable_methods(x[:1])
+    unknown = [m for m in methods if m not in xai.available_explainers()]
+    if unknown:
+        return _fail(
+            f"--method: unknown method {unknown[0]!r}; available: "
+            f"{', '.join(xai.available_explainers())}."
+        )
+    options = dict(args.option or [])
+    if options and len(methods) != 1:
+        return _fail("--option: applies to one method; pass exactly one --method with it.")
+    device = pick_device(args.device)
+    model = subject.model.to(device)
+    # a bar on a terminal only; elsewhere the one line per method below
+    progress = False if args.quiet or args.json else on_terminal()
+    say = (lambda *a, **k: None) if args.json or args.quiet else print
+    runs = []
+    for method in methods:
+        if not args.resume and (Path(args.out) / method / "index.json").is_file():
+            return _fail(
+                f"--out: {str(Path(args.out) / method)!r} holds a run already; pass --resume to "
+                "continue it (stored batches are kept), or choose another --out."
+            )
+        seed = args.seed if explainer_class(method).stochastic else None
+        started = time.perf_counter()
+        try:
+            run = xai.explain_dataset(
+                model, (x, y), method, out=Path(args.out) / method,
+                target=None if args.target == "predicted" else args.target,
+                batch_size=args.batch_size, resume=args.resume, progress=progress, seed=seed,
+                feature_names=subject.feature_names, **options,
+            )  # fmt: skip
+        except (TypeError, ValueError) as error:
+            flags = {key: f"--option {key}" for key in options}
+            flags.update({"out": "--out", "batch_size": "--batch-size", "target": "--target"})
+            return _fail(f"{method}: {flag_message(error, flags)}")
+        seconds = time.perf_counter() - started
+        runs.append({"method": method, "samples": run.n_samples, "seconds": seconds,
+                     "out": str(run.path), "complete": run.complete})  # fmt: skip
+        say(
+            f"xai explain: {method}: {run.n_samples} {args.split} samples of {subject.name} in "
+            f"{seconds:.1f} s ({run.n_samples / max(seconds, 1e-9):.1f}/s) -> {run.path}"
+        )
+    if args.json:
+        print(dumps_json({"model": subject.name, "split": args.split, "runs": runs}, indent=2))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    """``xai explain --summary DIR``: the summary of the run in DIR, or of each run folder in
+    it (the layout of ``--all``), printed, with figures and ``summary.json`` in
+    ``RUN/summary/``."""
+    import xai
+    from xai._files import write_json
+    from xai.evaluation import _shards
+    from xai.viz import plot_class_maps, plot_confidence_examples, plot_dataset_summary
+
+    folder = Path(args.summary)
+    if not folder.is_dir():
+        return _fail(f"--summary: {str(folder)!r} is not a folder.")
+    if (folder / _shards.INDEX).is_file():
+        folders = [folder]
+    else:
+        folders = sorted(p.parent for p in folder.glob(f"*/{_shards.INDEX}"))
+    if not folders:
+        return _fail(
+            f"--summary: {str(folder)!r} holds no dataset run (index.json); write one with "
+            "xai explain MODEL --all --out DIR."
+        )
+    say = (lambda *a, **k: None) if args.json else print
+    results = []
+    for run_folder in folders:
+        try:
+            run = xai.DatasetExplanation.load(run_folder)
+            summary = run.summary()
+        except (OSError, ValueError) as error:
+            return _fail(f"--summary: {flag_message(error, {'path': '--summary'})}")
+        out = run_folder / _shards.SUMMARY
+        figures = {
+            "overview": plot_dataset_summary(summary),
+            "class_maps": plot_class_maps(summary),
+            "most_confident": plot_confidence_examples(summary, "most"),
+            "least_confident": plot_confidence_examples(summary, "least"),
+        }
+        out.mkdir(exist_ok=True)
+        for name, figure in figures.items():
+            figure.savefig(out / f"{name}.png", dpi=110)
+        data = {"run": str(run_folder), "complete": run.complete, **summary.to_dict()}
+        write_json(out / "summary.json", data)
+        results.append(data)
+        accuracy = "n/a" if summary.accuracy is None else f"{summary.accuracy:.4f}"
+        say(
+            f"{run.method}: {summary.n_samples}/{run.n_samples} samples"
+            f"{'' if run.complete else ' (incomplete)'}, accuracy {accuracy}, "
+            f"{summary.kind} importance {_top(summary)}; figures in {out}"
+        )
+    if args.json:
+        print(dumps_json(results if len(results) > 1 else results[0], indent=2))
+    return 0
+
+
+def _top(summary: Any) -> str:
+    """The three most important features (tabular), pixels (images) or positions (text)."""
+    values = summary.importance.flatten()
+    order = values.argsort(descending=True)[:3].tolist()
+    if summary.kind == "image":
+        width = int(summary.importance.shape[-1])
+        return ", ".join(f"(row {i // width}, col {i % width})" for i in order)
+    names = summary.feature_names or [f"x{i}" for i in range(values.numel())]
+    return ", ".join(f"{names[i]} {float(values[i]):.3g}" for i in order)
