@@ -7,15 +7,34 @@ DEMO_OUT ?= demo_output
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser test lint typecheck demo dashboard bench docs clean
+.PHONY: install browser test lint typecheck demo dashboard bench docs clean lock
 
 install: $(STAMP)
 
-# Re-installs when the project's dependency files change.
+# Re-installs when the project's dependency files change. `make test` needs the `dev` extra
+# (linters, type checker, test tools) and the `dashboard` extra (Streamlit, for its tests).
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,dashboard]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,dashboard]"
 	@touch $(STAMP)
+
+# Regenerates constraints.txt, the lock of the test environment: a clean venv gets what
+# `make install` installs (under the current pins; `make lock UPGRADE=1` without them, to move
+# to the newest releases), then every package in it is pinned. torch keeps its plain version
+# (2.13.0 matches the local CPU build 2.13.0+cpu).
+LOCK_VENV ?= $(or $(TMPDIR),/tmp)/xai-lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		$(if $(UPGRADE),,-c constraints.txt) -e ".[dev,dashboard]"
+	{ echo "# The lock of the test environment: every package a clean \`make install\` installs,"; \
+	  echo "# pinned. Written by \`make lock\` (do not edit by hand); pyproject.toml states ranges."; \
+	  echo "# torch 2.13.0 is the CPU build available on the project's machines."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable --exclude xai-toolkit \
+		| sed -e 's/+cpu$$//' | LC_ALL=C sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -21,11 +21,11 @@ Capsys = pytest.CaptureFixture[str]
 
 def _error(capsys: Capsys, *argv: str) -> str:
     """Run ``xai ARGV`` in-process, assert it failed cleanly; returns the error message.
-    Subcommands print one line to stderr and return 2; ``xai report`` returns 4 (pytest's
-    usage error: its 1 means a check failed)."""
+    Every subcommand prints one line to stderr and returns 2, the one usage-error code
+    (``xai report`` too: its 1 means a check failed)."""
     code = main(list(argv))
     message = capsys.readouterr().err
-    assert code == (4 if argv[0] == "report" else 2), message
+    assert code == 2, message
     assert "Traceback" not in message
     assert len(message.strip().splitlines()) == 1, message  # one line
     return message

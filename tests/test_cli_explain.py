@@ -123,7 +123,7 @@ def test_explain_a_module_factory_model(tmp_path: Path, monkeypatch: pytest.Monk
         (["digits_cnn", "--option", "n_steps=4"], "--option: applies to one method"),
         (
             ["digits_cnn", "--weights", "w.safetensors"],
-            "--weights/--data: only for a module:factory",
+            "--weights: only for a module:factory",
         ),
         (["my_models:build"], "needs --weights FILE.safetensors and --data FILE.npz"),
         (

@@ -1,33 +1,211 @@
 """What the subcommands share: argument checks that return a one-line message naming the flag,
-and the usage-error exit."""
+the usage-error exit, the flags every subcommand takes (``-q``/``-v``, ``--json``), where log
+lines and progress go, plain help text, and the model given as a reference name or
+``module:factory``."""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from xai.errors import InputError
+
+if TYPE_CHECKING:
+    from xai._progress import Progress
+    from xai.suite.subject import Subject
 
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "USAGE_ERROR",
+    "add_model_arguments",
+    "add_output_flags",
     "device_problem",
     "fail",
     "flag_message",
+    "logging_to_stderr",
     "out_folder_problem",
+    "plain",
+    "plain_help",
+    "progress_setting",
     "seed_problem",
+    "subject_from_arguments",
 ]
+
+#: The exit code of every usage error: a bad flag or value, a file named on the command line
+#: that cannot be used. argparse's own (``xai explain --no-such-flag`` exits 2 too), so there
+#: is one. 0 is success; ``xai report`` exits 1 when a check failed (pytest's codes); 130 is
+#: an interrupted command (Ctrl-C).
+USAGE_ERROR = 2
 
 # Each returns None when the value can be used, else a one-line message that names the flag,
 # what was expected and what was given.
 
 
 def fail(command: str, message: str) -> int:
-    """Print ``xai COMMAND: MESSAGE`` to stderr; returns the usage-error exit code 2."""
+    """Print ``xai COMMAND: MESSAGE`` to stderr; returns :data:`USAGE_ERROR` (2)."""
     print(f"xai {command}: {message}", file=sys.stderr)
-    return 2
+    return USAGE_ERROR
+
+
+# --------------------------------------------------------------------- flags every command takes
+
+
+def add_output_flags(parser: argparse.ArgumentParser, json: str | None = None) -> None:
+    """``-q``/``--quiet`` and ``-v``/``--verbose`` (exclusive), and ``--json`` with its help
+    when ``json`` is given (a subcommand that prints results)."""
+    group = parser.add_argument_group("output")
+    levels = group.add_mutually_exclusive_group()
+    levels.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only results and errors: no progress bars, no log lines",
+    )
+    levels.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print more: each stage's log lines and debug details",
+    )
+    if json is not None:
+        group.add_argument("--json", action="store_true", help=json)
+
+
+def progress_setting(args: argparse.Namespace) -> Progress:
+    """The ``progress=`` the command passes to the library: False with ``-q``; else None (a
+    bar on a terminal, one log line per stage elsewhere: :func:`logging_to_stderr` shows
+    them)."""
+    return False if getattr(args, "quiet", False) else None
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment (a test's capture replaces it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+#: The loggers whose lines the command shows: the library's and the reference models'.
+_LOGGERS = ("xai", "reference_models")
+
+
+@contextmanager
+def logging_to_stderr(command: str, args: argparse.Namespace) -> Iterator[None]:
+    """While a subcommand runs, log lines of xai go to stderr as ``xai COMMAND: message``:
+    INFO and up by default (one line per stage of long work when there is no progress bar),
+    WARNING and up with ``-q``, everything with ``-v``. Restored afterwards."""
+    if getattr(args, "quiet", False):
+        level = logging.WARNING
+    elif getattr(args, "verbose", 0):
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter(f"xai {command}: %(message)s"))
+    saved = []
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False  # shown once, here, not again by a root handler
+    try:
+        yield
+    finally:
+        for logger, old_level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+            logger.propagate = propagate
+
+
+# --------------------------------------------------------------------- help text in plain words
+
+_ROLE = re.compile(r":(?:[a-z]+:)?[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]*)``")
+
+
+def plain(text: str | None) -> str | None:
+    """``text`` without reStructuredText markup: a role such as :meth:`xai.Explanation.load`
+    reads as its target (the last part with ``~``), a double-backquoted literal as its text."""
+    if not text:
+        return text
+
+    def role(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        return name.rsplit(".", 1)[-1] if match.group(0).split("`")[1].startswith("~") else name
+
+    return _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+
+
+def plain_help(parser: argparse.ArgumentParser) -> None:
+    """Rewrite the descriptions and help of ``parser`` and of its subcommands in plain words."""
+    parser.description = plain(parser.description)
+    parser.epilog = plain(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = plain(choice.help)
+            for subparser in dict.fromkeys(action.choices.values()):
+                plain_help(subparser)
+
+
+# --------------------------------------------------------------------- the model under study
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, data: str = ".npz test data (arrays x, y)"
+) -> None:
+    """The positional MODEL (a reference model or ``module:factory``) with ``--weights`` and
+    ``--data``, as ``explain``, ``evaluate``, ``train``, ``report`` and ``dashboard`` take it."""
+    parser.add_argument("model", help="reference model name, or module:factory for your own")
+    parser.add_argument("--weights", help="safetensors weights of a module:factory model")
+    parser.add_argument("--data", help=f"{data} of a module:factory model")
+
+
+def subject_from_arguments(model: str, weights: str | None, data: str | None) -> Subject:
+    """The reference model ``model`` (no ``--weights``/``--data``), or the user's
+    ``module:factory`` with both.
+
+    Raises:
+        InputError: about ``model`` (neither a reference model nor ``module:factory``; files
+            missing) or ``weights``/``data`` (given for a reference model, or unusable).
+    """
+    import reference_models
+    from xai.suite.subject import reference_subject, user_subject
+
+    if model in reference_models.available():
+        if weights or data:
+            raise InputError(
+                "weights" if weights else "data",
+                f"only for a module:factory model; {model!r} is a reference model with "
+                "shipped weights and data.",
+            )
+        return reference_subject(model)
+    if ":" not in model:
+        raise InputError(
+            "model",
+            f"expected a reference model ({', '.join(reference_models.available())}) "
+            f"or module:factory, got {model!r}.",
+        )
+    if not weights or not data:
+        raise InputError("model", f"{model} needs --weights FILE.safetensors and --data FILE.npz.")
+    return user_subject(model, weights, data)
 
 
 def flag_message(error: BaseException | str, renames: dict[str, str] | None = None) -> str:

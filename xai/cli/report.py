@@ -4,12 +4,13 @@ with the report plugin, against reference models or a user's own model."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xai.cli.common import flag_message, out_folder_problem
+from xai.cli.common import USAGE_ERROR, add_output_flags, flag_message, out_folder_problem
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def suite_arguments(
 
     arguments = [str(Path(suite.__file__).parent), "--xai-report", str(out)]
     arguments += ["-p", "no:cacheprovider", "--rootdir", str(Path(suite.__file__).parent)]
+    # the suite's rootdir is xai's; the project the report describes is the user's
+    arguments += ["--xai-report-root", str(Path.cwd())]
     arguments += ["-o", "addopts=", "-o", "testpaths=", "-q"]
     # xai and reference_models (and benchmarks, from a checkout) are imported before pytest starts, so pytest warns
     # that it cannot rewrite their asserts; they are not test modules: the warning is noise
@@ -67,19 +70,33 @@ def run_suite(models: Sequence[str], out: str | Path, **options: object) -> int:
     return int(pytest.main(suite_arguments(models, out, **options)))  # type: ignore[arg-type]
 
 
-#: pytest's exit code for a usage error; the suite's own codes are pytest's (1: a check failed).
-USAGE_ERROR = 4
-
-
 def _usage_error(message: str) -> int:
     print(f"xai report: {message}", file=sys.stderr)
     return USAGE_ERROR
 
 
+def _pytest_missing() -> str | None:
+    """A one-line message when pytest (a dependency of xai-toolkit: the suite runs in it)
+    cannot be imported, e.g. after ``pip install --no-deps``."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytest") is not None:
+        return None
+    return (
+        "needs pytest, which runs the evaluation suite; it is a dependency of xai-toolkit: "
+        "pip install 'pytest>=8' (or reinstall xai-toolkit with its dependencies)."
+    )
+
+
 def _report(args: argparse.Namespace) -> int:
-    """Bad arguments are one line on stderr and exit code 4 (pytest's usage error, distinct
-    from 1, some check failed), all found before the suite starts."""
+    """Bad arguments are one line on stderr and exit code 2 (the usage error of every ``xai``
+    command), all found before the suite starts; then pytest's codes (1: a check failed)."""
     import reference_models
+
+    problem = _pytest_missing()
+    if problem:
+        print(f"xai report: {problem}", file=sys.stderr)
+        return 1
 
     references = reference_models.available()
     models = args.model or references
@@ -132,17 +149,42 @@ def _report(args: argparse.Namespace) -> int:
         return _usage_error(f"--out: {error.detail}")
     except OSError as error:
         return _usage_error(f"--out: cannot write the report into {str(args.out)!r} ({error}).")
-    code = run_suite(
-        models,
-        args.out,
-        weights=args.weights,
-        data=args.data,
-        min_accuracy=args.min_accuracy,
-        min_f1=args.min_f1,
-        min_roc_auc=args.min_roc_auc,
-        samples=args.samples,
-    )
+    # pytest prints one line of progress per test file (-q); -v a line per test, -q less
+    extra = ["-q"] if args.quiet else ["-v", "-v"] if args.verbose else []
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        code = run_suite(
+            models,
+            args.out,
+            weights=args.weights,
+            data=args.data,
+            min_accuracy=args.min_accuracy,
+            min_f1=args.min_f1,
+            min_roc_auc=args.min_roc_auc,
+            samples=args.samples,
+            extra=extra,
+        )
+    if args.json:
+        print(_summary_json(Path(args.out), code))
     return code
+
+
+def _summary_json(out: Path, code: int) -> str:
+    """What ``--json`` prints: the exit code, the report's files and its summary."""
+    import json
+
+    from xai._files import dumps_json
+
+    document: dict[str, object] = {
+        "exit_code": code,
+        "report": str(out / "index.html"),
+        "json": str(out / "report.json"),
+        "markdown": str(out / "summary.md"),
+    }
+    try:
+        document["summary"] = json.loads((out / "report.json").read_text())["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        document["summary"] = None  # pytest stopped before the report was written
+    return dumps_json(document, indent=2)
 
 
 def add_report(subparsers: argparse._SubParsersAction) -> None:
@@ -174,4 +216,9 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
         "--min-roc-auc", type=float, default=0.9, help="threshold in [0, 1] (default: 0.9)"
     )
     parser.add_argument("--samples", type=int, default=3, help="samples explained (default: 3)")
+    add_output_flags(
+        parser,
+        json="print the exit code, the report's files and its summary (counts, headline "
+        "metrics) as JSON; pytest's own output goes to stderr",
+    )
     parser.set_defaults(handler=_report)

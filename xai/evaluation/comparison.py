@@ -15,7 +15,7 @@ from torch import nn
 from xai._device import model_device
 from xai._files import to_json_value
 from xai._model import ModelFunction, call_model
-from xai._progress import Progress, check_progress, notify
+from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
 from xai._validation import as_input_batch, check_seed, resolve_target
 from xai.evaluation.quality import QualityReport, evaluate_explanation
@@ -138,7 +138,7 @@ def compare(
     top_k: float | int = 0.1,
     seed: int = 0,
     output: Any = None,
-    progress: Progress | None = None,
+    progress: Progress = None,
 ) -> Comparison:
     """Run several methods on the same inputs and targets and compare them.
 
@@ -162,8 +162,10 @@ def compare(
         top_k: the ``k`` of the top-k overlap: a fraction of positions (default 0.1) or a count.
         seed: seed of the stochastic methods without one in ``options``.
         output: how to pick the logits from the model's output.
-        progress: called as ``progress(fraction_done, message)`` as each method is explained
-            and evaluated (e.g. to draw a progress bar).
+        progress: None (default: a progress bar on a terminal, else one log line per
+            method), True (a bar), False (nothing), or a callable
+            ``progress(fraction_done, message)`` called as each method is explained and
+            evaluated (docs/command_line.md#progress).
 
     Returns:
         A :class:`Comparison`: ``.table()``, ``.agreement``, ``.to_dict()``; drawn by :func:`xai.viz.plot_method_comparison`.
@@ -214,35 +216,45 @@ def compare(
 
     explanations: dict[str, Explanation] = {}
     reports: dict[str, QualityReport] = {}
-    for step, name in enumerate(methods):
-        notify(progress, step / len(methods), f"explaining with {name}")
-        method_options = dict(options.get(name, {}))
-        if classes[name].stochastic:
-            method_options.setdefault("seed", seed)
-        if output is not None:
-            method_options.setdefault("output", output)
-        _log.info("compare: explaining with %s", name)
-        explanation = get_explainer(name, model, **method_options).explain(inputs, target=target)
-        explanations[name] = explanation
-        notify(progress, (step + 0.5) / len(methods), f"evaluating {name}")
-        reports[name] = evaluate_explanation(
-            model, explanation, metrics, masks, options=quality_options, output=output
-        )
+    with Tracker(progress, "compare", len(methods) + 1, unit="method") as tracker:
+        for name in methods:
+            tracker.begin(f"explaining with {name}")
+            method_options = dict(options.get(name, {}))
+            if classes[name].stochastic:
+                method_options.setdefault("seed", seed)
+            if output is not None:
+                method_options.setdefault("output", output)
+            explanation = get_explainer(name, model, **method_options).explain(
+                inputs, target=target
+            )
+            explanations[name] = explanation
+            tracker.begin(f"evaluating {name}", part=0.5)
+            reports[name] = evaluate_explanation(
+                model,
+                explanation,
+                metrics,
+                masks,
+                options=quality_options,
+                output=output,
+                progress=False,  # one bar: this one
+            )
+            tracker.end(f"{name} explained and evaluated")
+        tracker.begin("agreement between the methods")
 
-    count = len(methods)
-    agreement = {m: torch.eye(count) for m in AGREEMENT_MEASURES}
-    per_sample: dict[tuple[str, str, str], torch.Tensor] = {}
-    for (i, a), (j, b) in itertools.combinations(enumerate(methods), 2):
-        first, second = explanations[a].attributions, explanations[b].attributions
-        values = {
-            "rank_correlation": rank_correlation(first, second),
-            "top_k_overlap": top_k_overlap(first, second, k=top_k),
-        }
-        for measure, value in values.items():
-            value = value.cpu()
-            per_sample[(measure, a, b)] = value
-            agreement[measure][i, j] = agreement[measure][j, i] = float(value.nanmean())
-    notify(progress, 1.0, "compared the methods")
+        count = len(methods)
+        agreement = {m: torch.eye(count) for m in AGREEMENT_MEASURES}
+        per_sample: dict[tuple[str, str, str], torch.Tensor] = {}
+        for (i, a), (j, b) in itertools.combinations(enumerate(methods), 2):
+            first, second = explanations[a].attributions, explanations[b].attributions
+            values = {
+                "rank_correlation": rank_correlation(first, second),
+                "top_k_overlap": top_k_overlap(first, second, k=top_k),
+            }
+            for measure, value in values.items():
+                value = value.cpu()
+                per_sample[(measure, a, b)] = value
+                agreement[measure][i, j] = agreement[measure][j, i] = float(value.nanmean())
+        tracker.end("compared the methods")
     return Comparison(
         methods=methods,
         explanations=explanations,

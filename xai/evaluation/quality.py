@@ -20,6 +20,7 @@ from torch import nn
 from xai._device import model_device
 from xai._files import to_json_value
 from xai._model import call_model
+from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
 from xai.errors import InputError
 from xai.explainers.base import Explainer
@@ -265,6 +266,7 @@ def evaluate_explanation(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     baseline: Any = 0.0,
     output: Any = None,
+    progress: Progress = None,
 ) -> QualityReport:
     """Score an explanation with explanation-quality metrics.
 
@@ -285,6 +287,10 @@ def evaluate_explanation(
             own baseline (IG's ``baselines``, SHAP's expected value).
         output: how to pick the logits from the model's output, when the explanation recorded
             a callable ``output`` only by name.
+        progress: None (default: a progress bar on a terminal, else one log line per
+            metric), True (a bar), False (nothing), or a callable
+            ``progress(fraction_done, message)`` called as each metric is computed
+            (docs/command_line.md#progress).
 
     Returns:
         A :class:`QualityReport`.
@@ -306,6 +312,7 @@ def evaluate_explanation(
             f"explanation: expected an xai.Explanation (from xai.explain), got "
             f"{type(explanation).__name__}."
         )
+    progress = check_progress(progress)
     options = {k: dict(v) for k, v in (options or {}).items()}
     for name, given in options.items():
         _check_metric_options(get_quality_metric(name), given)  # unknown names fail early
@@ -340,8 +347,10 @@ def evaluate_explanation(
         skipped=skipped,
     )
     curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # mode -> (fractions, scores)
-    with already_checked(inputs, attributions, target):
+    tracker = Tracker(progress, f"quality of {explanation.method}", len(chosen), unit="metric")
+    with already_checked(inputs, attributions, target), tracker:
         for metric in chosen:
+            tracker.begin(metric.name)
             started = time.perf_counter()
             metric_context = {
                 **context,
@@ -358,7 +367,7 @@ def evaluate_explanation(
             report.values[metric.name] = values.detach().float().cpu()
             report.seconds[metric.name] = time.perf_counter() - started
             report.settings[metric.name] = options.get(metric.name, {})
-            _log.debug("%s: %s = %.4g", explanation.method, metric.name, report.means[metric.name])
+            tracker.end(f"{metric.name} = {report.means[metric.name]:.4g}")
     return report
 
 

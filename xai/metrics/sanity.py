@@ -30,7 +30,7 @@ from xai._device import model_device
 from xai._files import to_json_value
 from xai._layers import trace_layers
 from xai._model import ModelFunction
-from xai._progress import Progress, check_progress, notify
+from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
 from xai._validation import as_input_batch, check_positive_int, check_seed, resolve_target
 from xai.explainers.registry import explainer_class, get_explainer
@@ -213,7 +213,7 @@ def model_randomization_check(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     output: Any = None,
-    progress: Progress | None = None,
+    progress: Progress = None,
     **options: Any,
 ) -> RandomizationResult:
     """Cascading model-parameter randomisation (Adebayo et al., 2018).
@@ -239,7 +239,9 @@ def model_randomization_check(
         seed: seeds the re-initialisation (and the method, when it takes a seed and none is
             given in ``options``).
         output: how to pick the logits from the model's output.
-        progress: called as ``progress(fraction_done, message)`` after each step.
+        progress: None (default: a progress bar on a terminal, else one log line per layer),
+            True (a bar), False (nothing), or a callable ``progress(fraction_done, message)``
+            called after each step (docs/command_line.md#progress).
         **options: options of the method (``n_steps=16``, ``seed=0`` ...).
 
     Returns:
@@ -275,20 +277,20 @@ def model_randomization_check(
     if not cascade:
         raise ValueError("model: the model has no layers with parameters to randomise.")
     images = inputs.ndim == 4
-    original = attribute(model, inputs, target).detach()
-    notify(progress, 1 / (len(cascade) + 1), "explained the trained model")
-    randomised = copy.deepcopy(model)
-    copies = dict(randomised.named_modules())
     rows: dict[str, list[torch.Tensor]] = {}
-    with torch.random.fork_rng(devices=_cuda_devices(model)):
-        torch.manual_seed(seed)
-        for step, name in enumerate(cascade, start=2):
-            _reinitialise(copies[name])
-            _log.info("model randomization: randomised %s", name)
-            values = attribute(randomised, inputs, target).detach()
-            notify(progress, step / (len(cascade) + 1), f"randomised {name}")
-            for key, value in _similarities(original, values, images).items():
-                rows.setdefault(key, []).append(value.cpu())
+    with Tracker(progress, "model randomization", len(cascade) + 1, unit="layer") as tracker:
+        original = attribute(model, inputs, target).detach()
+        tracker.end("explained the trained model")
+        randomised = copy.deepcopy(model)
+        copies = dict(randomised.named_modules())
+        with torch.random.fork_rng(devices=_cuda_devices(model)):
+            torch.manual_seed(seed)
+            for name in cascade:
+                _reinitialise(copies[name])
+                values = attribute(randomised, inputs, target).detach()
+                tracker.end(f"randomised {name}")
+                for key, value in _similarities(original, values, images).items():
+                    rows.setdefault(key, []).append(value.cpu())
     return RandomizationResult(
         check="model_randomization",
         method=_method_name(method),
@@ -324,6 +326,7 @@ def data_randomization_check(
     fit_options: dict[str, Any] | None = None,
     retrained: nn.Module | None = None,
     output: Any = None,
+    progress: Progress = None,
     **options: Any,
 ) -> RandomizationResult:
     """Data randomisation (Adebayo et al., 2018): retrain on shuffled labels, compare.
@@ -348,6 +351,8 @@ def data_randomization_check(
         retrained: a model already trained on shuffled labels (``result.model`` of an earlier
             check), to check several methods against the same one without retraining.
         output: how to pick the logits from the model's output.
+        progress: as for :func:`model_randomization_check`; the stages: explaining the model,
+            retraining the copy on shuffled labels, explaining the retrained copy.
         **options: options of the method.
 
     Returns:
@@ -359,6 +364,7 @@ def data_randomization_check(
     seed = check_seed(seed) or 0
     epochs = check_positive_int("epochs", epochs)
     threshold = _check_threshold(threshold)
+    progress = check_progress(progress)
     if output is not None:
         options["output"] = output
     options = _with_seed(method, options, seed)
@@ -366,33 +372,38 @@ def data_randomization_check(
     if retrained is None:
         features, labels = _training_tensors(train_data)
     inputs, target = _resolve(model, inputs, target, output)
-    original = attribute(model, inputs, target).detach()
+    stages = 3 if retrained is None else 2
+    with Tracker(progress, "data randomization", stages) as tracker:
+        original = attribute(model, inputs, target).detach()
+        tracker.end("explained the trained model")
 
-    details: dict[str, Any] = {"epochs": epochs, "seed": seed}
-    if retrained is None:
-        details["n_train"] = int(labels.shape[0])
-        generator = torch.Generator().manual_seed(seed)
-        shuffled = labels[torch.randperm(labels.shape[0], generator=generator)]
-        retrained = copy.deepcopy(model)
-        with torch.random.fork_rng(devices=_cuda_devices(model)):
-            torch.manual_seed(seed)
-            for module in retrained.modules():
-                reset = getattr(module, "reset_parameters", None)
-                if reset is not None:
-                    reset()
-        settings = {"epochs": epochs, "seed": seed, "progress": False, **(fit_options or {})}
-        settings.setdefault("device", model_device(model))
-        history = fit(retrained, (features, shuffled), **settings)
-        last = history.records[-1] if history.records else {}
-        details["final_train_loss"] = float(last.get("train_loss", float("nan")))
-    elif not isinstance(retrained, nn.Module):
-        raise TypeError(
-            f"retrained: expected None or an nn.Module trained on shuffled labels, got "
-            f"{type(retrained).__name__}."
-        )
-    else:
-        details["reused_model"] = True
-    values = attribute(retrained, inputs, target).detach()
+        details: dict[str, Any] = {"epochs": epochs, "seed": seed}
+        if retrained is None:
+            details["n_train"] = int(labels.shape[0])
+            generator = torch.Generator().manual_seed(seed)
+            shuffled = labels[torch.randperm(labels.shape[0], generator=generator)]
+            retrained = copy.deepcopy(model)
+            with torch.random.fork_rng(devices=_cuda_devices(model)):
+                torch.manual_seed(seed)
+                for module in retrained.modules():
+                    reset = getattr(module, "reset_parameters", None)
+                    if reset is not None:
+                        reset()
+            settings = {"epochs": epochs, "seed": seed, "progress": False, **(fit_options or {})}
+            settings.setdefault("device", model_device(model))
+            history = fit(retrained, (features, shuffled), **settings)
+            last = history.records[-1] if history.records else {}
+            details["final_train_loss"] = float(last.get("train_loss", float("nan")))
+            tracker.end(f"retrained a copy on shuffled labels ({epochs} epoch(s))")
+        elif not isinstance(retrained, nn.Module):
+            raise TypeError(
+                f"retrained: expected None or an nn.Module trained on shuffled labels, got "
+                f"{type(retrained).__name__}."
+            )
+        else:
+            details["reused_model"] = True
+        values = attribute(retrained, inputs, target).detach()
+        tracker.end("explained the retrained copy")
     similarity = {
         k: v.cpu()[None] for k, v in _similarities(original, values, inputs.ndim == 4).items()
     }

@@ -13,8 +13,6 @@ import contextlib
 import copy
 import logging
 import math
-import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +26,7 @@ from torch import nn
 
 from xai._device import describe_device, pick_device
 from xai._files import to_json_value
+from xai._progress import Progress, ProgressCallback, check_progress, shows_bar
 from xai._provenance import library_versions
 from xai._state import eval_mode
 from xai._validation import check_bool, check_choice, check_positive_int, check_seed
@@ -137,12 +136,8 @@ def _metric_mode(name: str) -> str:
     return "min" if name.endswith(("_loss", "_error")) else "max"
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    if os.environ.get("CI") or os.environ.get("XAI_NO_PROGRESS"):
-        return False
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+def _progress_callback(progress: Progress) -> ProgressCallback | None:
+    return progress if callable(progress) and not isinstance(progress, bool) else None
 
 
 def _make_scheduler(
@@ -206,11 +201,12 @@ class _Run:
     seed: int | None
     checkpoint: Path | None
     metadata: Mapping[str, Any] | None
-    progress: bool
+    progress: bool  # a tqdm bar per epoch
     num_workers: int
     checkpoint_every: int | None
     resume: Path | None
     nan_policy: str
+    callback: ProgressCallback | None = None  # a callable progress=, told after each epoch
 
 
 def fit(
@@ -236,7 +232,7 @@ def fit(
     seed: int | None = None,
     checkpoint: str | Path | None = None,
     metadata: Mapping[str, Any] | None = None,
-    progress: bool | None = None,
+    progress: Progress = None,
     num_workers: int = 0,
     checkpoint_every: int | None = 1,
     resume: str | Path | None = None,
@@ -289,8 +285,11 @@ def fit(
             holds what ``resume`` needs. Only rank 0 writes.
         metadata: JSON-serialisable facts stored with the checkpoint, e.g.
             ``{"architecture": {"name": ..., "config": {...}}, "data": {"split_seed": 0}}``.
-        progress: show a progress bar per epoch; None: only when stderr is a terminal and the
-            ``CI`` environment variable is unset.
+        progress: None (default): a progress bar per epoch when stderr is a terminal (and
+            neither ``CI`` nor ``XAI_NO_PROGRESS`` is set), else one log line per epoch
+            (logger ``xai.training.loop``, INFO); True: a bar; False: nothing; a callable
+            ``progress(fraction_done, message)``: called after each epoch, 1.0 at the end
+            (docs/command_line.md#progress).
         num_workers: DataLoader workers for ``Dataset`` inputs (an integer >= 0).
         checkpoint_every: write the checkpoint every this many epochs (and at the end); None:
             only at the end (such a run cannot be resumed).
@@ -388,8 +387,7 @@ def fit(
     restore_best = check_bool("restore_best", restore_best)
     compile = check_bool("compile", compile)
     seed = check_seed(seed)
-    if progress is not None:
-        progress = check_bool("progress", progress)
+    progress = check_progress(progress)
     num_workers = check_positive_int("num_workers", num_workers, minimum=0)
     if checkpoint_every is not None:
         checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
@@ -439,11 +437,12 @@ def fit(
         seed=seed,
         checkpoint=checkpoint_path,
         metadata=metadata,
-        progress=_progress_enabled(progress),
+        progress=shows_bar(progress),
         num_workers=num_workers,
         checkpoint_every=checkpoint_every,
         resume=resume_path,
         nan_policy=nan_policy,
+        callback=_progress_callback(progress),
     )
     # the resume source is read (and checked) before anything is set up
     resumed = _read_resume(resume_path) if resume_path is not None else None
@@ -702,6 +701,8 @@ def _fit(
         )
     writer = run.checkpoint is not None and context.is_main
     if isinstance(resumed, _Finished):
+        if run.callback is not None and context.is_main:
+            run.callback(1.0, f"fit: loaded the finished run {resumed.source}")
         return _finished(model, run, resumed, writer)
     left = state_path(run.checkpoint) if run.checkpoint is not None else None
     if writer and resumed is None and left is not None and left.is_file():
@@ -949,6 +950,9 @@ def _fit(
         history.records.append(record)
         _log.info("epoch %d: %s", epoch + 1, _format_record(record))
         stop = run.patience is not None and stale >= run.patience
+        if run.callback is not None and context.is_main:
+            done = 1.0 if stop else (epoch + 1) / run.epochs
+            run.callback(done, f"epoch {epoch + 1}/{run.epochs}: {_format_record(record)}")
         if context.broadcast_flag(stop, device):
             history.stopped_early = True
             _log.info(
