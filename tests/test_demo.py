@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import reference_models
 import xai
-from xai.cli.demo import run_demo
+from xai.cli.demo import report_findings, run_demo
 
 
 def test_run_demo_writes_figures_and_prints_metrics(tmp_path, capsys) -> None:
@@ -23,3 +25,36 @@ def test_run_demo_writes_figures_and_prints_metrics(tmp_path, capsys) -> None:
             assert f"{method}" in printed
             loaded = xai.Explanation.load(out / f"{name}_{method}.safetensors")
             assert len(loaded) == 4
+    # the suite's failures the literature predicts are findings, in plain words
+    assert (
+        "expected: integrated_gradients fails the model-randomization check on digits_cnn"
+        in printed
+    )
+    assert "docs/explanation_quality.md" in printed
+    assert "AssertionError" not in printed  # no traceback lines for a newcomer to misread
+    document = json.loads((out / "report" / "report.json").read_text())
+    failed = {t["nodeid"] for t in document["tests"] if t["outcome"] == "failed"}
+    assert "test_explanations.py::test_sanity_model_randomization[digits_cnn]" in failed
+    assert report_findings(out / "report")[1] == []  # nothing unexpected: exit code 0
+
+
+def _report_with(folder, *tests) -> None:
+    folder.mkdir()
+    (folder / "report.json").write_text(json.dumps({"tests": list(tests)}))
+
+
+def test_report_findings_tells_expected_from_unexpected(tmp_path) -> None:
+    known = "test_explanations.py::test_sanity_model_randomization[digits_cnn]"
+    other = "test_classification.py::test_metrics_meet_thresholds[shapes_cnn]"
+    _report_with(
+        tmp_path / "r",
+        {"nodeid": known, "outcome": "failed", "summary": "AssertionError: ..."},
+        {"nodeid": other, "outcome": "failed", "summary": "accuracy 0.41 < threshold 0.8"},
+        {"nodeid": "t.py::test_ok", "outcome": "passed"},
+    )
+    expected, unexpected = report_findings(tmp_path / "r")
+    assert len(expected) == 1 and expected[0].startswith("expected: integrated_gradients")
+    assert "(Adebayo et al. 2018), see docs/explanation_quality.md" in expected[0]
+    assert unexpected == [f"{other}: accuracy 0.41 < threshold 0.8"]
+    _, missing = report_findings(tmp_path / "nothing")
+    assert "wrote no readable report" in missing[0]

@@ -1,4 +1,16 @@
-"""The documentation's examples run: README's snippet and docs/examples/ (interface pages)."""
+"""The documentation's examples run: every ```python block of README.md and docs/*.md (new
+pages included), docs/examples/, and the library's docstring examples.
+
+A block runs on its own in a fresh interpreter, in a temporary folder. The comment line right
+above its fence may say otherwise, visibly in the page's source:
+
+- ``<!-- run with: shapes_cnn -->`` runs it after ``DOC_SETUPS["shapes_cnn"]``, which
+  defines the names an overview snippet uses (``model``, ``images``, ``masks`` ...);
+- ``<!-- continues -->`` runs it after the block above it on the same page (and that block's
+  setup);
+- ``<!-- not run: REASON -->`` skips it, with REASON as the skip's reason (a cluster, a GPU,
+  a file of the reader's).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +35,106 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ("xai", "reference_models")
 #: every runnable example of the documentation (run_all.py is `make docs`'s runner)
 EXAMPLES = sorted(p for p in (ROOT / "docs" / "examples").glob("*.py") if p.name != "run_all.py")
+
+
+# ------------------------------------------------------------ every python block of the pages
+#: The pages whose blocks run: README and every page of docs/ (a new page is picked up).
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+#: What ``<!-- run with: NAME -->`` runs before a block: the names overview snippets use.
+DOC_SETUPS = {
+    "shapes_cnn": """
+import reference_models
+import torch
+import xai
+ref = reference_models.load("shapes_cnn")
+model = ref.model
+images, labels, masks = (t[:2] for t in ref.data["test"].tensors)
+inputs, x, y = images, images, labels
+options = {}
+data, train_data, val_data = ref.data["test"], ref.data["train"], ref.data["val"]
+expl = xai.explain(model, images, method="integrated_gradients", n_steps=8)
+""",
+    "breast_cancer_mlp": """
+import reference_models
+import torch
+import xai
+ref = reference_models.load("breast_cancer_mlp")
+model = ref.model
+rows, labels = (t[:8] for t in ref.data["test"].tensors)
+inputs, x, y = rows, rows, labels
+options = {}
+x_test, y_test = ref.data["test"].tensors
+data, train_data, val_data = ref.data["test"], ref.data["train"], ref.data["val"]
+train, val = train_data, val_data
+""",
+}
+
+_FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", flags=re.S | re.M)
+_MARKER = re.compile(r"^<!--\s*(not run|run with|continues)\s*:?\s*(.*?)\s*-->$")
+
+
+def _doc_blocks() -> list[Any]:
+    """One pytest param per ```python block: ``(page, line, code, marker, argument)``, where
+    ``code`` already holds the setup and the earlier blocks a ``continues`` marker asks for."""
+    blocks = []
+    for page in DOC_PAGES:
+        text = page.read_text(encoding="utf-8")
+        previous = ""
+        for match in _FENCE.finditer(text):
+            line = text[: match.start()].count("\n") + 1
+            above = text[: match.start()].rstrip().splitlines()
+            marker = _MARKER.match(above[-1].strip()) if above else None
+            kind, argument = marker.groups() if marker else ("", "")
+            code = match.group(1)
+            if kind == "run with":
+                code = DOC_SETUPS.get(argument, f"raise KeyError({argument!r})") + code
+            elif kind == "continues":
+                code = previous + "\n" + code
+            previous = code
+            name = f"{page.relative_to(ROOT)}:{line}"
+            blocks.append(pytest.param(page, line, code, kind, argument, id=name))
+    return blocks
+
+
+def test_doc_block_markers_are_known() -> None:
+    """A misspelt marker would run a block without its setup, or skip it for no reason."""
+    problems = []
+    for page in DOC_PAGES:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if re.match(r"\s*<!--\s*(not run|run with|continues)", line):
+                marker = _MARKER.match(line.strip())
+                if marker is None or (
+                    marker.group(1) == "run with" and marker.group(2) not in DOC_SETUPS
+                ):
+                    problems.append(f"{page.name}:{number}: {line.strip()}")
+                elif marker.group(1) == "not run" and not marker.group(2):
+                    problems.append(f"{page.name}:{number}: 'not run' needs a reason")
+    assert not problems, problems
+
+
+def test_skipped_doc_blocks_are_few() -> None:
+    blocks = _doc_blocks()
+    skipped = [b for b in blocks if b.values[3] == "not run"]
+    assert len(blocks) >= 10 and len(skipped) <= len(blocks) // 4, [b.id for b in skipped]
+
+
+@pytest.mark.parametrize(("page", "line", "code", "kind", "argument"), _doc_blocks())
+def test_doc_block_runs(
+    page: Path, line: int, code: str, kind: str, argument: str, tmp_path: Path
+) -> None:
+    """Each ```python block of README.md and docs/*.md runs in a fresh interpreter."""
+    if kind == "not run":
+        pytest.skip(f"{page.name}:{line} is marked 'not run': {argument}")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CI": "1", "MPLBACKEND": "Agg"},
+    )
+    assert result.returncode == 0, f"{page.name}:{line}\n{result.stderr[-3000:]}"
 
 
 def test_readme_example_runs(tmp_path: Path) -> None:

@@ -271,4 +271,4 @@ def test_comparison_figure(image_expl: xai.Explanation) -> None:
     gradcam = xai.explain(models.small_cnn(), models.images(3), method="gradcam")
     figure = plot_comparison([image_expl, gradcam], index=1)
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
-    assert titles == ["integrated_gradients", "gradcam"]
+    assert titles == ["input", "integrated_gradients", "gradcam"]  # the input panel first

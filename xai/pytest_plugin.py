@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from xai.report.model import Report
+    from xai.report.model import MetricCheck, Report
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +68,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="TITLE",
         default="xai evaluation report",
         help="title of the report (default: 'xai evaluation report')",
+    )
+    group.addoption(
+        "--xai-report-root",
+        metavar="DIR",
+        default=None,
+        help="the project whose git commit and state the report records (default: pytest's "
+        "rootdir)",
     )
 
 
@@ -120,6 +127,8 @@ class ReportCollector:
         self.is_worker = hasattr(config, "workerinput")
         self.report: Report = Report(title=config.getoption("xai_report_title"))
         self.seeds: set[int] = set()
+        #: the random state when the tests started (read after collection)
+        self.start_seeds: dict[str, Any] = {}
         self.written: dict[str, Path] = {}
         self.error: str | None = None
         #: controller: the spool folder of the workers' journals (made for the first worker)
@@ -134,11 +143,32 @@ class ReportCollector:
                 worker = config.workerinput.get("workerid", "gw")  # type: ignore[attr-defined]
                 self.journal = Path(spool) / f"{worker}-{os.getpid()}.jsonl"
 
+    # --- seeds (where the tests run: a worker under xdist) ---
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.start_seeds = _torch_seeds()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """The random state as the test starts, before its fixtures run: what a test's own
+        ``torch.manual_seed`` sets afterwards does not change it."""
+        seeds = _torch_seeds()
+        if seeds:
+            self.report.record(item.nodeid).seeds.update(seeds)
+
     # --- outcomes (on the controller these include the workers' reports) ---
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:  # the controller receives every report (and writes the page)
+            return
         record = self.report.record(report.nodeid)
         message = report.longreprtext if report.failed else ""
+        # captured stdout/stderr/log, as pytest names them ("Captured stdout call"); each
+        # phase's report repeats the earlier phases' sections, add_section keeps one of each
+        for name, text in report.sections:
+            record.add_section(str(name), str(text))
+        if report.failed and not record.summary:
+            record.summary = _crash_line(report)
         record.duration += float(report.duration)  # set-up + call + teardown
         # pytest-xdist reports a test whose worker died with when="???": a failed call
         when = report.when if report.when in ("setup", "call", "teardown") else "call"
@@ -152,6 +182,7 @@ class ReportCollector:
                 longrepr = report.longrepr
                 if isinstance(longrepr, tuple) and len(longrepr) == 3:
                     record.message = str(longrepr[2])
+                    record.summary = record.message
             elif when == "call":
                 record.outcome = "passed"
         elif report.failed:  # teardown error
@@ -256,12 +287,13 @@ class ReportCollector:
         except OSError as error:  # the folder went away: reported as the write failing below
             _log.error("xai report: could not read the workers' records: %s", error)
 
+        # the seeds as the tests started (each test's own are in its record), not as they
+        # ended: a test's torch.manual_seed(0) would show as the run's seed
         seeds: dict[str, Any] = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED")}
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            seeds["torch_initial_seed"] = int(torch.initial_seed())
+        seeds.update(self.start_seeds)
         seeds["explanations"] = sorted(self.seeds)
-        self.report.provenance = collect(self.config.rootpath, seeds)
+        root = self.config.getoption("xai_report_root", default=None) or self.config.rootpath
+        self.report.provenance = collect(Path(root), seeds)
         self.report.provenance["exit_status"] = int(exitstatus)
         try:
             self.written = write_report(self.report, self.directory)
@@ -283,6 +315,25 @@ class ReportCollector:
             terminalreporter.write_line(f"xai report: {self.error}", red=True)
         elif self.written:
             terminalreporter.write_line(f"xai report: {self.written['html'].resolve()}")
+
+
+def _torch_seeds() -> dict[str, Any]:
+    """``{"torch_initial_seed": ...}`` when the run has imported torch, else ``{}`` (importing
+    it here would slow every run that does not use it)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "initial_seed"):
+        return {}
+    return {"torch_initial_seed": int(torch.initial_seed())}
+
+
+def _crash_line(report: pytest.TestReport) -> str:
+    """The failure in one line, as pytest's short test summary shows it."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = str(getattr(crash, "message", "") or "").strip()
+    if not text:
+        lines = [line for line in report.longreprtext.splitlines() if line.strip()]
+        text = lines[-1].strip() if lines else ""
+    return text.splitlines()[0] if text else ""
 
 
 def _number(value: Any, argument: str, allow_none: bool = False) -> float | None:
@@ -334,8 +385,8 @@ class XaiReport:
         value: Any,
         threshold: Any = None,
         higher_is_better: bool = True,
-    ) -> bool:
-        """Record a metric; returns whether it meets ``threshold`` (True without one).
+    ) -> MetricCheck:
+        """Record a metric; returns whether it meets ``threshold`` (true without one).
 
         Args:
             name: the metric's name, e.g. ``"accuracy"``.
@@ -344,13 +395,16 @@ class XaiReport:
             higher_is_better: whether larger values are better (``*_error``: False).
 
         Returns:
-            True when the metric meets its threshold (or has none), so a test can
-            ``assert xai_report.metric("accuracy", acc, threshold=0.9)``.
+            A :class:`~xai.report.model.MetricCheck`: true when the metric meets its
+            threshold (or has none), shown as its verdict, so that a failing
+            ``assert xai_report.metric("accuracy", acc, threshold=0.9)`` reads
+            ``assert accuracy 0.406 < threshold 0.9``.
 
         Raises:
             TypeError: a non-string name, a non-numeric value or threshold.
+            ValueError: a threshold that is not a finite number.
         """
-        from xai.report.model import Metric
+        from xai.report.model import Metric, MetricCheck
 
         name = _name(name)
         number = _number(value, "value")
@@ -363,7 +417,7 @@ class XaiReport:
         self._node.user_properties.append((f"xai.{name}", "nan" if number is None else number))
         if self._collector is not None:
             self._record().metrics.append(metric)
-        return metric.passed is not False
+        return MetricCheck(metric)
 
     def figure(self, name: str, figure: Any, caption: str = "") -> None:
         """Record a matplotlib figure (embedded as PNG; the figure is closed)."""
@@ -380,14 +434,33 @@ class XaiReport:
             return
         self._record().figures.append(FigureEntry(name, figure_to_png(figure), "figure", caption))
 
-    def explanation(self, name: str, explanation: Any, samples: int = 4) -> None:
+    def explanation(
+        self,
+        name: str,
+        explanation: Any,
+        samples: int = 4,
+        *,
+        class_names: Sequence[str] | None = None,
+        probabilities: Any = None,
+        model_name: str | None = None,
+    ) -> None:
         """Record an attribution gallery: the first ``samples`` samples of one explanation,
-        or, given a sequence of explanations of the same inputs, their maps side by side.
+        or, given a sequence of explanations of the same inputs, the input and their maps
+        side by side.
 
         Args:
             name: the gallery's name.
             explanation: an :class:`xai.Explanation`, or a sequence of them.
             samples: how many samples to show (default 4).
+            class_names: names of the classes, shown in titles and captions instead of
+                numbers (default: the explanation's ``extras["class_names"]``).
+            probabilities: the model's class probabilities ``(N, K)`` for the explained
+                inputs, to show the predicted class and its probability.
+            model_name: the model's name, for the figures' titles.
+
+        Raises:
+            TypeError: ``explanation`` is not an explanation or a sequence of them.
+            ValueError: ``samples`` is not a positive int.
         """
         from xai.explanation import Explanation
         from xai.report.model import FigureEntry, figure_to_png
@@ -415,9 +488,17 @@ class XaiReport:
                 self._collector.seeds.add(seed)
         record = self._record()
         methods = ", ".join(e.method for e in group)
+        from xai.viz import plot_explanation
+        from xai.viz._common import class_label
+
+        names = class_names if class_names is not None else group[0].extras.get("class_names")
+        labels = {"class_names": class_names, "probabilities": probabilities}
         for index in range(min(samples, len(group[0]))):
-            target = int(group[0].target[index])
-            figure = group[0].plot(index) if len(group) == 1 else plot_comparison(group, index)
+            target = class_label(int(group[0].target[index]), names)
+            if len(group) == 1:
+                figure = plot_explanation(group[0], index, model_name=model_name, **labels)
+            else:
+                figure = plot_comparison(group, index, model_name=model_name, **labels)
             caption = f"sample {index}, target {target}: {methods}"
             record.figures.append(
                 FigureEntry(f"{name} [{index}]", figure_to_png(figure), "explanation", caption)

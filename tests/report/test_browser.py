@@ -27,14 +27,15 @@ def _report() -> Report:
     report = Report(title="browser check")
     record = report.record("test_model.py::test_accuracy")
     record.metrics.append(Metric("accuracy", 0.95, 0.9))
-    figure = Figure(figsize=(4, 3))
-    axis = figure.subplots()
-    axis.imshow(np.linspace(0, 1, 64 * 64).reshape(64, 64), cmap="viridis")
-    record.figures.append(FigureEntry("gradient", figure_to_png(figure)))
     failing = report.record("test_model.py::test_f1")
     failing.outcome = "failed"
     failing.message = "AssertionError: f1 0.5 < 0.8"
     failing.metrics.append(Metric("f1", 0.5, 0.8))
+    # on a failure's section, which is open (a passed test's is collapsed)
+    figure = Figure(figsize=(4, 3))
+    axis = figure.subplots()
+    axis.imshow(np.linspace(0, 1, 64 * 64).reshape(64, 64), cmap="viridis")
+    failing.figures.append(FigureEntry("gradient", figure_to_png(figure)))
     report.provenance = {"date": "2026-01-01T00:00:00+00:00", "libraries": {"torch": "x"}}
     return report
 

@@ -5,7 +5,7 @@ writes it with :func:`write_report`; ``report.json`` follows :data:`SCHEMA`.
 """
 
 from xai._files import atomic_write
-from xai.report.model import SCHEMA_VERSION, Metric, Report, TestRecord
+from xai.report.model import SCHEMA_VERSION, Metric, MetricCheck, Report, TestRecord
 from xai.report.schema import SCHEMA, validate, validation_errors
 from xai.report.writers import render_html, render_markdown, write_report
 
@@ -13,6 +13,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "Metric",
+    "MetricCheck",
     "Report",
     "TestRecord",
     "atomic_write",

@@ -16,7 +16,7 @@ from typing import Any
 from xai._files import to_json_value
 
 #: Version of the ``report.json`` layout; bumped when the schema changes.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 OUTCOMES = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
 
@@ -59,8 +59,59 @@ class Metric:
             return self.value >= self.threshold
         return self.value <= self.threshold
 
+    def describe(self) -> str:
+        """The verdict in one line, as a failed test shows it: ``"accuracy 0.406 < threshold
+        0.9"`` (``>=`` when met; ``>``/``<=`` for lower-is-better metrics)."""
+        value = "nan" if self.value is None else f"{self.value:.4g}"
+        if self.threshold is None:
+            return f"{self.name} {value}"
+        if self.value is None:
+            return f"{self.name} is not a finite number (threshold {self.threshold:.4g})"
+        if self.higher_is_better:
+            sign = ">=" if self.passed else "<"
+        else:
+            sign = "<=" if self.passed else ">"
+        return f"{self.name} {value} {sign} threshold {self.threshold:.4g}"
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
+
+
+class MetricCheck:
+    """What :meth:`xai.pytest_plugin.XaiReport.metric` returns: true when the metric meets
+    its threshold (or has none), and shown as its verdict, so that a failing
+    ``assert xai_report.metric("accuracy", v, threshold=0.9)`` reads
+    ``assert accuracy 0.406 < threshold 0.9`` in pytest's output instead of ``assert False``.
+
+    Attributes:
+        metric: the recorded :class:`Metric`.
+    """
+
+    __slots__ = ("metric",)
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    @property
+    def passed(self) -> bool:
+        """True unless the metric has a threshold it does not meet."""
+        return self.metric.passed is not False
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):  # `check == True` reads as the verdict
+            return self.passed is other
+        if isinstance(other, MetricCheck):
+            return self.metric == other.metric
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return self.metric.describe()
 
 
 @dataclass
@@ -90,24 +141,44 @@ class FigureEntry:
 
 @dataclass
 class TestRecord:
-    """One test's section of the report."""
+    """One test's section of the report.
+
+    ``summary`` is the failure in one line as pytest's short summary shows it (e.g.
+    ``AssertionError: assert accuracy 0.406 < threshold 0.9``); ``message`` the whole
+    traceback. ``sections`` are the captured outputs, ``{"name": "Captured stdout call",
+    "text": ...}`` as pytest names them; ``seeds`` the random state read when the test
+    started (``torch_initial_seed``).
+    """
 
     nodeid: str
     outcome: str = "passed"
     duration: float = 0.0
     message: str = ""
+    summary: str = ""
     metrics: list[Metric] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[FigureEntry] = field(default_factory=list)
+    sections: list[dict[str, str]] = field(default_factory=list)
+    seeds: dict[str, Any] = field(default_factory=dict)
 
     def has_entries(self) -> bool:
-        return bool(self.metrics or self.tables or self.figures)
+        return bool(self.metrics or self.tables or self.figures or self.seeds)
 
     def merge_entries(self, other: TestRecord) -> None:
-        """Add ``other``'s metrics, tables and figures (e.g. from an xdist worker)."""
+        """Add ``other``'s metrics, tables, figures and seeds (e.g. from an xdist worker)."""
         self.metrics.extend(other.metrics)
         self.tables.extend(other.tables)
         self.figures.extend(other.figures)
+        self.seeds.update(other.seeds)
+
+    def add_section(self, name: str, text: str) -> None:
+        """Record captured output ``name`` (one per name: pytest repeats the earlier phases'
+        sections in each later phase's report)."""
+        for section in self.sections:
+            if section["name"] == name:
+                section["text"] = text
+                return
+        self.sections.append({"name": name, "text": text})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data (NaN and infinite numbers as None)."""
@@ -117,9 +188,12 @@ class TestRecord:
                 "outcome": self.outcome,
                 "duration": self.duration,
                 "message": self.message,
+                "summary": self.summary,
                 "metrics": [m.to_dict() for m in self.metrics],
                 "tables": [t.to_dict() for t in self.tables],
                 "figures": [f.to_dict() for f in self.figures],
+                "sections": [dict(s) for s in self.sections],
+                "seeds": dict(self.seeds),
             }
         )
 
@@ -130,6 +204,7 @@ class TestRecord:
             outcome=data.get("outcome", "passed"),
             duration=float(data.get("duration", 0.0)),
             message=data.get("message", ""),
+            summary=data.get("summary", ""),
             metrics=[
                 Metric(m["name"], m["value"], m.get("threshold"), m.get("higher_is_better", True))
                 for m in data.get("metrics", [])
@@ -139,6 +214,10 @@ class TestRecord:
                 FigureEntry(f["name"], f["png"], f.get("kind", "figure"), f.get("caption", ""))
                 for f in data.get("figures", [])
             ],
+            sections=[
+                {"name": str(s["name"]), "text": str(s["text"])} for s in data.get("sections", [])
+            ],
+            seeds=dict(data.get("seeds", {})),
         )
 
 

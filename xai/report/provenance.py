@@ -13,12 +13,12 @@ from typing import Any
 from xai._provenance import library_versions
 
 
-def git_commit(directory: str | os.PathLike[str]) -> str | None:
-    """The commit checked out at ``directory`` (``"<sha>+dirty"`` with local changes), or None
-    outside a git checkout or without git."""
+def _git(directory: str | os.PathLike[str], *arguments: str) -> str | None:
+    """``git <arguments>`` run in ``directory``: its output, or None when git is missing or
+    fails (outside a checkout, say)."""
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        result = subprocess.run(
+            ["git", *arguments],
             cwd=directory,
             capture_output=True,
             text=True,
@@ -27,15 +27,28 @@ def git_commit(directory: str | os.PathLike[str]) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    if sha.returncode != 0:
-        return None
-    return sha.stdout.strip() or None
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_commit(directory: str | os.PathLike[str]) -> str | None:
+    """The commit checked out at ``directory``, or None outside a git checkout or without
+    git."""
+    sha = _git(directory, "rev-parse", "HEAD")
+    return (sha or "").strip() or None
+
+
+def git_dirty(directory: str | os.PathLike[str]) -> bool | None:
+    """Whether the checkout at ``directory`` has changes to tracked files since its commit
+    (untracked files aside); None outside a git checkout or without git."""
+    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
 
 
 def device_info() -> dict[str, Any]:
     """The compute device the run could use: CUDA device names when present, else CPU."""
     info: dict[str, Any] = {"platform": platform.platform(), "processor": platform.machine()}
     import torch
+
     info["cuda_available"] = bool(torch.cuda.is_available())
     if info["cuda_available"]:
         info["cuda_devices"] = [
@@ -53,8 +66,13 @@ def collect(root: str | os.PathLike[str], seeds: dict[str, Any] | None = None) -
     """The provenance block of a report.
 
     Args:
-        root: the folder whose git commit is recorded (pytest's rootdir).
+        root: the project the run tested, whose git commit and state are recorded (pytest's
+            rootdir; ``xai report`` passes the folder it was started in).
         seeds: seeds in use (e.g. ``{"torch_initial_seed": ..., "PYTHONHASHSEED": ...}``).
+
+    Returns:
+        The block: date, libraries, device, seeds, ``git_commit``, ``git_dirty`` (changes to
+        tracked files since that commit), Python, the command line and ``root``.
     """
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -62,6 +80,7 @@ def collect(root: str | os.PathLike[str], seeds: dict[str, Any] | None = None) -
         "device": device_info(),
         "seeds": dict(seeds or {}),
         "git_commit": git_commit(root),
+        "git_dirty": git_dirty(root),
         "python": sys.version.split()[0],
         "command": " ".join(sys.argv),
         "root": str(Path(root)),

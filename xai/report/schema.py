@@ -26,12 +26,34 @@ _METRIC = {
 
 _TEST = {
     "type": "object",
-    "required": ["nodeid", "outcome", "duration", "message", "metrics", "tables", "figures"],
+    "required": [
+        "nodeid",
+        "outcome",
+        "duration",
+        "message",
+        "summary",
+        "metrics",
+        "tables",
+        "figures",
+        "sections",
+        "seeds",
+    ],
     "properties": {
         "nodeid": {"type": "string"},
         "outcome": {"enum": list(OUTCOMES)},
         "duration": {"type": "number", "minimum": 0},
         "message": {"type": "string"},
+        "summary": {"type": "string"},
+        "sections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "text"],
+                "properties": {"name": {"type": "string"}, "text": {"type": "string"}},
+                "additionalProperties": False,
+            },
+        },
+        "seeds": {"type": "object"},
         "metrics": {"type": "array", "items": _METRIC},
         "tables": {
             "type": "array",
@@ -97,6 +119,8 @@ SCHEMA: dict[str, Any] = {
                 "device": {"type": "object"},
                 "seeds": {"type": "object"},
                 "git_commit": {"type": ["string", "null"]},
+                "git_dirty": {"type": ["boolean", "null"]},
+                "root": {"type": "string"},
             },
         },
         "tests": {"type": "array", "items": _TEST},

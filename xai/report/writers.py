@@ -235,21 +235,40 @@ def render_markdown(report: Report) -> str:
     if failures:
         parts += ["", "### Failures", ""]
         for test in failures:
-            first = test.message.strip().splitlines()[-1] if test.message.strip() else ""
+            first = _crash_line(test)
             parts.append(f"- {_code(test.nodeid)} ({test.outcome}): {_md(first[:200])}")
     commit = report.provenance.get("git_commit")
     parts += ["", f"_Generated {_md(report.provenance.get('date', ''))}"]
-    parts[-1] += f" at commit {_code(str(commit)[:12])}_" if commit else "_"
+    dirty = " (with local changes)" if report.provenance.get("git_dirty") else ""
+    parts[-1] += f" at commit {_code(str(commit)[:12])}{dirty}_" if commit else "_"
     return "\n".join(parts) + "\n"
 
 
-# --- HTML ----------------------------------------------------------------------------------
+# --- HTML ---------------------------------------------------------------------------------
 
 _e = html.escape
 
+#: The order of the page's test sections: failures first, then what needs a look, then the rest.
+_SECTION_ORDER = ("failed", "error", "xpassed", "passed", "xfailed", "skipped")
+_OPEN = frozenset({"failed", "error"})
 
-def _metrics_table(rows: list[tuple[str, Metric]], with_test: bool) -> str:
-    head = ("<th>test</th>" if with_test else "") + (
+
+def _header(text: Any) -> str:
+    """A table header, escaped, that may break after ``_`` (``completeness_<wbr>error``) and
+    between words but never inside one."""
+    return _e(str(text)).replace("_", "_<wbr>")
+
+
+def _anchor(index: int) -> str:
+    return f"test-{index}"
+
+
+def _test_link(index: int, nodeid: str, short: bool = True) -> str:
+    return f'<a href="#{_anchor(index)}">{_e(_short(nodeid) if short else nodeid)}</a>'
+
+
+def _metrics_table(rows: list[tuple[str, Metric]], links: dict[str, int] | None) -> str:
+    head = ("<th>test</th>" if links is not None else "") + (
         "<th>metric</th><th>value</th><th>threshold</th><th>verdict</th>"
     )
     body = []
@@ -260,56 +279,139 @@ def _metrics_table(rows: list[tuple[str, Metric]], with_test: bool) -> str:
             if metric.threshold is None
             else f"{'≥' if metric.higher_is_better else '≤'} {_format(metric.threshold)}"
         )
-        cells = f"<td>{_e(_short(nodeid))}</td>" if with_test else ""
+        cells = ""
+        if links is not None:
+            index = links.get(nodeid)
+            cells = (
+                f"<td>{_e(_short(nodeid))}</td>"
+                if index is None
+                else f"<td>{_test_link(index, nodeid)}</td>"
+            )
         cells += (
             f"<td>{_e(metric.name)}</td><td>{_e(_format(metric.value))}</td>"
             f"<td>{_e(threshold)}</td><td{css}>{_e(_verdict(metric))}</td>"
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
 def _table(table: Table) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
+    head = "".join(f"<th>{_header(c)}</th>" for c in table.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{_e(_format(v))}</td>" for v in row) + "</tr>" for row in table.rows
     )
-    return f"<h3>{_e(table.name)}</h3><table><tr>{head}</tr>{rows}</table>"
+    return (
+        f'<h3>{_e(table.name)}</h3><div class="scroll"><table><tr>{head}</tr>{rows}</table></div>'
+    )
 
 
-def _test_section(index: int, test: TestRecord) -> str:
-    parts = [
-        f'<section class="test" id="test-{index}"><h2>{_e(test.nodeid)}'
-        f'<span class="badge {test.outcome}">{test.outcome}</span>'
-        f'<span class="badge total">{test.duration:.2f} s</span></h2>'
-    ]
+def _crash_line(test: TestRecord) -> str:
+    """The failure in one line: pytest's short summary, else the message's last line."""
+    if test.summary.strip():
+        return test.summary.strip().splitlines()[0]
+    lines = [line for line in test.message.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _badges(test: TestRecord) -> str:
+    return (
+        f'<span class="badge {_e(test.outcome)}">{_e(test.outcome)}</span>'
+        f'<span class="badge total">{test.duration:.2f} s</span>'
+    )
+
+
+def _test_body(test: TestRecord) -> list[str]:
+    parts = []
+    failed = test.outcome in _OPEN
+    if failed and _crash_line(test):
+        parts.append(f'<p class="crash">{_e(_crash_line(test))}</p>')
+    if test.seeds:
+        seeds = ", ".join(f"{k} {v}" for k, v in test.seeds.items())
+        parts.append(f'<p class="meta">seeds when the test started: {_e(seeds)}</p>')
     if test.message:
-        parts.append(f'<pre class="message">{_e(test.message)}</pre>')
+        if failed:
+            parts.append(f'<pre class="message">{_e(test.message)}</pre>')
+        else:
+            parts.append(f'<p class="meta">{_e(test.message)}</p>')
     if test.metrics:
-        parts.append(_metrics_table([(test.nodeid, m) for m in test.metrics], with_test=False))
+        parts.append(_metrics_table([(test.nodeid, m) for m in test.metrics], links=None))
     parts.extend(_table(table) for table in test.tables)
     for figure in test.figures:
         caption = figure.name + (f" — {figure.caption}" if figure.caption else "")
         parts.append(
-            f'<figure class="{figure.kind}"><img alt="{_e(figure.name)}" '
-            f'src="data:image/png;base64,{figure.png}"><figcaption>{_e(caption)}</figcaption>'
-            "</figure>"
+            f'<figure class="{_e(figure.kind)}"><img alt="{_e(figure.name)}" '
+            f'src="data:image/png;base64,{_e(figure.png)}"><figcaption>{_e(caption)}'
+            "</figcaption></figure>"
         )
-    parts.append("</section>")
-    return "\n".join(parts)
+    for section in test.sections:  # as pytest-html shows them: one block per stream and phase
+        is_open = " open" if failed else ""
+        parts.append(
+            f'<details class="output"{is_open}><summary>{_e(section["name"])}</summary>'
+            f'<pre class="output">{_e(section["text"])}</pre></details>'
+        )
+    return parts
+
+
+def _test_section(index: int, test: TestRecord) -> str:
+    """A failure as an open section; any other test as a ``<details>`` that opens on a click
+    (or when a link to its anchor is followed)."""
+    title = f"{_e(test.nodeid)}{_badges(test)}"
+    body = "\n".join(_test_body(test))
+    if test.outcome in _OPEN:
+        return (
+            f'<section class="test test-{_e(test.outcome)}" id="{_anchor(index)}"><h2>{title}</h2>\n'
+            f"{body}\n</section>"
+        )
+    # the anchor is on the body, not on <details>: following a link to an element inside a
+    # closed <details> opens it (browsers reveal a fragment's target), no script needed
+    return (
+        f'<details class="test test-{_e(test.outcome)}"><summary><h2>{title}</h2></summary>\n'
+        f'<div class="body" id="{_anchor(index)}">{body}</div>\n</details>'
+    )
+
+
+def _ordered(report: Report) -> list[tuple[int, TestRecord]]:
+    """The tests with their anchor numbers (run order), failures first."""
+    numbered = list(enumerate(report.tests.values()))
+    rank = {outcome: position for position, outcome in enumerate(_SECTION_ORDER)}
+    return sorted(numbered, key=lambda pair: (rank.get(pair[1].outcome, len(rank)), pair[0]))
 
 
 def _mapping_table(mapping: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{_e(str(k))}</th><td>{_e(dumps_json(v) if isinstance(v, (dict, list)) else _format(v))}</td></tr>"
+        f"<tr><th>{_header(k)}</th><td>"
+        f"{_e(dumps_json(v) if isinstance(v, (dict, list)) else _format(v))}</td></tr>"
         for k, v in mapping.items()
     )
-    return f"<table>{rows}</table>"
+    return f'<div class="scroll"><table>{rows}</table></div>'
+
+
+def _failures(ordered: list[tuple[int, TestRecord]]) -> str:
+    failing = [(i, t) for i, t in ordered if t.outcome in _OPEN]
+    if not failing:
+        return ""
+    items = "".join(
+        f"<li>{_test_link(i, t.nodeid, short=False)} ({_e(t.outcome)})"
+        + (f': <span class="bad">{_e(_crash_line(t))}</span>' if _crash_line(t) else "")
+        + "</li>"
+        for i, t in failing
+    )
+    return f'<h3 id="failures">Failures ({len(failing)})</h3><ul class="failures">{items}</ul>'
+
+
+def _contents(ordered: list[tuple[int, TestRecord]]) -> str:
+    items = ['<li><a href="#summary">Summary</a></li>']
+    items += [f"<li>{_test_link(i, t.nodeid, short=False)}{_badges(t)}</li>" for i, t in ordered]
+    items.append('<li><a href="#provenance">Provenance</a></li>')
+    return f"<ol>{''.join(items)}</ol>"
 
 
 def render_html(report: Report) -> str:
-    """The report as one self-contained HTML page (inline CSS, figures as data URIs)."""
+    """The report as one self-contained HTML page (inline CSS, figures as data URIs, no
+    scripts): the summary with links to each failure, a table of contents, the failures
+    (open, first), then the other tests (collapsed), then the provenance."""
     counts = report.counts()
+    ordered = _ordered(report)
     cards = f'<div class="card total"><b>{len(report.tests)}</b>tests</div>' + "".join(
         f'<div class="card {k}"><b>{v}</b>{k}</div>' for k, v in counts.items() if v
     )
@@ -322,27 +424,32 @@ def render_html(report: Report) -> str:
             for name, info in report.models.items()
         )
         models = (
-            "<h3>Models</h3><table><tr><th>model</th><th>task</th><th>classes</th>"
-            f"<th>source</th></tr>{rows}</table>"
+            '<h3>Models</h3><div class="scroll"><table><tr><th>model</th><th>task</th>'
+            f"<th>classes</th><th>source</th></tr>{rows}</table></div>"
         )
     headline = report.headline_metrics()
+    links = {t.nodeid: i for i, t in ordered}
     headline_html = (
-        "<h3>Metrics against thresholds</h3>" + _metrics_table(headline, with_test=True)
+        "<h3>Metrics against thresholds</h3>" + _metrics_table(headline, links=links)
         if headline
         else ""
     )
-    tests = "\n".join(_test_section(i, t) for i, t in enumerate(report.tests.values()))
+    tests = "\n".join(_test_section(i, t) for i, t in ordered)
     provenance = dict(report.provenance)
     libraries = provenance.pop("libraries", {})
     subtitle = f"generated {provenance.get('date', '')}"
     if provenance.get("git_commit"):
         subtitle += f" · commit {str(provenance['git_commit'])[:12]}"
+        if provenance.get("git_dirty"):
+            subtitle += " (with local changes)"
     return PAGE.substitute(
         title=_e(report.title),
         subtitle=_e(subtitle),
         cards=cards,
+        failures=_failures(ordered),
         models=models,
         headline=headline_html,
+        contents=_contents(ordered),
         tests=tests,
         provenance=_mapping_table(provenance) + "<h3>Libraries</h3>" + _mapping_table(libraries),
     )

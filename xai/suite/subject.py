@@ -27,7 +27,15 @@ from xai.errors import InputError, InputTypeError
 from xai.training.checkpoint import history_path
 from xai.training.history import History
 
-__all__ = ["Subject", "load_factory", "parse_spec", "reference_subject", "user_subject"]
+__all__ = [
+    "Subject",
+    "load_factory",
+    "parse_spec",
+    "reference_subject",
+    "user_data",
+    "user_model",
+    "user_subject",
+]
 
 #: A file given as a path or as its bytes (e.g. a browser upload).
 FileLike = str | os.PathLike[str] | bytes
@@ -342,28 +350,75 @@ def _check_model_fits_data(
     return classes
 
 
-def user_subject(
-    spec: str, weights: FileLike, data: FileLike, *, max_data_bytes: int | None = None
-) -> Subject:
-    """A user's model: ``spec`` is ``module:factory`` (a callable returning the ``nn.Module``),
-    ``weights`` a safetensors file of its state dict, ``data`` an ``.npz`` file with arrays
-    ``x`` (inputs) and ``y`` (labels), optionally ``masks``, ``class_names`` and
-    ``feature_names`` (string arrays). Files are paths or their bytes.
+def _built_model(
+    spec: str, state_dict: dict[str, torch.Tensor] | None, weights: FileLike | None
+) -> nn.Module:
+    """The factory's model (eval mode), holding ``state_dict`` (read from ``weights``) when
+    given."""
+    factory = load_factory(spec)
+    try:
+        model = factory()
+    except Exception as error:
+        raise InputError(
+            "model",
+            f"calling {spec}() failed: {type(error).__name__}: {error}. The factory "
+            "must take no arguments and return the torch.nn.Module.",
+        ) from error
+    if not isinstance(model, nn.Module):
+        raise InputTypeError(
+            "model", f"{spec} returned {type(model).__name__}, expected a torch.nn.Module."
+        )
+    if state_dict is not None and weights is not None:
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as error:
+            raise InputError(
+                "weights", f"{_describe(weights)} does not fit the model of {spec}: {error}"
+            ) from error
+    model.eval()
+    return model
 
-    Both files are read and checked before the module is imported and the factory called, so
-    a bad upload runs no code. ``max_data_bytes`` bounds the arrays of ``data`` once
-    decompressed (checked from the file's headers before decompressing; None: no bound).
+
+def user_model(spec: str, weights: FileLike | None = None) -> nn.Module:
+    """The model of ``module:factory`` (eval mode), with the safetensors ``weights`` loaded
+    when given (else as the factory built it: ``xai train`` starts from there). The weights
+    are read before the factory's module is imported.
 
     Raises:
-        InputError: a malformed spec, missing or unreadable files, missing arrays, data larger
-            than ``max_data_bytes``, weights that do not fit the model, inputs the model cannot
-            take.
+        InputError: a malformed spec, a missing or unreadable weights file, weights that do not
+            fit the model.
         InputTypeError: a factory that does not return an ``nn.Module``.
     """
     parse_spec(spec)
-    _check_exists("weights", weights, ".safetensors", spec)
-    _check_exists("data", data, ".npz", spec)
-    state_dict = _load_weights(weights)
+    state_dict = None
+    if weights is not None:
+        _check_exists("weights", weights, ".safetensors", spec)
+        state_dict = _load_weights(weights)
+    return _built_model(spec, state_dict, weights)
+
+
+def user_data(
+    data: FileLike, *, argument: str = "data", max_data_bytes: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs ``x`` (float32) and labels ``y`` (int64) of an ``.npz`` file, checked as
+    :func:`user_subject` checks them; errors name ``argument`` (e.g. ``val_data``).
+
+    Raises:
+        InputError: a missing or unreadable file, missing arrays, arrays that do not match.
+    """
+    if not isinstance(data, bytes) and not Path(data).is_file():
+        raise InputError(argument, f"expected an existing .npz file, got {str(data)!r}.")
+    try:
+        inputs, labels, _ = _read_data(data, max_data_bytes)
+    except InputError as error:
+        raise error.renamed(argument) from error
+    return inputs, labels
+
+
+def _read_data(
+    data: FileLike, max_data_bytes: int | None
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
+    """``x`` and ``y`` of an ``.npz`` file as tensors, checked, and all its arrays."""
     arrays = _load_arrays(data, max_data_bytes)
     missing = {"x", "y"} - set(arrays)
     if missing:
@@ -391,31 +446,38 @@ def user_subject(
             f"expected 'x' of shape (N, ...) and 'y' of shape (N,) with N > 0, got "
             f"x {tuple(inputs.shape)} and y {tuple(labels.shape)}.",
         )
+    return inputs, labels, arrays
+
+
+def user_subject(
+    spec: str, weights: FileLike, data: FileLike, *, max_data_bytes: int | None = None
+) -> Subject:
+    """A user's model: ``spec`` is ``module:factory`` (a callable returning the ``nn.Module``),
+    ``weights`` a safetensors file of its state dict, ``data`` an ``.npz`` file with arrays
+    ``x`` (inputs) and ``y`` (labels), optionally ``masks``, ``class_names`` and
+    ``feature_names`` (string arrays). Files are paths or their bytes.
+
+    Both files are read and checked before the module is imported and the factory called, so
+    a bad upload runs no code. ``max_data_bytes`` bounds the arrays of ``data`` once
+    decompressed (checked from the file's headers before decompressing; None: no bound).
+
+    Raises:
+        InputError: a malformed spec, missing or unreadable files, missing arrays, data larger
+            than ``max_data_bytes``, weights that do not fit the model, inputs the model cannot
+            take.
+        InputTypeError: a factory that does not return an ``nn.Module``.
+    """
+    parse_spec(spec)
+    _check_exists("weights", weights, ".safetensors", spec)
+    _check_exists("data", data, ".npz", spec)
+    state_dict = _load_weights(weights)
+    inputs, labels, arrays = _read_data(data, max_data_bytes)
     masks = torch.as_tensor(arrays["masks"]).bool() if "masks" in arrays else None
     class_names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
     feature_names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
 
     # Only now, with both files read, is the user's code run.
-    factory = load_factory(spec)
-    try:
-        model = factory()
-    except Exception as error:
-        raise InputError(
-            "model",
-            f"calling {spec}() failed: {type(error).__name__}: {error}. The factory "
-            "must take no arguments and return the torch.nn.Module.",
-        ) from error
-    if not isinstance(model, nn.Module):
-        raise InputTypeError(
-            "model", f"{spec} returned {type(model).__name__}, expected a torch.nn.Module."
-        )
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise InputError(
-            "weights", f"{_describe(weights)} does not fit the model of {spec}: {error}"
-        ) from error
-    model.eval()
+    model = _built_model(spec, state_dict, weights)
 
     classes = _check_model_fits_data(model, inputs, labels, spec)
     if class_names is not None and len(class_names) != classes:

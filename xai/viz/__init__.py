@@ -3,7 +3,8 @@
 - :mod:`xai.viz.explanation`: an explanation's maps or bars, several methods side by side;
 - :mod:`xai.viz.overlay`: maps blended over their images as RGB arrays (interactive views);
 - :mod:`xai.viz.classification`: confusion matrix, ROC curves, reliability, training curves;
-- :mod:`xai.viz.quality`: deletion/insertion curves, randomisation checks, method comparisons.
+- :mod:`xai.viz.quality`: deletion/insertion curves, randomisation checks, method comparisons;
+- :mod:`xai.viz.dataset`: a whole-dataset run's summary (importance, class maps, examples).
 
 Every figure is reachable as ``xai.viz.<name>``.
 """
@@ -15,6 +16,7 @@ from xai.viz.classification import (
     plot_roc_curves,
     plot_training_curves,
 )
+from xai.viz.dataset import plot_class_maps, plot_confidence_examples, plot_dataset_summary
 from xai.viz.explanation import plot_comparison, plot_explanation
 from xai.viz.overlay import attribution_scale, input_image, overlay_image
 from xai.viz.quality import (
@@ -31,8 +33,11 @@ __all__ = [
     "input_image",
     "overlay_image",
     "plot_agreement_matrix",
+    "plot_class_maps",
     "plot_comparison",
+    "plot_confidence_examples",
     "plot_confusion_matrix",
+    "plot_dataset_summary",
     "plot_explanation",
     "plot_method_comparison",
     "plot_perturbation_curves",

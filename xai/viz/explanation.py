@@ -1,8 +1,14 @@
 """Figures of explanations (matplotlib only, no pyplot state: every function returns a Figure).
 
 Signed attributions use a diverging colormap centred on zero; non-negative ones (Grad-CAM) a
-sequential one. ``shared_scale=True`` gives every sample of a batch the same colour scale, so
+sequential one; each colorbar says which (``"attribution (signed)"``, ``"Grad-CAM
+relevance"``). ``shared_scale=True`` gives every sample of a batch the same colour scale, so
 maps can be compared across samples.
+
+Titles name the sample and its target class, by name when the class names are known
+(``class_names=``, else the explanation's ``extras["class_names"]``), and the model's predicted
+class with its probability when the probabilities are given (``probabilities=``, e.g.
+``model(x).softmax(-1)``, else ``extras["probabilities"]``).
 """
 
 from __future__ import annotations
@@ -13,11 +19,21 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from xai._validation import check_bool, check_positive_int, check_sample_index
 from xai.errors import InputError, InputTypeError
 from xai.explanation import Explanation
-from xai.viz._common import DIVERGING, SEQUENTIAL, color_scale, display_image
+from xai.viz._common import (
+    DIVERGING,
+    SEQUENTIAL,
+    check_class_names,
+    check_probabilities,
+    color_scale,
+    display_image,
+    prediction_text,
+    value_label,
+)
 
 
 def _check_explanation(value: object, name: str) -> None:
@@ -28,6 +44,45 @@ def _check_explanation(value: object, name: str) -> None:
         )
 
 
+def _labels(
+    explanation: Explanation, class_names: object, probabilities: object
+) -> tuple[list[str] | None, torch.Tensor | None]:
+    """The class names and probabilities a figure shows: the arguments, else the
+    explanation's ``extras["class_names"]`` / ``extras["probabilities"]``."""
+    names = check_class_names(
+        class_names if class_names is not None else explanation.extras.get("class_names"),
+        "class_names" if class_names is not None else 'extras["class_names"]',
+    )
+    if probabilities is None:
+        probabilities = explanation.extras.get("probabilities")
+    return names, check_probabilities(probabilities, len(explanation))
+
+
+def _check_model_name(model_name: object) -> str | None:
+    if model_name is not None and not isinstance(model_name, str):
+        raise InputTypeError(
+            "model_name", f"expected the model's name as a string, got {type(model_name).__name__}."
+        )
+    return model_name
+
+
+def sample_title(
+    explanation: Explanation,
+    index: int,
+    class_names: Sequence[str] | None,
+    probabilities: torch.Tensor | None,
+    model_name: str | None = None,
+    method: bool = True,
+) -> str:
+    """``"shapes_cnn · gradcam · sample 0\ntarget circle, predicted (p = 0.97)"``."""
+    head = [model_name] if model_name else []
+    head += [explanation.method] if method else []
+    head.append(f"sample {index}")
+    row = probabilities[index] if probabilities is not None else None
+    prediction = prediction_text(int(explanation.target[index]), class_names, row)
+    return " · ".join(head) + "\n" + prediction
+
+
 def plot_explanation(
     explanation: Explanation,
     index: int = 0,
@@ -36,13 +91,19 @@ def plot_explanation(
     overlay: bool = True,
     feature_names: Sequence[str] | None = None,
     max_features: int = 20,
+    class_names: Sequence[str] | None = None,
+    probabilities: torch.Tensor | np.ndarray | None = None,
+    model_name: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Plot the explanation of sample ``index``.
 
-    Images: the input next to its attribution map (overlaid on the input when ``overlay``).
-    Tabular: a bar chart of the ``max_features`` largest attributions with feature names
-    (``feature_names``, else ``explanation.extras["feature_names"]``, else ``x0, x1, ...``).
+    Images: the input next to its attribution map (overlaid on the input when ``overlay``),
+    with a labelled colorbar. Tabular: a bar chart of the ``max_features`` largest
+    attributions with feature names (``feature_names``, else
+    ``explanation.extras["feature_names"]``, else ``x0, x1, ...``). The title names the method,
+    the sample and its target class (and the model's prediction when ``probabilities`` are
+    known).
 
     Args:
         explanation: the explanation to plot.
@@ -51,15 +112,22 @@ def plot_explanation(
         overlay: draw image maps over a faded copy of the input.
         feature_names: names of tabular features.
         max_features: bars shown for tabular data.
+        class_names: names of the classes in label order, for the title (default:
+            ``explanation.extras["class_names"]``, else class numbers).
+        probabilities: the model's class probabilities ``(N, K)`` of the explained inputs
+            (e.g. ``model(x).softmax(-1)``; default ``explanation.extras["probabilities"]``):
+            the title then shows the predicted class and its probability.
+        model_name: the model's name, for the title.
         ax: draw the attribution panel into this Axes instead of a new figure.
 
     Returns:
         The matplotlib Figure.
 
     Raises:
-        TypeError: ``explanation``, ``feature_names`` or ``ax`` is of the wrong type.
-        ValueError: ``feature_names`` does not have one name per feature, or
-            ``max_features`` is not positive.
+        TypeError: ``explanation``, ``feature_names``, ``class_names``, ``probabilities``,
+            ``model_name`` or ``ax`` is of the wrong type.
+        ValueError: ``feature_names`` does not have one name per feature, ``probabilities``
+            not one row per sample, or ``max_features`` is not positive.
         IndexError: ``index`` is not one of the explained samples.
     """
     _check_explanation(explanation, "explanation")
@@ -79,17 +147,27 @@ def plot_explanation(
         )
     if ax is not None and not isinstance(ax, Axes):
         raise InputTypeError("ax", f"expected a matplotlib Axes, got {type(ax).__name__}.")
+    names, probs = _labels(explanation, class_names, probabilities)
+    model_name = _check_model_name(model_name)
     heatmaps = explanation.heatmap().detach().float().cpu()
     values = heatmaps[index]
     magnitude, signed = color_scale(heatmaps if shared_scale else values)
     signed = signed or (shared_scale and bool((heatmaps < 0).any()))
-    title = f"{explanation.method} · sample {index} · target {int(explanation.target[index])}"
+    title = sample_title(explanation, index, names, probs, model_name)
 
     if explanation.is_image:
         return draw_image_panel(explanation, index, values, magnitude, signed, overlay, ax, title)
     return draw_bar_panel(
         explanation, values.flatten(), magnitude, feature_names, max_features, ax, title
     )
+
+
+def draw_input_panel(explanation: Explanation, index: int, ax: Axes) -> None:
+    """The input image of sample ``index``, titled ``"input"``."""
+    image, image_cmap = display_image(explanation.inputs[index])
+    ax.imshow(image, cmap=image_cmap)
+    ax.set_title("input", fontsize=9)
+    ax.axis("off")
 
 
 def draw_image_panel(
@@ -104,11 +182,9 @@ def draw_image_panel(
 ) -> Figure:
     image, image_cmap = display_image(explanation.inputs[index])
     if ax is None:
-        figure = Figure(figsize=(7.0, 3.4), layout="constrained")
+        figure = Figure(figsize=(7.4, 3.6), layout="constrained")
         input_ax, ax = figure.subplots(1, 2)
-        input_ax.imshow(image, cmap=image_cmap)
-        input_ax.set_title("input")
-        input_ax.axis("off")
+        draw_input_panel(explanation, index, input_ax)
     else:
         figure = ax.get_figure()  # type: ignore[assignment]
     cmap, vmin = (DIVERGING, -magnitude) if signed else (SEQUENTIAL, 0.0)
@@ -119,7 +195,13 @@ def draw_image_panel(
     )
     ax.set_title(title, fontsize=9)
     ax.axis("off")
-    figure.colorbar(shown, ax=ax, shrink=0.8)
+    # short tick labels (a power of ten above the bar for tiny or huge scales), which the
+    # layout keeps inside the figure; "0.00021" beside a narrow bar was cut off
+    formatter = ScalarFormatter(useMathText=True)
+    formatter.set_powerlimits((-2, 3))
+    colorbar = figure.colorbar(shown, ax=ax, shrink=0.8, format=formatter)
+    colorbar.set_label(value_label(explanation.method, signed), fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)
     return figure
 
 
@@ -139,7 +221,7 @@ def draw_bar_panel(
     order = values.abs().argsort(descending=True)[:max_features].flip(0).tolist()
     shown = values[order].numpy()
     if ax is None:
-        figure = Figure(figsize=(6.0, 0.3 * len(order) + 1.2), layout="constrained")
+        figure = Figure(figsize=(6.0, 0.3 * len(order) + 1.4), layout="constrained")
         ax = figure.subplots()
     else:
         figure = ax.get_figure()  # type: ignore[assignment]
@@ -148,27 +230,41 @@ def draw_bar_panel(
     ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=8)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_xlim(-magnitude * 1.05, magnitude * 1.05)
-    ax.set_xlabel("attribution")
+    ax.set_xlabel(value_label(explanation.method, bool((values < 0).any())))
     ax.set_title(title, fontsize=9)
     return figure
 
 
 def plot_comparison(
-    explanations: Sequence[Explanation], index: int = 0, *, shared_scale: bool = False
+    explanations: Sequence[Explanation],
+    index: int = 0,
+    *,
+    shared_scale: bool = False,
+    class_names: Sequence[str] | None = None,
+    probabilities: torch.Tensor | np.ndarray | None = None,
+    model_name: str | None = None,
 ) -> Figure:
-    """The maps of several explanations of the same sample, side by side (one row).
+    """The input and the maps of several explanations of the same sample, side by side (one
+    row), under a title naming the model, the sample, its target class and the prediction.
 
     Args:
         explanations: explanations of the same inputs (by different methods, say).
         index: which sample.
         shared_scale: one colour scale for every map (default: each map its own).
+        class_names: names of the classes in label order (default: the first explanation's
+            ``extras["class_names"]``, else class numbers).
+        probabilities: the model's class probabilities ``(N, K)`` of the explained inputs
+            (default: the first explanation's ``extras["probabilities"]``): the title then
+            shows the predicted class and its probability.
+        model_name: the model's name, for the title.
 
     Returns:
-        A Figure with one panel per explanation.
+        A Figure with the input (image explanations) and one panel per explanation.
 
     Raises:
-        ValueError: ``explanations`` is empty.
-        TypeError: an element is not an :class:`~xai.Explanation`.
+        ValueError: ``explanations`` is empty, or ``probabilities`` is not one row per sample.
+        TypeError: an element is not an :class:`~xai.Explanation`, or ``class_names``,
+            ``probabilities`` or ``model_name`` is of the wrong type.
         IndexError: ``index`` is not a sample of every explanation.
     """
     if not explanations:
@@ -177,8 +273,14 @@ def plot_comparison(
         _check_explanation(explanation, f"explanations[{position}]")
     index = check_sample_index(index, min(len(e) for e in explanations))
     shared_scale = check_bool("shared_scale", shared_scale)
-    figure = Figure(figsize=(3.2 * len(explanations), 3.2), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, len(explanations)))
+    first = explanations[0]
+    names, probs = _labels(first, class_names, probabilities)
+    model_name = _check_model_name(model_name)
+    panels = len(explanations) + (1 if first.is_image else 0)
+    figure = Figure(figsize=(3.2 * panels, 3.6), layout="constrained")
+    axes = list(np.atleast_1d(figure.subplots(1, panels)))
+    if first.is_image:
+        draw_input_panel(first, index, axes.pop(0))
     for axis, explanation in zip(axes, explanations, strict=True):
         heatmaps = explanation.heatmap().detach().float().cpu()
         magnitude, signed = color_scale(heatmaps if shared_scale else heatmaps[index])
@@ -189,4 +291,8 @@ def plot_comparison(
             )
         else:
             draw_bar_panel(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
+    figure.suptitle(
+        sample_title(first, index, names, probs, model_name, method=False).replace("\n", " · "),
+        fontsize=10,
+    )
     return figure

@@ -3,15 +3,26 @@ Figure): deletion/insertion curves, randomisation sanity checks, and method comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib
 import numpy as np
+import torch
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from xai._validation import check_sample_index
 from xai.errors import InputError
-from xai.viz._common import color_scale
-from xai.viz.explanation import draw_bar_panel, draw_image_panel
+from xai.viz._common import color_scale, text_colour
+from xai.viz.explanation import (
+    _check_model_name,
+    _labels,
+    draw_bar_panel,
+    draw_image_panel,
+    draw_input_panel,
+    sample_title,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -130,35 +141,65 @@ def plot_agreement_matrix(
     else:
         figure = ax.get_figure()  # type: ignore[assignment]
     matrix = comparison.agreement[measure].numpy()
-    shown = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+    cmap, norm = matplotlib.colormaps["RdBu_r"], Normalize(vmin=-1, vmax=1)
+    shown = ax.imshow(matrix, cmap=cmap, norm=norm)
     ticks = range(len(comparison.methods))
     ax.set_xticks(ticks, comparison.methods, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(ticks, comparison.methods, fontsize=8)
     for i in ticks:
         for j in ticks:
-            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
+            value = float(matrix[i, j])
+            # white on the dark ends of the colormap (the diagonal's 1.00), black elsewhere
+            colour = text_colour(cmap(norm(value))) if np.isfinite(value) else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(measure.replace("_", " "), fontsize=9)
-    figure.colorbar(shown, ax=ax, shrink=0.8)
+    colorbar = figure.colorbar(shown, ax=ax, shrink=0.8)
+    colorbar.set_label(f"{measure.replace('_', ' ')} (1: same ranking)", fontsize=8)
     return figure
 
 
-def plot_method_comparison(comparison: Comparison, index: int = 0) -> Figure:
-    """The methods' maps of sample ``index`` side by side (each method's own scale), with the
-    rank-correlation agreement matrix on the right.
+def plot_method_comparison(
+    comparison: Comparison,
+    index: int = 0,
+    *,
+    class_names: Sequence[str] | None = None,
+    probabilities: torch.Tensor | np.ndarray | None = None,
+    model_name: str | None = None,
+) -> Figure:
+    """The input and the methods' maps of sample ``index`` side by side (each method's own
+    scale), with the rank-correlation agreement matrix on the right, under a title naming the
+    model, the sample, its target class and the prediction.
 
     Args:
         comparison: the :class:`~xai.evaluation.comparison.Comparison` of :func:`xai.compare`.
         index: which sample.
+        class_names: names of the classes in label order (default: the first explanation's
+            ``extras["class_names"]``, else class numbers).
+        probabilities: the model's class probabilities ``(N, K)`` of the compared inputs: the
+            title then shows the predicted class and its probability.
+        model_name: the model's name, for the title.
 
     Returns:
-        A Figure with one panel per method and the agreement matrix.
+        A Figure with the input (images), one panel per method and the agreement matrix.
 
     Raises:
         IndexError: ``index`` is not one of the compared samples.
+        TypeError, ValueError: ``class_names``, ``probabilities`` or ``model_name`` is wrong.
     """
     methods = comparison.methods
-    figure = Figure(figsize=(3.0 * len(methods) + 4.0, 3.8), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, len(methods) + 1))
+    first = comparison.explanations[methods[0]]
+    sample = check_sample_index(index, len(first))
+    names, probs = _labels(first, class_names, probabilities)
+    model_name = _check_model_name(model_name)
+    extra = 2 if first.is_image else 1
+    figure = Figure(figsize=(3.0 * (len(methods) + extra - 1) + 4.0, 4.0), layout="constrained")
+    axes = list(np.atleast_1d(figure.subplots(1, len(methods) + extra)))
+    if first.is_image:
+        draw_input_panel(first, sample, axes.pop(0))
+    figure.suptitle(
+        sample_title(first, sample, names, probs, model_name, method=False).replace("\n", " · "),
+        fontsize=10,
+    )
     for axis, method in zip(axes[:-1], methods, strict=True):
         explanation = comparison.explanations[method]
         sample = check_sample_index(index, len(explanation))
