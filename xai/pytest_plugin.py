@@ -545,6 +545,66 @@ class XaiReport:
             table = Table(name, [str(c) for c in columns], to_json_value(body))
             self._record().tables.append(table)
 
+    def dataset_run(self, name: str, run: Any, top_k: int = 5) -> None:
+        """Record a dataset explanation run (:func:`xai.explain_dataset`): its settings and
+        progress, per-class counts and most/least confident samples as tables, and its
+        summary figures.
+
+        Args:
+            name: the section's name for the run.
+            run: an :class:`xai.DatasetExplanation` or the folder it was written to.
+            top_k: how many most/least confident samples to show.
+
+        Raises:
+            TypeError: ``run`` is neither a run nor a folder.
+            ValueError: the folder is not an xai run (from ``DatasetExplanation.load``).
+        """
+        import os
+
+        from xai.evaluation.dataset_run import DatasetExplanation
+
+        name = _name(name)
+        if isinstance(run, str | os.PathLike):
+            run = DatasetExplanation.load(run)
+        if not isinstance(run, DatasetExplanation):
+            raise TypeError(
+                f"run: expected an xai.DatasetExplanation or its folder, got {type(run).__name__}."
+            )
+        if self._collector is None:
+            return
+        summary = run.summary(top_k=top_k)
+        data = summary.to_dict()
+        self.table(
+            f"{name}: run",
+            {
+                "method": run.method,
+                "options": run.options,
+                "target": run.target,
+                "samples": f"{run.done_samples} of {run.n_samples}",
+                "complete": run.complete,
+                "batch size": run.batch_size,
+                "seed": run.seed,
+                "folder": str(run.path),
+            },
+        )
+        counts = data["class_counts"]
+        classes = max(len(values) for values in counts.values())
+        self.table(
+            f"{name}: samples per class",
+            [
+                {"class": k, **{kind: values[k] for kind, values in counts.items()}}
+                for k in range(classes)
+            ],
+        )
+        for which in ("most_confident", "least_confident"):
+            self.table(f"{name}: {which.replace('_', ' ')}", data[which])
+        from xai.viz import plot_class_maps, plot_confidence_examples, plot_dataset_summary
+
+        self.figure(f"{name}: summary", plot_dataset_summary(summary))
+        self.figure(f"{name}: per-class maps", plot_class_maps(summary))
+        for which in ("most", "least"):
+            self.figure(f"{name}: {which} confident", plot_confidence_examples(summary, which))
+
     def model(self, name: str, **info: Any) -> None:
         """Record a model the run evaluated (shown in the report's summary)."""
         from xai._files import to_json_value
