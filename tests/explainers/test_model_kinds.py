@@ -270,3 +270,12 @@ def test_channels_last_layers_are_read_as_maps() -> None:
         model, x, method="gradcam", layer="mix", reshape=lambda t: t.permute(0, 3, 1, 2)
     )
     torch.testing.assert_close(expl.attributions, permuted.attributions, rtol=0, atol=0)
+
+
+def test_an_input_equal_to_its_baseline_does_not_warn() -> None:
+    x = models.rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expl = xai.explain(models.small_mlp(), x, method="integrated_gradients", baselines=x[0])
+    assert expl.attributions[0].abs().max() == 0 and "warnings" not in expl.extras
+    assert "_expected_zero_rows" not in expl.extras

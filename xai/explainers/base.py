@@ -46,6 +46,10 @@ COMMON_OPTIONS: dict[str, Any] = {"output": None, "model_kwargs": None}
 #: The kinds of input, by number of dimensions of the batch: what ``input_ndims`` means.
 INPUT_KINDS: dict[str, int] = {"image": 4, "tabular": 2, "sequence": 3}
 
+#: The extras key under which a method's ``attribute`` may return a bool tensor ``(N,)`` of the
+#: samples whose attributions are zero by definition (not warned about; not kept in extras).
+EXPECTED_ZERO_ROWS = "_expected_zero_rows"
+
 #: The choice that leaves an option to the method (its ``None`` default).
 AUTO = "auto"
 
@@ -224,8 +228,10 @@ class Explainer(ABC):
                 raise self._non_finite_error(attributions)
         dtype = inputs.dtype if not token_ids else attributions.dtype
         attributions = attributions.detach().to(device=inputs.device, dtype=dtype)
+        # rows a method knows are zero by definition (IG of an input equal to its baseline)
+        expected_zero = extras.pop(EXPECTED_ZERO_ROWS, None)
         if self.warns_on_zero:
-            warning = _zero_rows_warning(self.name, attributions)
+            warning = _zero_rows_warning(self.name, attributions, expected_zero)
             if warning:
                 warnings.warn(warning, stacklevel=3)
                 extras = {**extras, "warnings": [*extras.get("warnings", []), warning]}
@@ -496,9 +502,14 @@ def _per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:
     return per_token
 
 
-def _zero_rows_warning(method: str, attributions: torch.Tensor) -> str | None:
-    """The warning for samples whose attributions are all exactly zero, if any."""
+def _zero_rows_warning(
+    method: str, attributions: torch.Tensor, expected: torch.Tensor | None = None
+) -> str | None:
+    """The warning for samples whose attributions are all exactly zero, if any (leaving out
+    the rows ``expected`` to be zero)."""
     zero = ~attributions.reshape(attributions.shape[0], -1).ne(0).any(dim=1)
+    if expected is not None:
+        zero &= ~expected.to(zero.device)
     rows = zero.nonzero().flatten().tolist()
     if not rows:
         return None

@@ -31,7 +31,7 @@ from xai._batching import (
 from xai._model import ModelFunction, input_gradient
 from xai._threads import one_blas_thread
 from xai._validation import broadcast_reference, check_positive_int
-from xai.explainers.base import Explainer, Parameter, Target
+from xai.explainers.base import EXPECTED_ZERO_ROWS, Explainer, Parameter, Target
 
 
 class IntegratedGradients(Explainer):
@@ -138,7 +138,9 @@ class IntegratedGradients(Explainer):
             start = map_in_chunks(function, baselines, rows)
         start = start.expand(n, -1).gather(1, target[:, None]).squeeze(1)
         delta = attributions.flatten(1).sum(1) - (end - start)
-        return attributions, {"convergence_delta": delta}
+        # an input equal to its baseline has attributions zero by definition
+        same = differences.flatten(1).eq(0).all(dim=1)
+        return attributions, {"convergence_delta": delta, EXPECTED_ZERO_ROWS: same}
 
 
 #: Up to this many steps the rule is numpy's ``leggauss`` itself, as captum computes it.
