@@ -127,7 +127,7 @@ def test_bad_token_inputs_are_named() -> None:
         xai.explain(model, ids, method="integrated_gradients", baseline_token=-1)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "lime", "occlusion"])
+@pytest.mark.parametrize("method", ["gradcam", "lime"])
 def test_methods_without_token_support_say_which_do(method: str) -> None:
     model, (ids, _) = bert(), batch()
     with pytest.raises(
@@ -146,3 +146,32 @@ def test_token_explanations_save_and_load(tmp_path: Path) -> None:
     assert torch.equal(loaded.inputs, ids)
     torch.testing.assert_close(loaded.attributions, expl.attributions)
     assert loaded.params["embedding"] == "bert.embeddings.word_embeddings"
+
+
+def test_occlusion_replaces_tokens_by_the_mask_token() -> None:
+    model, (ids, mask) = bert(), batch()
+    expl = xai.explain(
+        model, ids, method="occlusion", mask_token=1, model_kwargs={"attention_mask": mask}
+    )
+    assert expl.params["mask_token"] == 1 and expl.params["sliding_window_shapes"] == (1,)
+    assert expl.attributions.shape == ids.shape and expl.attributions.is_floating_point()
+    # one token at a time (window 1, stride 1): the drop of the target score
+    with torch.no_grad():
+        scores = model(input_ids=ids, attention_mask=mask).logits
+        for j in range(ids.shape[1]):
+            masked = ids.clone()
+            masked[:, j] = torch.where(mask[:, j].bool(), 1, ids[:, j])
+            after = model(input_ids=masked, attention_mask=mask).logits
+            drop = (scores - after).gather(1, expl.target[:, None]).squeeze(1)
+            drop[mask[:, j] == 0] = 0.0
+            torch.testing.assert_close(expl.attributions[:, j], drop, rtol=1e-5, atol=1e-6)
+    assert torch.all(expl.attributions[mask == 0] == 0)
+
+
+def test_occlusion_finds_the_keywords_of_the_reference_text_model() -> None:
+    ref = reference_models.load("keywords_text_cnn")
+    ids, _labels, keywords, mask = (t[:64] for t in ref.data["test"].tensors)
+    expl = xai.explain(ref.model, ids, method="occlusion", model_kwargs={"attention_mask": mask})
+    assert expl.params["mask_token"] == 1  # the model config's mask token
+    top = expl.attributions.argmax(dim=1)
+    assert float(keywords.gather(1, top[:, None]).float().mean()) >= 0.9

@@ -124,6 +124,10 @@ class Explainer(ABC):
     token_options: ClassVar[Mapping[str, Any]] = {}
     #: The option the token path fills with embedded ``baseline_token`` rows.
     token_reference: ClassVar[str | None] = None
+    #: How the method explains token ids: ``"embedding"`` (gradient methods, at the
+    #: embedding's output) or ``"ids"`` (perturbation methods: ``token_reference`` gets
+    #: ``mask_token`` rows and the method replaces tokens by them).
+    token_path: ClassVar[str] = "embedding"
     #: Whether all-zero attributions of a sample are suspect (gradient methods: the model's
     #: gradient vanished along the whole path), so that they come with a warning.
     warns_on_zero: ClassVar[bool] = False
@@ -211,7 +215,9 @@ class Explainer(ABC):
             if x.is_inference():
                 x = x.clone()
             kwargs = _model_kwargs(params["model_kwargs"], x.shape[0], device)
-            if token_ids:
+            if token_ids and self.token_path == "ids":
+                function, inner = self._on_ids(model, x, params, kwargs)
+            elif token_ids:
                 function, x, inner = self._on_embeddings(model, x, params, kwargs)
             else:
                 function, inner = ModelFunction(model, params["output"], kwargs, x.shape[0]), params
@@ -261,8 +267,37 @@ class Explainer(ABC):
                 f"expected a floating-point tensor, got dtype {inputs.dtype}. Convert it with "
                 f"inputs.float(). Integer inputs are taken as token ids, which method "
                 f"{self.name!r} does not explain yet; the gradient methods do, at the "
-                "embedding: method='integrated_gradients', 'smoothgrad' or 'shap'.",
+                "embedding: method='integrated_gradients', 'smoothgrad' or 'shap', and "
+                "method='occlusion' replaces tokens by mask_token.",
             )
+
+    def _on_ids(
+        self,
+        model: nn.Module,
+        ids: torch.Tensor,
+        params: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> tuple[ModelFunction, dict[str, Any]]:
+        """The method's view of token ids for perturbation methods: the ids themselves, with
+        ``token_reference`` made of ``mask_token`` rows (default: the config's mask token,
+        else its pad token, else 0); attention-masked positions keep their own tokens, so
+        they are never changed."""
+        if params[self.token_reference or ""] is not None:
+            raise InputError(
+                str(self.token_reference),
+                f"for token ids the replacement is mask_token; pass mask_token= instead of "
+                f"{self.token_reference}=.",
+            )
+        pad = special_token(model, "baseline_token", None, 0)
+        mask_token = special_token(model, "mask_token", params.get("mask_token"), pad)
+        check_ids(ids, _input_embedding(model) or nn.Identity())  # shape, vocabulary if known
+        params["mask_token"] = mask_token
+        reference = torch.full_like(ids, mask_token)
+        mask = kwargs.get("attention_mask")
+        if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+            reference = torch.where(mask.bool(), reference, ids)
+        inner = {**params, str(self.token_reference): reference}
+        return ModelFunction(model, params["output"], kwargs, ids.shape[0]), inner
 
     def _on_embeddings(
         self,
@@ -493,10 +528,19 @@ def _model_kwargs(value: Any, n: int, device: torch.device) -> dict[str, Any]:
     }
 
 
+def _input_embedding(model: nn.Module) -> nn.Module | None:
+    getter = getattr(model, "get_input_embeddings", None)
+    try:
+        found = getter() if callable(getter) else None
+    except (NotImplementedError, AttributeError):
+        found = None
+    return found if isinstance(found, nn.Module) else None
+
+
 def _per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:
-    """Embedding attributions ``(N, L, D)`` summed per token ``(N, L)``; positions an
-    attention mask switches off get exactly 0."""
-    per_token = attributions.sum(dim=-1)
+    """Attributions per token ``(N, L)`` (embedding attributions ``(N, L, D)`` summed over
+    the embedding); positions an attention mask switches off get exactly 0."""
+    per_token = attributions.sum(dim=-1) if attributions.ndim == 3 else attributions
     if isinstance(mask, torch.Tensor) and mask.shape == per_token.shape:
         per_token = torch.where(mask.to(per_token.device).bool(), per_token, 0.0)
     return per_token

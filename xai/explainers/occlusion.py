@@ -88,6 +88,9 @@ class Occlusion(Explainer):
     """
 
     name = "occlusion"
+    token_options = {"mask_token": None}
+    token_reference = "baselines"
+    token_path = "ids"
     defaults = {
         "sliding_window_shapes": None,
         "strides": None,
@@ -179,6 +182,8 @@ class Occlusion(Explainer):
         params["sliding_window_shapes"], params["strides"] = window, strides
         if params["baselines"] is None:
             baselines = torch.zeros_like(inputs[:1])
+        elif not inputs.is_floating_point():  # token ids: mask_token rows made by the template
+            baselines = params["baselines"]
         else:
             baselines = broadcast_reference(params["baselines"], inputs, "baselines")
             if baselines.shape[0] not in (1, inputs.shape[0]):
@@ -209,15 +214,17 @@ class Occlusion(Explainer):
             index = torch.arange(size, device=inputs.device)
             members.append((index >= starts[:, None]) & (index < starts[:, None] + width))
         # How many windows cover each element: the windows are a grid, so a product over dims.
-        coverage = torch.ones(sample_shape, device=inputs.device, dtype=inputs.dtype)
+        # attributions are score differences: float, also for token ids
+        values = inputs.dtype if inputs.is_floating_point() else torch.get_default_dtype()
+        coverage = torch.ones(sample_shape, device=inputs.device, dtype=values)
         for d, member in enumerate(members):
             view = [1] * dims
             view[d] = sample_shape[d]
-            coverage = coverage * member.sum(0).to(inputs.dtype).view(view)
+            coverage = coverage * member.sum(0).to(values).view(view)
 
         n = inputs.shape[0]
         end = outputs.gather(1, classes[:, None]).squeeze(1)
-        totals = torch.zeros_like(inputs)
+        totals = torch.zeros(inputs.shape, dtype=values, device=inputs.device)
         shape = (-1,) + (1,) * dims
         # Every (sample, window position) pair is one occluded copy; `rows` copies per call.
         for part in chunks(n * positions, rows):
@@ -235,5 +242,5 @@ class Occlusion(Explainer):
                 scores = function(occluded, rows=sample).gather(1, classes[sample][:, None])
                 scores = scores.squeeze(1)
             drop = (end[sample] - scores).view(shape)
-            totals.index_add_(0, sample, drop * mask.to(inputs.dtype))
+            totals.index_add_(0, sample, drop.to(values) * mask.to(values))
         return totals / coverage, {"windows": positions}
