@@ -126,6 +126,10 @@ def as_output_matrix(out: torch.Tensor, batch_size: int) -> torch.Tensor:
     return out
 
 
+#: ``rows=`` of a call on the first sample alone (layer traces, probes).
+FIRST_SAMPLE = torch.zeros(1, dtype=torch.long)
+
+
 class ModelFunction:
     """The model as a function ``inputs (M, ...) -> scores (M, K)`` that counts its evaluations.
 
@@ -167,18 +171,25 @@ class ModelFunction:
         """Whether calls must say which sample each row belongs to (per-sample kwargs)."""
         return bool(self.per_sample)
 
+    def sample_rows(self, batch: int, rows: torch.Tensor | None) -> torch.Tensor:
+        """``rows``, or for a call on exactly the ``n`` samples (``rows=None``) all of them;
+        any other call without ``rows`` is a bug in the method."""
+        if rows is not None:
+            return rows
+        if batch != self.n:
+            raise RuntimeError(
+                f"a method evaluated {batch} rows without saying which of the {self.n} samples "
+                "they belong to, so they cannot be paired with the samples' model_kwargs or "
+                "token ids (a bug in the method: it must pass rows=)."
+            )
+        return torch.arange(batch)
+
     def kwargs_for(self, batch: int, rows: torch.Tensor | None) -> dict[str, Any]:
         """The forward arguments of a call on ``batch`` rows belonging to samples ``rows``."""
         if not self.per_sample:
             return self.model_kwargs
         if rows is None:
-            if batch != self.n:
-                raise RuntimeError(
-                    f"a method evaluated {batch} rows without saying which of the {self.n} "
-                    f"samples they belong to, so the per-sample model_kwargs "
-                    f"{self.per_sample} cannot be paired with them (a bug in the method: "
-                    "it must pass rows=)."
-                )
+            self.sample_rows(batch, rows)  # raises unless these are the samples themselves
             return self.model_kwargs
         index = rows.to(self.model_kwargs[self.per_sample[0]].device)
         return {
@@ -187,12 +198,17 @@ class ModelFunction:
         }
 
     def __call__(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        raw = self.model(inputs, **self.kwargs_for(int(inputs.shape[0]), rows))
-        self.evaluations += int(inputs.shape[0])
+        batch = int(inputs.shape[0])
+        return self.scores(self.model(inputs, **self.kwargs_for(batch, rows)), batch)
+
+    def scores(self, raw: Any, batch: int) -> torch.Tensor:
+        """The ``(batch, K)`` scores in what a forward pass on ``batch`` rows returned; the
+        rows are counted as evaluations."""
+        self.evaluations += batch
         if self.output is None:
             # read once: the explanation records it, and later calls skip the search
             self.output = automatic_selector(raw)
-        return as_output_matrix(select_output(raw, self.output), int(inputs.shape[0]))
+        return as_output_matrix(select_output(raw, self.output), batch)
 
 
 class TargetColumn(nn.Module):

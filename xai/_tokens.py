@@ -6,6 +6,11 @@ model runs on the ids, with a forward hook that replaces the embedding's output 
 the method evaluates (:class:`EmbeddingFunction`). The method itself sees a float batch
 ``(N, L, D)`` and does not know about text; its attributions are summed over ``D``.
 
+Perturbation methods (Occlusion) see the ids themselves, with a reference of ``mask_token``
+rows to replace tokens by (:func:`ids_view`). Either way, positions an attention mask switches
+off keep their own tokens in the reference, so they are never changed, and get attribution 0
+(:func:`per_token`).
+
 - :func:`find_embedding`: the layer named by ``embedding=``, else ``get_input_embeddings()``
   (Hugging Face), else the model's one ``nn.Embedding`` that the ids go through.
 - :func:`special_token`: the pad (baseline) and mask token ids from the model's config.
@@ -20,30 +25,28 @@ import torch
 from torch import nn
 
 from xai._layers import resolve_layer
-from xai._model import (
-    ModelFunction,
-    OutputSelector,
-    as_output_matrix,
-    automatic_selector,
-    select_output,
-)
+from xai._model import ModelFunction, OutputSelector
 from xai.errors import InputError, InputTypeError
+
+
+def input_embedding(model: nn.Module) -> nn.Module | None:
+    """What the model's ``get_input_embeddings()`` (Hugging Face's convention) returns, if any."""
+    getter = getattr(model, "get_input_embeddings", None)
+    try:
+        found = getter() if callable(getter) else None
+    except (NotImplementedError, AttributeError):
+        found = None
+    return found if isinstance(found, nn.Module) else None
 
 
 def find_embedding(model: nn.Module, given: Any, ids: torch.Tensor) -> tuple[str, nn.Module]:
     """``(dotted name, module)`` of the embedding the ids go through."""
     if given is not None:
         return resolve_layer(model, given, argument="embedding")
-    named = [(name, m) for name, m in model.named_modules() if name]
-    getter = getattr(model, "get_input_embeddings", None)
-    if callable(getter):
-        try:
-            found = getter()
-        except (NotImplementedError, AttributeError):
-            found = None
-        if isinstance(found, nn.Module):
-            return resolve_layer(model, found, argument="embedding")
-    embeddings = [(name, m) for name, m in named if isinstance(m, nn.Embedding)]
+    found = input_embedding(model)
+    if found is not None:
+        return resolve_layer(model, found, argument="embedding")
+    embeddings = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Embedding)]
     if len(embeddings) > 1:  # keep those called on the ids themselves
         fed: list[nn.Module] = []
 
@@ -140,15 +143,8 @@ class EmbeddingFunction(ModelFunction):
         self.embedding = embedding
 
     def __call__(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        if rows is None:
-            if inputs.shape[0] != self.ids.shape[0]:
-                raise RuntimeError(
-                    f"a method evaluated {inputs.shape[0]} embedding rows without saying which "
-                    f"of the {self.ids.shape[0]} samples' token ids they belong to (a bug in "
-                    "the method: it must pass rows=)."
-                )
-            rows = torch.arange(inputs.shape[0])
-        rows = rows.to(self.ids.device)
+        batch = int(inputs.shape[0])
+        rows = self.sample_rows(batch, rows).to(self.ids.device)
 
         def replace(_module: nn.Module, _args: Any, output: Any) -> torch.Tensor:
             if not isinstance(output, torch.Tensor) or output.shape != inputs.shape:
@@ -163,10 +159,86 @@ class EmbeddingFunction(ModelFunction):
 
         handle = self.embedding.register_forward_hook(replace)
         try:
-            raw = self.model(self.ids[rows], **self.kwargs_for(int(inputs.shape[0]), rows))
+            raw = self.model(self.ids[rows], **self.kwargs_for(batch, rows))
         finally:
             handle.remove()
-        self.evaluations += int(inputs.shape[0])
-        if self.output is None:
-            self.output = automatic_selector(raw)
-        return as_output_matrix(select_output(raw, self.output), int(inputs.shape[0]))
+        return self.scores(raw, batch)
+
+
+def _with_masked_kept(reference: torch.Tensor, ids: torch.Tensor, mask: Any) -> torch.Tensor:
+    """``reference`` ids with the positions ``mask`` switches off holding the inputs' own."""
+    if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+        return torch.where(mask.bool(), reference, ids)
+    return reference
+
+
+def _refuse_reference(params: dict[str, Any], reference: str | None, instead: str) -> None:
+    if reference is not None and params.get(reference) is not None:
+        raise InputError(
+            reference,
+            f"for token ids the reference is made of {instead} ids; pass {instead}= instead "
+            f"of {reference}=.",
+        )
+
+
+def ids_view(
+    model: nn.Module,
+    ids: torch.Tensor,
+    params: dict[str, Any],
+    kwargs: Mapping[str, Any],
+    reference: str | None,
+) -> tuple[ModelFunction, dict[str, Any]]:
+    """A perturbation method's view of token ids: the model on the ids, and its params with
+    option ``reference`` (Occlusion's baselines) made of ``mask_token`` rows (default: the
+    config's mask token, else its pad token, else 0); ``params["mask_token"]`` records it."""
+    _refuse_reference(params, reference, "mask_token")
+    pad = special_token(model, "baseline_token", None, 0)
+    params["mask_token"] = special_token(model, "mask_token", params.get("mask_token"), pad)
+    check_ids(ids, input_embedding(model) or nn.Identity())  # shape; vocabulary if known
+    inner = dict(params)
+    if reference is not None:
+        rows = torch.full_like(ids, params["mask_token"])
+        inner[reference] = _with_masked_kept(rows, ids, kwargs.get("attention_mask"))
+    return ModelFunction(model, params["output"], kwargs, ids.shape[0]), inner
+
+
+def embedding_view(
+    model: nn.Module,
+    ids: torch.Tensor,
+    params: dict[str, Any],
+    kwargs: Mapping[str, Any],
+    reference: str | None,
+    options: Mapping[str, Any],
+) -> tuple[ModelFunction, torch.Tensor, dict[str, Any]]:
+    """A gradient method's view of token ids: the model as a function of its embedding
+    output, the embedded inputs ``(N, L, D)``, and its params with option ``reference`` made
+    of embedded ``baseline_token`` rows: one per sample for IG's ``baselines``, one for all as
+    SHAP's ``background``. ``params`` records the embedding's name and the baseline token."""
+    _refuse_reference(params, reference, "baseline_token")
+    name, embedding = find_embedding(model, params["embedding"], ids)
+    check_ids(ids, embedding)
+    baseline = special_token(model, "baseline_token", params.get("baseline_token"), 0)
+    params["embedding"] = name
+    if "baseline_token" in options:
+        params["baseline_token"] = baseline
+    inner = dict(params)
+    with torch.no_grad():
+        embedded = embedding(ids).detach()
+        if reference == "baselines":
+            rows = _with_masked_kept(
+                torch.full_like(ids, baseline), ids, kwargs.get("attention_mask")
+            )
+            inner[reference] = embedding(rows).detach()
+        elif reference is not None:
+            inner[reference] = embedding(torch.full_like(ids[:1], baseline)).detach()
+    function = EmbeddingFunction(model, params["output"], kwargs, ids, embedding)
+    return function, embedded, inner
+
+
+def per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:
+    """Attributions per token ``(N, L)`` (embedding attributions ``(N, L, D)`` summed over
+    the embedding); positions an attention mask switches off get exactly 0."""
+    summed = attributions.sum(dim=-1) if attributions.ndim == 3 else attributions
+    if isinstance(mask, torch.Tensor) and mask.shape == summed.shape:
+        summed = torch.where(mask.to(summed.device).bool(), summed, 0.0)
+    return summed

@@ -59,6 +59,27 @@ def _indices(text: str) -> list[int]:
     return values
 
 
+def _methods(args: argparse.Namespace, sample: Any) -> tuple[list[str], dict[str, Any], str]:
+    """The methods (``--method``, else those that apply to ``sample``), the ``--option``s, and
+    the problem with them (empty when there is none)."""
+    import xai
+    from xai.explainers.parameters import applicable_methods
+
+    methods = args.method or applicable_methods(sample)
+    options = dict(args.option or [])
+    unknown = [m for m in methods if m not in xai.available_explainers()]
+    if unknown:
+        available = ", ".join(xai.available_explainers())
+        return methods, options, f"--method: unknown method {unknown[0]!r}; available: {available}."
+    if options and len(methods) != 1:
+        return (
+            methods,
+            options,
+            "--option: applies to one method; pass exactly one --method with it.",
+        )
+    return methods, options, ""
+
+
 def _subject(args: argparse.Namespace) -> Any:
     return subject_from_arguments(args.model, args.weights, args.data)
 
@@ -74,7 +95,6 @@ def _explain(args: argparse.Namespace) -> int:
     import xai
     from xai._device import pick_device
     from xai._progress import Tracker
-    from xai.explainers.parameters import applicable_methods
     from xai.explainers.registry import explainer_class
     from xai.viz import plot_comparison
 
@@ -99,16 +119,9 @@ def _explain(args: argparse.Namespace) -> int:
     outside = [i for i in rows if not 0 <= i < n]
     if outside:
         return _fail(f"--index: sample {outside[0]} is outside the test data (0..{n - 1}).")
-    methods = args.method or applicable_methods(subject.inputs[:1])
-    unknown = [m for m in methods if m not in xai.available_explainers()]
-    if unknown:
-        return _fail(
-            f"--method: unknown method {unknown[0]!r}; available: "
-            f"{', '.join(xai.available_explainers())}."
-        )
-    options = dict(args.option or [])
-    if options and len(methods) != 1:
-        return _fail("--option: applies to one method; pass exactly one --method with it.")
+    methods, options, problem = _methods(args, subject.inputs[:1])
+    if problem:
+        return _fail(problem)
 
     model = subject.model.to(device)
     inputs = subject.inputs[rows].to(device)
@@ -298,7 +311,6 @@ def _explain_all(args: argparse.Namespace) -> int:
     import xai
     from xai._device import pick_device
     from xai._progress import on_terminal
-    from xai.explainers.parameters import applicable_methods
     from xai.explainers.registry import explainer_class
 
     problem = (
@@ -316,16 +328,9 @@ def _explain_all(args: argparse.Namespace) -> int:
         x, y = _split_data(args, subject)
     except (TypeError, ValueError) as error:
         return _fail(flag_message(error, {"model": "model"}))
-    methods = args.method or applicable_methods(x[:1])
-    unknown = [m for m in methods if m not in xai.available_explainers()]
-    if unknown:
-        return _fail(
-            f"--method: unknown method {unknown[0]!r}; available: "
-            f"{', '.join(xai.available_explainers())}."
-        )
-    options = dict(args.option or [])
-    if options and len(methods) != 1:
-        return _fail("--option: applies to one method; pass exactly one --method with it.")
+    methods, options, problem = _methods(args, x[:1])
+    if problem:
+        return _fail(problem)
     device = pick_device(args.device)
     model = subject.model.to(device)
     # a bar on a terminal only; elsewhere the one line per method below

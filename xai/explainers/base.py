@@ -26,7 +26,7 @@ from xai._device import describe_device, model_device
 from xai._model import ModelFunction, call_model
 from xai._provenance import library_versions
 from xai._state import autograd_enabled, preserved_state
-from xai._tokens import EmbeddingFunction, check_ids, find_embedding, special_token
+from xai._tokens import embedding_view, ids_view, per_token
 from xai._validation import (
     all_finite,
     as_input_batch,
@@ -216,15 +216,17 @@ class Explainer(ABC):
                 x = x.clone()
             kwargs = _model_kwargs(params["model_kwargs"], x.shape[0], device)
             if token_ids and self.token_path == "ids":
-                function, inner = self._on_ids(model, x, params, kwargs)
+                function, inner = ids_view(model, x, params, kwargs, self.token_reference)
             elif token_ids:
-                function, x, inner = self._on_embeddings(model, x, params, kwargs)
+                function, x, inner = embedding_view(
+                    model, x, params, kwargs, self.token_reference, self.token_options
+                )
             else:
                 function, inner = ModelFunction(model, params["output"], kwargs, x.shape[0]), params
             request = Target(target, x.shape[0])
             attributions, extras = self.attribute(function, x, request, inner)
             if token_ids:
-                attributions = _per_token(attributions, kwargs.get("attention_mask"))
+                attributions = per_token(attributions, kwargs.get("attention_mask"))
                 params.update({k: v for k, v in inner.items() if k != self.token_reference})
             if not request.resolved:  # a method that does not read the model's scores
                 request.classes(function, x)
@@ -270,71 +272,6 @@ class Explainer(ABC):
                 "embedding: method='integrated_gradients', 'smoothgrad' or 'shap', and "
                 "method='occlusion' replaces tokens by mask_token.",
             )
-
-    def _on_ids(
-        self,
-        model: nn.Module,
-        ids: torch.Tensor,
-        params: dict[str, Any],
-        kwargs: dict[str, Any],
-    ) -> tuple[ModelFunction, dict[str, Any]]:
-        """The method's view of token ids for perturbation methods: the ids themselves, with
-        ``token_reference`` made of ``mask_token`` rows (default: the config's mask token,
-        else its pad token, else 0); attention-masked positions keep their own tokens, so
-        they are never changed."""
-        if params[self.token_reference or ""] is not None:
-            raise InputError(
-                str(self.token_reference),
-                f"for token ids the replacement is mask_token; pass mask_token= instead of "
-                f"{self.token_reference}=.",
-            )
-        pad = special_token(model, "baseline_token", None, 0)
-        mask_token = special_token(model, "mask_token", params.get("mask_token"), pad)
-        check_ids(ids, _input_embedding(model) or nn.Identity())  # shape, vocabulary if known
-        params["mask_token"] = mask_token
-        reference = torch.full_like(ids, mask_token)
-        mask = kwargs.get("attention_mask")
-        if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
-            reference = torch.where(mask.bool(), reference, ids)
-        inner = {**params, str(self.token_reference): reference}
-        return ModelFunction(model, params["output"], kwargs, ids.shape[0]), inner
-
-    def _on_embeddings(
-        self,
-        model: nn.Module,
-        ids: torch.Tensor,
-        params: dict[str, Any],
-        kwargs: dict[str, Any],
-    ) -> tuple[ModelFunction, torch.Tensor, dict[str, Any]]:
-        """The method's view of token ids: the model as a function of its embedding output,
-        the embedded inputs ``(N, L, D)``, and its params with the reference (IG's baseline,
-        SHAP's background) made of ``baseline_token`` rows (attention-masked positions keep
-        their own tokens: they are never changed)."""
-        if self.token_reference is not None and params[self.token_reference] is not None:
-            raise InputError(
-                self.token_reference,
-                f"for token ids the reference is a row of baseline_token ids; pass "
-                f"baseline_token= instead of {self.token_reference}=.",
-            )
-        name, embedding = find_embedding(model, params["embedding"], ids)
-        check_ids(ids, embedding)
-        baseline = special_token(model, "baseline_token", params.get("baseline_token"), 0)
-        params["embedding"] = name
-        if "baseline_token" in self.token_options:
-            params["baseline_token"] = baseline
-        function = EmbeddingFunction(model, params["output"], kwargs, ids, embedding)
-        inner = dict(params)
-        with torch.no_grad():
-            embedded = embedding(ids).detach()
-            if self.token_reference == "baselines":  # one baseline row per sample
-                reference = torch.full_like(ids, baseline)
-                mask = kwargs.get("attention_mask")
-                if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
-                    reference = torch.where(mask.bool(), reference, ids)
-                inner["baselines"] = embedding(reference).detach()
-            elif self.token_reference is not None:  # one background row for all
-                inner[self.token_reference] = embedding(torch.full_like(ids[:1], baseline)).detach()
-        return function, embedded, inner
 
     def _needs_hooks(self, params: dict[str, Any]) -> bool:
         """Whether explaining with ``params`` registers hooks on the model (``uses_hooks``;
@@ -526,24 +463,6 @@ def _model_kwargs(value: Any, n: int, device: torch.device) -> dict[str, Any]:
         key: item.detach().to(device) if isinstance(item, torch.Tensor) else item
         for key, item in value.items()
     }
-
-
-def _input_embedding(model: nn.Module) -> nn.Module | None:
-    getter = getattr(model, "get_input_embeddings", None)
-    try:
-        found = getter() if callable(getter) else None
-    except (NotImplementedError, AttributeError):
-        found = None
-    return found if isinstance(found, nn.Module) else None
-
-
-def _per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:
-    """Attributions per token ``(N, L)`` (embedding attributions ``(N, L, D)`` summed over
-    the embedding); positions an attention mask switches off get exactly 0."""
-    per_token = attributions.sum(dim=-1) if attributions.ndim == 3 else attributions
-    if isinstance(mask, torch.Tensor) and mask.shape == per_token.shape:
-        per_token = torch.where(mask.to(per_token.device).bool(), per_token, 0.0)
-    return per_token
 
 
 def _zero_rows_warning(

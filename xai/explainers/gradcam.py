@@ -27,13 +27,12 @@ from xai._layers import (
     spatial_layers,
     trace_layers,
 )
-from xai._model import ModelFunction, input_gradient
+from xai._model import FIRST_SAMPLE, ModelFunction, input_gradient
 from xai._validation import check_bool, check_choice
 from xai.errors import InputError, InputTypeError
 from xai.explainers.base import AUTO, Explainer, Parameter, Target
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
-_FIRST = torch.zeros(1, dtype=torch.long)  # rows= of a call on the first sample alone
 
 Reshape = Callable[[torch.Tensor], torch.Tensor]
 
@@ -232,7 +231,7 @@ class GradCAM(Explainer):
         """Why ``layer`` cannot be used, with the layers that can (from a traced forward)."""
         model = function.model
         with torch.no_grad():
-            calls = trace_layers(model, lambda: function(inputs[:1], rows=_FIRST))
+            calls = trace_layers(model, lambda: function(inputs[:1], rows=FIRST_SAMPLE))
         call = next((c for c in calls if c.module is layer), None)
         size = inputs.shape[2:]
         usable = ", ".join(
@@ -276,7 +275,7 @@ class GradCAM(Explainer):
             return cached, model.get_submodule(cached)
         sample = inputs[:1]
         with torch.no_grad():
-            calls = trace_layers(model, lambda: self._call_model(function, sample, _FIRST))
+            calls = trace_layers(model, lambda: self._call_model(function, sample, FIRST_SAMPLE))
         size = inputs.shape[2:]
         candidates = [
             (c, grid)
@@ -320,7 +319,7 @@ class GradCAM(Explainer):
 
         handles = [call.module.register_forward_hook(keep) for call, _ in candidates]
         try:
-            logits = self._call_model(function, sample, _FIRST)
+            logits = self._call_model(function, sample, FIRST_SAMPLE)
         finally:
             for handle in handles:
                 handle.remove()

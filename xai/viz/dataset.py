@@ -134,6 +134,15 @@ def _draw_class_maps_compact(summary: Any, ax: Axes, max_features: int) -> None:
     ax.set_title("mean attribution per class (one scale)", fontsize=9)
 
 
+def _draw_bars(ax: Axes, values: Any, magnitude: float) -> None:
+    """A map of tabular or text attributions as bars, red positive and blue negative, on a
+    symmetric scale shared by the figure's panels."""
+    flat = values.flatten().numpy()
+    ax.bar(range(flat.size), flat, color=["#b2182b" if v > 0 else "#2166ac" for v in flat])
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylim(-magnitude * 1.05, magnitude * 1.05)
+
+
 def plot_class_maps(summary: Any) -> Figure:
     """The mean signed map of each explained class, one panel per class, on one colour scale
     centred on zero (images: maps; tabular and text: bars). Classes never explained are left
@@ -160,10 +169,7 @@ def plot_class_maps(summary: Any) -> Figure:
             shown = ax.imshow(values.numpy(), cmap=cmap, vmin=low, vmax=magnitude)
             ax.axis("off")
         else:
-            flat = values.flatten().numpy()
-            ax.bar(range(flat.size), flat, color=["#b2182b" if v > 0 else "#2166ac" for v in flat])
-            ax.axhline(0.0, color="black", linewidth=0.8)
-            ax.set_ylim(-magnitude * 1.05, magnitude * 1.05)
+            _draw_bars(ax, values, magnitude)
         ax.set_title(f"class {c} ({int(counts[c])})", fontsize=9)
     if shown is not None:
         figure.colorbar(shown, ax=list(axes), shrink=0.8)
@@ -210,10 +216,7 @@ def plot_confidence_examples(summary: Any, which: str = "most") -> Figure:
             shown = ax.imshow(maps[i].numpy(), cmap=cmap, vmin=low, vmax=magnitude, alpha=0.75)
             ax.axis("off")
         else:
-            flat = maps[i].flatten().numpy()
-            ax.bar(range(flat.size), flat, color=["#b2182b" if v > 0 else "#2166ac" for v in flat])
-            ax.axhline(0.0, color="black", linewidth=0.8)
-            ax.set_ylim(-magnitude * 1.05, magnitude * 1.05)
+            _draw_bars(ax, maps[i], magnitude)
         ax.set_title(f"#{index} · p={confidence:.3f}", fontsize=8)
     if shown is not None:
         figure.colorbar(shown, ax=list(axes), shrink=0.8)

@@ -29,6 +29,7 @@ from xai._batching import (
 )
 from xai._layers import trace_layers
 from xai._model import (
+    FIRST_SAMPLE,
     ModelFunction,
     TargetColumn,
     call_model,
@@ -43,7 +44,6 @@ from xai.explainers.shap.kernel import kernel_bytes, kernel_shap
 _ALGORITHMS = ("gradient", "deep", "kernel")
 _DEFAULT_NSAMPLES = {"gradient": 200, "kernel": "auto", "deep": None}
 _KERNEL_CPU_ROWS = 4096  # rows per model pass for Kernel SHAP on a CPU (see attribute)
-_FIRST = torch.zeros(1, dtype=torch.long)  # rows= of a call on the first sample alone
 
 
 def _per_sample_scores(function: ModelFunction, background: torch.Tensor, n: int) -> torch.Tensor:
@@ -290,7 +290,7 @@ class SHAP(Explainer):
         scores = call_model(
             function.model,
             inputs,
-            run=lambda _: function(probe, rows=torch.zeros(1, dtype=torch.long)),
+            run=lambda _: function(probe, rows=FIRST_SAMPLE),
         )
         return depends_on_input(scores, probe)
 
@@ -385,7 +385,7 @@ class SHAP(Explainer):
                 "method='integrated_gradients', or rebuild the model with inplace=False."
             )
         with torch.no_grad():
-            calls = trace_layers(model, lambda: function(inputs[:1], rows=_FIRST))
+            calls = trace_layers(model, lambda: function(inputs[:1], rows=FIRST_SAMPLE))
         reused = [c.name for c in calls if c.calls > 1 and not list(c.module.children())]
         if reused:
             raise ValueError(
