@@ -50,6 +50,12 @@ def _realistic_models(out: Path, quick: bool = False) -> dict[str, Any]:
     return run(out, quick=quick)
 
 
+def _text_models(out: Path, quick: bool = False) -> dict[str, Any]:
+    from benchmarks.text_models import run
+
+    return run(out, quick=quick)
+
+
 #: name -> function(out_dir, quick) -> results dict
 BENCHMARKS: dict[str, Benchmark] = {
     "training": _training,
@@ -58,4 +64,5 @@ BENCHMARKS: dict[str, Benchmark] = {
     "forward_passes": _forward_passes,
     "realistic_models": _realistic_models,
     "dataset_throughput": _dataset_throughput,
+    "text_models": _text_models,
 }

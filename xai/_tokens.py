@@ -6,8 +6,9 @@ model runs on the ids, with a forward hook that replaces the embedding's output 
 the method evaluates (:class:`EmbeddingFunction`). The method itself sees a float batch
 ``(N, L, D)`` and does not know about text; its attributions are summed over ``D``.
 
-Perturbation methods (Occlusion) see the ids themselves, with a reference of ``mask_token``
-rows to replace tokens by (:func:`ids_view`). Either way, positions an attention mask switches
+Perturbation methods (Occlusion, LIME, Kernel SHAP) see the ids themselves and replace
+tokens by ``mask_token`` (:func:`ids_view`; Occlusion gets them as reference rows); their
+features are the real tokens (:func:`real_tokens`). Either way, positions an attention mask switches
 off keep their own tokens in the reference, so they are never changed, and get attribution 0
 (:func:`per_token`).
 
@@ -233,6 +234,15 @@ def embedding_view(
             inner[reference] = embedding(torch.full_like(ids[:1], baseline)).detach()
     function = EmbeddingFunction(model, params["output"], kwargs, ids, embedding)
     return function, embedded, inner
+
+
+def real_tokens(function: ModelFunction, ids: torch.Tensor) -> torch.Tensor:
+    """Which positions of the token ids ``(N, L)`` hold real tokens: those the attention mask
+    in the function's ``model_kwargs`` switches on (every position without one)."""
+    mask = function.model_kwargs.get("attention_mask")
+    if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+        return mask.to(ids.device).bool()
+    return torch.ones_like(ids, dtype=torch.bool)
 
 
 def per_token(attributions: torch.Tensor, mask: Any) -> torch.Tensor:

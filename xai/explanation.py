@@ -6,7 +6,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from xai._validation import (
     index_out_of_range,
     integer_value,
 )
-from xai.errors import IndexTypeError, InputError
+from xai.errors import IndexTypeError, InputError, InputTypeError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,6 +56,9 @@ class Explanation:
             After :meth:`load`, callables and modules are :class:`UnsavedOption` descriptions.
         extras: everything else the method reports: convergence delta, LIME segments, SHAP
             expected value, ``model_evaluations``, ``seconds``, ``library_versions`` ...
+        tokens: for token ids ``(N, L)``: the token strings, one list of ``L`` per row (from
+            ``xai.explain(..., tokens=...)``), shown by :meth:`plot` and :meth:`to_html`;
+            ``None`` shows the ids (``"#17"``).
 
     Example::
 
@@ -72,9 +75,11 @@ class Explanation:
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    tokens: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
+        self.tokens = check_tokens(self.tokens, self.inputs)
         if self.attributions.shape[0] != n:
             raise ValueError(
                 f"attributions: expected {n} rows (one per input), got shape "
@@ -108,7 +113,10 @@ class Explanation:
         return int(self.inputs.shape[0])
 
     def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> Explanation:
-        """The explanation of a subset of samples (``expl[0]``, ``expl[2:5]``, ``expl[[0, 3]]``)."""
+        """The explanation of a subset of samples (``expl[0]``, ``expl[2:5]``, ``expl[[0, 3]]``).
+
+        Per-sample extras, the samples' rows of ``params["model_kwargs"]`` tensors (an attention
+        mask) and their :attr:`tokens` go with them."""
         n = len(self)
         index = _sample_index(index, n)
 
@@ -117,13 +125,23 @@ class Explanation:
                 return value[index]
             return value
 
+        params = dict(self.params)
+        if isinstance(params.get("model_kwargs"), Mapping):
+            # the samples' own forward arguments (an attention mask) go with their rows, as
+            # the methods pair them (xai._model.ModelFunction)
+            params["model_kwargs"] = {k: pick(v) for k, v in params["model_kwargs"].items()}
+        tokens = None
+        if self.tokens is not None:
+            rows = range(n)[index] if isinstance(index, slice) else index.tolist()
+            tokens = [list(self.tokens[row]) for row in rows]
         return Explanation(
             attributions=self.attributions[index],
             inputs=self.inputs[index],
             target=self.target[index],
             method=self.method,
-            params=dict(self.params),
+            params=params,
             extras={key: pick(value) for key, value in self.extras.items()},
+            tokens=tokens,
         )
 
     @property
@@ -131,12 +149,18 @@ class Explanation:
         """True for ``(N, C, H, W)`` inputs."""
         return self.inputs.ndim == 4
 
+    @property
+    def is_text(self) -> bool:
+        """True for token ids: integer inputs ``(N, L)``."""
+        return self.inputs.ndim == 2 and not self.inputs.is_floating_point()
+
     def heatmap(self) -> torch.Tensor:
         """One map per sample, channels summed with their sign kept.
 
         Returns:
             A detached tensor on the attributions' device: ``(N, H, W)`` for images,
-            ``(N, F)`` for tabular data, ``(N, L)`` for ``(N, C, L)`` sequences.
+            ``(N, F)`` for tabular data, ``(N, L)`` for token ids ``(N, L)`` (one value per
+            token) and for ``(N, C, L)`` sequences.
         """
         attributions = self.attributions.detach()
         if attributions.ndim in (3, 4):
@@ -154,18 +178,22 @@ class Explanation:
         return self.attributions.detach().cpu().numpy()
 
     def to(self, device: str | torch.device) -> Explanation:
-        """A copy with every tensor moved to ``device``."""
+        """A copy with every tensor moved to ``device`` (``model_kwargs``' tensors too)."""
 
         def move(value: Any) -> Any:
             return value.to(device) if isinstance(value, torch.Tensor) else value
 
+        params = {k: move(v) for k, v in self.params.items()}
+        if isinstance(params.get("model_kwargs"), Mapping):
+            params["model_kwargs"] = {k: move(v) for k, v in params["model_kwargs"].items()}
         return Explanation(
             attributions=self.attributions.to(device),
             inputs=self.inputs.to(device),
             target=self.target.to(device),
             method=self.method,
-            params={k: move(v) for k, v in self.params.items()},
+            params=params,
             extras={k: move(v) for k, v in self.extras.items()},
+            tokens=None if self.tokens is None else [list(row) for row in self.tokens],
         )
 
     def plot(
@@ -191,7 +219,8 @@ class Explanation:
 
         Returns:
             The matplotlib Figure (input and attribution map for images, a bar chart for
-            tabular data).
+            tabular data, the text with each token coloured by its attribution for token
+            ids).
         """
         from xai.viz import plot_explanation
 
@@ -204,6 +233,28 @@ class Explanation:
             max_features=max_features,
             ax=ax,
         )
+
+    def to_html(self, index: int = 0, *, shared_scale: bool = False) -> str:
+        """Sample ``index`` of a token-id explanation as a self-contained HTML snippet
+        (:func:`xai.viz.text_html`): each token a ``<span>`` coloured by its attribution, as
+        in :meth:`plot`, with the value in its ``title``; inline styles only, no scripts, every
+        token HTML-escaped.
+
+        Args:
+            index: which sample.
+            shared_scale: use the batch's largest magnitude as the colour scale (default: the
+                sample's own).
+
+        Returns:
+            The HTML text (one ``<div>``).
+
+        Raises:
+            TypeError: the explanation is not of token ids (integer inputs ``(N, L)``).
+            IndexError: ``index`` is not one of the explained samples.
+        """
+        from xai.viz import text_html
+
+        return text_html(self, index, shared_scale=shared_scale)
 
     def __repr__(self) -> str:
         return (
@@ -218,7 +269,10 @@ class Explanation:
 
         Tensor-valued params/extras are stored as tensors; other values as JSON. Params JSON
         cannot hold (modules, callables) are stored as their description and load back as
-        :class:`UnsavedOption`; extras as their description. Numbers in ``params`` load back
+        :class:`UnsavedOption`; extras as their description. So is ``model_kwargs`` when it
+        holds tensors (an attention mask): its names and kinds are kept
+        (``UnsavedOption("{attention_mask: tensor (4, 24) int64}")``), not the tensors.
+        :attr:`tokens` are stored in the header and load back equal. Numbers in ``params`` load back
         as the numbers they were, NaN and infinities included (stored as
         ``{"xai.float": "nan"}``, ``"inf"``, ``"-inf"``), so the explanation re-runs with the
         same options; a NaN or infinite number in ``extras`` follows the files' one rule and is
@@ -269,11 +323,15 @@ class Explanation:
                     tensors[f"{section}.{key}"] = value
                 elif section == "params" and _is_unsaveable(value):
                     json_part[key] = {_UNSAVED: str(to_json_value(value))}
+                elif section == "params" and _holds_unsaveable(value):
+                    json_part[key] = {_UNSAVED: _describe_mapping(value)}
                 elif section == "params":
                     json_part[key] = _mark_nonfinite(value)
                 else:
                     json_part[key] = value
             header[section] = json_part
+        if self.tokens is not None:
+            header["tokens"] = self.tokens
         try:
             data = to_json_value(header)
         except RecursionError:
@@ -287,7 +345,8 @@ class Explanation:
                 )
         text = json.dumps(data, allow_nan=False)
         if len(text) > MAX_HEADER_CHARS:
-            largest = max(("params", "extras"), key=lambda name: len(json.dumps(data[name])))
+            parts = [name for name in ("params", "extras", "tokens") if name in data]
+            largest = max(parts, key=lambda name: len(json.dumps(data[name])))
             raise InputError(
                 largest,
                 f"the JSON header would be {len(text):,} characters, more than the "
@@ -321,7 +380,8 @@ class Explanation:
             device: where the tensors are loaded (``"cpu"``, ``"cuda"``, ``"auto"`` ...).
 
         Returns:
-            The explanation; options that could not be saved load as :class:`UnsavedOption`.
+            The explanation; options that could not be saved load as :class:`UnsavedOption`;
+            files written without tokens (or before tokens existed) load with ``tokens=None``.
 
         Raises:
             FileNotFoundError: there is no file at ``path``.
@@ -381,6 +441,10 @@ class Explanation:
         attributions, inputs, target = (tensors[name] for name in _TENSORS)
         _check_tensors(attributions, inputs, target, header, bad)
         try:
+            tokens = check_tokens(header.get("tokens"), inputs)
+        except InputError as error:
+            raise bad("tokens", error.detail) from error
+        try:
             return cls(
                 attributions=attributions,
                 inputs=inputs,
@@ -388,6 +452,7 @@ class Explanation:
                 method=header["method"],
                 params=sections["params"],
                 extras=sections["extras"],
+                tokens=tokens,
             )
         except (ValueError, TypeError, IndexError, RuntimeError) as error:
             raise bad("tensors", str(error)) from error
@@ -407,6 +472,44 @@ _ATTRIBUTION_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float
 _TARGET_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 #: Everything in a JSON text but its strings (closed or not): what brackets are counted in.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+
+
+def check_tokens(tokens: Any, inputs: torch.Tensor) -> list[list[str]] | None:
+    """``tokens`` as one list of strings per row of the token ids ``inputs`` ``(N, L)``."""
+    if tokens is None:
+        return None
+    if inputs.ndim != 2 or inputs.is_floating_point():
+        raise InputError(
+            "tokens",
+            "token strings go with token ids (integer inputs (N, L)), got inputs of dtype "
+            f"{inputs.dtype} and shape {tuple(inputs.shape)}.",
+        )
+    n, length = (int(d) for d in inputs.shape)
+    if isinstance(tokens, str | bytes) or not isinstance(tokens, Sequence) or len(tokens) != n:
+        raise InputTypeError(
+            "tokens",
+            f"expected one list of {length} token strings per row ({n} rows), got "
+            f"{type(tokens).__name__} {tokens!r:.60}.",
+        )
+    rows: list[list[str]] = []
+    for i, row in enumerate(tokens):
+        if (
+            isinstance(row, str | bytes)
+            or not isinstance(row, Sequence)
+            or not all(isinstance(token, str) for token in row)
+        ):
+            raise InputTypeError(
+                "tokens",
+                f"row {i}: expected a list of {length} strings, got {type(row).__name__} "
+                f"{row!r:.60}.",
+            )
+        if len(row) != length:
+            raise InputError(
+                "tokens",
+                f"row {i}: expected {length} token strings (one per id), got {len(row)}.",
+            )
+        rows.append([str(token) for token in row])
+    return rows
 
 
 def _kind(value: Any) -> str:
@@ -599,6 +702,33 @@ def _is_unsaveable(value: Any) -> bool:
     return isinstance(value, UnsavedOption | torch.nn.Module) or (
         callable(value) and not isinstance(value, type)
     )
+
+
+def _holds_unsaveable(value: Any) -> bool:
+    """Whether a param is a mapping (``model_kwargs``) holding tensors, arrays, modules or
+    callables: it is saved as its description (JSON would turn the tensors into lists, which
+    the model cannot take when the explanation is re-run)."""
+    return isinstance(value, Mapping) and any(
+        isinstance(item, torch.Tensor | np.ndarray) or _is_unsaveable(item)
+        for item in value.values()
+    )
+
+
+def _describe_mapping(value: Mapping[Any, Any]) -> str:
+    """``"{attention_mask: tensor (4, 24) int64, scale: 2.0}"``: the names and kinds of a
+    mapping's values, what an unsaved ``model_kwargs`` loads back as."""
+
+    def kind(item: Any) -> str:
+        if isinstance(item, torch.Tensor | np.ndarray):
+            dtype = str(item.dtype).removeprefix("torch.")
+            name = "tensor" if isinstance(item, torch.Tensor) else "array"
+            return f"{name} {tuple(int(d) for d in item.shape)} {dtype}"
+        if _is_unsaveable(item):
+            return str(to_json_value(item))
+        text = repr(item)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return "{" + ", ".join(f"{key}: {kind(item)}" for key, item in value.items()) + "}"
 
 
 def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -37,7 +37,7 @@ from xai._validation import (
     resolve_target,
 )
 from xai.errors import InputError, InputTypeError
-from xai.explanation import Explanation
+from xai.explanation import Explanation, check_tokens
 
 #: Options every method accepts, on top of its own ``defaults``: how to read the model's scores
 #: (``output``) and extra forward arguments (``model_kwargs``, e.g. an attention mask).
@@ -125,8 +125,9 @@ class Explainer(ABC):
     #: The option the token path fills with embedded ``baseline_token`` rows.
     token_reference: ClassVar[str | None] = None
     #: How the method explains token ids: ``"embedding"`` (gradient methods, at the
-    #: embedding's output) or ``"ids"`` (perturbation methods: ``token_reference`` gets
-    #: ``mask_token`` rows and the method replaces tokens by them).
+    #: embedding's output), ``"ids"`` (perturbation methods: ``token_reference`` gets
+    #: ``mask_token`` rows and the method replaces tokens by them) or ``"layer"`` (the
+    #: method sees the ids and reads a layer they go through: Grad-CAM's 1-D convolutions).
     token_path: ClassVar[str] = "embedding"
     #: Whether all-zero attributions of a sample are suspect (gradient methods: the model's
     #: gradient vanished along the whole path), so that they come with a warning.
@@ -182,12 +183,16 @@ class Explainer(ABC):
         its ``defaults``)."""
         return []
 
-    def explain(self, inputs: torch.Tensor, target: Any = None) -> Explanation:
+    def explain(
+        self, inputs: torch.Tensor, target: Any = None, *, tokens: Any = None
+    ) -> Explanation:
         """Explain ``inputs`` for ``target``.
 
         Args:
             inputs: a batch ``(N, ...)``: ``(N, C, H, W)`` images, ``(N, F)`` tabular rows, ...
             target: ``None`` (the predicted class), an int, or one class index per sample.
+            tokens: for token ids ``(N, L)``: the token strings, one list of ``L`` per row,
+                kept in :attr:`Explanation.tokens` (checked before the method runs).
 
         Returns:
             An :class:`~xai.Explanation` whose attributions live on the inputs' device.
@@ -197,6 +202,7 @@ class Explainer(ABC):
         """
         started = time.perf_counter()
         inputs = as_input_batch(inputs, allow_integer=True)
+        tokens = check_tokens(tokens, inputs)
         token_ids = not inputs.is_floating_point()
         if token_ids:
             self._check_token_ids(inputs)
@@ -209,14 +215,17 @@ class Explainer(ABC):
             params["seed"] = secrets.randbelow(2**31) if seed is None else seed
         device = model_device(self.model)
         library_code = self._runs_library_code(inputs, params)
-        model = self._model_to_run(params, hooks=token_ids)
+        token_path = self._token_path(params) if token_ids else None
+        model = self._model_to_run(params, hooks=token_path == "embedding")
         with preserved_state(self.model, library_code=library_code), autograd_enabled():
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
             kwargs = _model_kwargs(params["model_kwargs"], x.shape[0], device)
-            if token_ids and self.token_path == "ids":
+            if token_path == "ids":
                 function, inner = ids_view(model, x, params, kwargs, self.token_reference)
+            elif token_path == "layer":  # the method reads a layer the ids go through
+                function, inner = ModelFunction(model, params["output"], kwargs, x.shape[0]), params
             elif token_ids:
                 function, x, inner = embedding_view(
                     model, x, params, kwargs, self.token_reference, self.token_options
@@ -260,18 +269,17 @@ class Explainer(ABC):
                 k: v.detach().to(inputs.device) if isinstance(v, torch.Tensor) else v
                 for k, v in extras.items()
             },
+            tokens=tokens,
         )
 
     def _check_token_ids(self, inputs: torch.Tensor) -> None:
-        if not self.token_options:
-            raise InputTypeError(
-                "inputs",
-                f"expected a floating-point tensor, got dtype {inputs.dtype}. Convert it with "
-                f"inputs.float(). Integer inputs are taken as token ids, which method "
-                f"{self.name!r} does not explain yet; the gradient methods do, at the "
-                "embedding: method='integrated_gradients', 'smoothgrad' or 'shap', and "
-                "method='occlusion' replaces tokens by mask_token.",
-            )
+        if not self.token_options and self.token_path != "layer":
+            raise token_ids_refused(inputs, f"which method {self.name!r} does not explain")
+
+    def _token_path(self, params: dict[str, Any]) -> str:
+        """How token ids are explained with ``params`` (:attr:`token_path`; a method whose
+        options decide it overrides this)."""
+        return self.token_path
 
     def _needs_hooks(self, params: dict[str, Any]) -> bool:
         """Whether explaining with ``params`` registers hooks on the model (``uses_hooks``;
@@ -370,6 +378,18 @@ class Explainer(ABC):
         return (
             f"{type(self).__name__}({type(self.model).__name__}{', ' if options else ''}{options})"
         )
+
+
+def token_ids_refused(inputs: torch.Tensor, why: str) -> InputTypeError:
+    """The error for token ids a method cannot explain (``why``), naming the methods that can."""
+    return InputTypeError(
+        "inputs",
+        f"expected a floating-point tensor, got dtype {inputs.dtype}. Convert it with "
+        f"inputs.float(). Integer inputs are taken as token ids, {why}; the gradient methods "
+        "explain them at the embedding: method='integrated_gradients', 'smoothgrad' or "
+        "'shap', and method='occlusion', 'lime' or 'shap' with algorithm='kernel' replace "
+        "tokens by mask_token.",
+    )
 
 
 class Target:

@@ -30,7 +30,7 @@ from xai._layers import (
 from xai._model import FIRST_SAMPLE, ModelFunction, input_gradient
 from xai._validation import check_bool, check_choice
 from xai.errors import InputError, InputTypeError
-from xai.explainers.base import AUTO, Explainer, Parameter, Target
+from xai.explainers.base import AUTO, Explainer, Parameter, Target, token_ids_refused
 
 _MODES = ("bilinear", "bicubic", "nearest", "area")
 
@@ -89,6 +89,7 @@ class GradCAM(Explainer):
         "interpolate_mode": "bilinear",
     }
     input_ndims = (4,)
+    token_path = "layer"
     uses_hooks = True
     reference = "https://arxiv.org/abs/1610.02391"
 
@@ -127,6 +128,8 @@ class GradCAM(Explainer):
                 f"expected None or a callable (N, ...) -> (N, C, h, w), got "
                 f"{type(reshape).__name__}.",
             )
+        if not inputs.is_floating_point():
+            return self._tokens(function, inputs, target, params, mode, relu)
         name, layer = self._pick_layer(function, inputs, params["layer"])
         params["layer"] = name
         size = inputs.shape[2:]
@@ -154,6 +157,91 @@ class GradCAM(Explainer):
             )
         extras = {"layer": name, "layer_shape": layer_shape, "layer_layout": layout}
         return torch.cat(maps), extras
+
+    def _tokens(
+        self,
+        function: ModelFunction,
+        ids: torch.Tensor,
+        target: Target,
+        params: dict[str, Any],
+        mode: str,
+        relu: bool,
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """1-D Grad-CAM of token ids at a 1-D convolution ``(N, C, L')`` (captum's
+        ``LayerGradCam`` there), upsampled linearly to the ``L`` tokens."""
+        if params["reshape"] is not None:
+            raise InputError(
+                "reshape",
+                "not used for token ids: Grad-CAM reads a 1-D convolution's (N, C, L) output.",
+            )
+        if mode == "bicubic":
+            raise InputError(
+                "interpolate_mode",
+                "'bicubic' upsamples 2-D maps; for token ids use 'bilinear' (linear in 1-D), "
+                "'nearest' or 'area'.",
+            )
+        name, layer = self._convolution(function, ids, params["layer"])
+        params["layer"] = name
+        maps, length = [], int(ids.shape[1])
+        for part in chunks(ids.shape[0], chunk_rows(ids.shape[1:], ids.device)):
+            output, logits = self._forward(function, ids, part, name, layer)
+            indices = target.resolve(logits.detach(), part)
+            score = logits.gather(1, indices[:, None]).sum()
+            gradient = input_gradient(score, output, self.name)
+            weights = gradient.mean(dim=2, keepdim=True)
+            layer_map = (weights * output).sum(dim=1, keepdim=True).detach()
+            if relu:
+                layer_map = F.relu(layer_map)
+            one_d = "linear" if mode == "bilinear" else mode
+            upsampled = F.interpolate(
+                layer_map,
+                size=length,
+                mode=one_d,
+                align_corners=False if one_d == "linear" else None,
+            )
+            maps.append(upsampled[:, 0])
+        extras = {
+            "layer": name,
+            "layer_shape": [int(output.shape[2])],
+            "layer_layout": "1-D convolution (N, C, L)",
+        }
+        return torch.cat(maps), extras
+
+    def _convolution(
+        self, function: ModelFunction, ids: torch.Tensor, layer: Any
+    ) -> tuple[str, nn.Module]:
+        """The 1-D convolution Grad-CAM reads for token ids: ``layer``, else the last one
+        called once in a forward pass."""
+        if layer is not None:
+            name, module = resolve_layer(function.model, layer)
+            if not isinstance(module, nn.Conv1d):
+                raise InputError(
+                    "layer",
+                    f"{name!r} is a {type(module).__name__}; for token ids Grad-CAM reads a "
+                    "1-D convolution (nn.Conv1d, output (N, C, L)). Pass one, or use a method "
+                    "that explains token ids at the embedding, e.g. "
+                    "method='integrated_gradients'.",
+                )
+            return name, module
+        with torch.no_grad():
+            calls = trace_layers(
+                function.model, lambda: self._call_model(function, ids[:1], FIRST_SAMPLE)
+            )
+        convolutions = [
+            c
+            for c in calls
+            if isinstance(c.module, nn.Conv1d)
+            and c.calls == 1
+            and c.output_shape is not None
+            and len(c.output_shape) == 3
+        ]
+        if not convolutions:
+            raise token_ids_refused(
+                ids,
+                "which Grad-CAM explains only at a 1-D convolution (N, C, L), and this model "
+                "has none",
+            )
+        return convolutions[-1].name, convolutions[-1].module
 
     def _as_map(
         self,

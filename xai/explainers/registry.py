@@ -136,6 +136,8 @@ def explain(
     inputs: torch.Tensor,
     method: str = "integrated_gradients",
     target: Any = None,
+    *,
+    tokens: Any = None,
     **options: Any,
 ) -> Explanation:
     """Explain ``model``'s outputs on ``inputs`` with ``method``: one call, any ``nn.Module``.
@@ -145,6 +147,8 @@ def explain(
         inputs: a batch ``(N, ...)``, moved to the model's device.
         method: one of :func:`available_explainers`.
         target: ``None`` (the predicted class), an int, or one class index per sample.
+        tokens: for token ids ``(N, L)``: the token strings, one list of ``L`` per row, kept
+            in :attr:`Explanation.tokens` for figures and reports (not used to explain).
         **options: the method's options (``n_steps``, ``layer``, ``background``,
             ``num_samples``, ``seed``, ``output`` ...), see ``docs/explainers.md``.
 
@@ -163,4 +167,4 @@ def explain(
         >>> expl.attributions.shape == images.shape
         True
     """
-    return get_explainer(method, model, **options).explain(inputs, target=target)
+    return get_explainer(method, model, **options).explain(inputs, target=target, tokens=tokens)

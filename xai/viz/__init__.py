@@ -1,6 +1,7 @@
 """Figures (matplotlib only, no pyplot state: every function returns a Figure or an array).
 
 - :mod:`xai.viz.explanation`: an explanation's maps or bars, several methods side by side;
+- :mod:`xai.viz.text`: token-id explanations as coloured text (figure panel and HTML);
 - :mod:`xai.viz.overlay`: maps blended over their images as RGB arrays (interactive views);
 - :mod:`xai.viz.classification`: confusion matrix, ROC curves, reliability, training curves;
 - :mod:`xai.viz.quality`: deletion/insertion curves, randomisation checks, method comparisons;
@@ -25,6 +26,7 @@ from xai.viz.quality import (
     plot_perturbation_curves,
     plot_randomization,
 )
+from xai.viz.text import text_html
 
 __all__ = [
     "DIVERGING",
@@ -45,4 +47,5 @@ __all__ = [
     "plot_reliability_diagram",
     "plot_roc_curves",
     "plot_training_curves",
+    "text_html",
 ]

@@ -1,5 +1,5 @@
 """What the figures share: the two colormaps, how an image and a map are scaled, and how
-labels (class names, predictions, colorbar labels, annotation colours) are written."""
+labels (class names, predictions, titles, colorbar labels, annotation colours) are written."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from xai.errors import InputError, InputTypeError
+from xai.explanation import Explanation
 
 #: Signed maps: diverging, centred on zero (red positive, blue negative).
 DIVERGING = "RdBu_r"
@@ -121,3 +122,52 @@ def text_colour(rgba: Sequence[float]) -> str:
     luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
     # the luminance at which black and white text have equal contrast
     return "black" if luminance > 0.179 else "white"
+
+
+def check_explanation(value: object, name: str) -> None:
+    """Refuse anything but an :class:`~xai.Explanation` for argument ``name``."""
+    if not isinstance(value, Explanation):
+        raise InputTypeError(
+            name,
+            f"expected an xai.Explanation (from xai.explain), got {type(value).__name__}.",
+        )
+
+
+def check_model_name(model_name: object) -> str | None:
+    """``model_name`` as a string (None stays None)."""
+    if model_name is not None and not isinstance(model_name, str):
+        raise InputTypeError(
+            "model_name", f"expected the model's name as a string, got {type(model_name).__name__}."
+        )
+    return model_name
+
+
+def figure_labels(
+    explanation: Explanation, class_names: object, probabilities: object
+) -> tuple[list[str] | None, torch.Tensor | None]:
+    """The class names and probabilities a figure shows: the arguments, else the
+    explanation's ``extras["class_names"]`` / ``extras["probabilities"]``."""
+    names = check_class_names(
+        class_names if class_names is not None else explanation.extras.get("class_names"),
+        "class_names" if class_names is not None else 'extras["class_names"]',
+    )
+    if probabilities is None:
+        probabilities = explanation.extras.get("probabilities")
+    return names, check_probabilities(probabilities, len(explanation))
+
+
+def sample_title(
+    explanation: Explanation,
+    index: int,
+    class_names: Sequence[str] | None,
+    probabilities: torch.Tensor | None,
+    model_name: str | None = None,
+    method: bool = True,
+) -> str:
+    """``"shapes_cnn · gradcam · sample 0\ntarget circle, predicted (p = 0.97)"``."""
+    head = [model_name] if model_name else []
+    head += [explanation.method] if method else []
+    head.append(f"sample {index}")
+    row = probabilities[index] if probabilities is not None else None
+    prediction = prediction_text(int(explanation.target[index]), class_names, row)
+    return " · ".join(head) + "\n" + prediction

@@ -3,7 +3,8 @@
 Signed attributions use a diverging colormap centred on zero; non-negative ones (Grad-CAM) a
 sequential one; each colorbar says which (``"attribution (signed)"``, ``"Grad-CAM
 relevance"``). ``shared_scale=True`` gives every sample of a batch the same colour scale, so
-maps can be compared across samples.
+maps can be compared across samples. Token ids are drawn as their text, each token on a
+background of its attribution's colour (:mod:`xai.viz.text`).
 
 Titles name the sample and its target class, by name when the class names are known
 (``class_names=``, else the explanation's ``extras["class_names"]``), and the model's predicted
@@ -27,60 +28,20 @@ from xai.explanation import Explanation
 from xai.viz._common import (
     DIVERGING,
     SEQUENTIAL,
-    check_class_names,
-    check_probabilities,
+    check_explanation,
+    check_model_name,
     color_scale,
     display_image,
-    prediction_text,
+    figure_labels,
+    sample_title,
     value_label,
 )
+from xai.viz.text import draw_text_panel
 
-
-def _check_explanation(value: object, name: str) -> None:
-    if not isinstance(value, Explanation):
-        raise InputTypeError(
-            name,
-            f"expected an xai.Explanation (from xai.explain), got {type(value).__name__}.",
-        )
-
-
-def _labels(
-    explanation: Explanation, class_names: object, probabilities: object
-) -> tuple[list[str] | None, torch.Tensor | None]:
-    """The class names and probabilities a figure shows: the arguments, else the
-    explanation's ``extras["class_names"]`` / ``extras["probabilities"]``."""
-    names = check_class_names(
-        class_names if class_names is not None else explanation.extras.get("class_names"),
-        "class_names" if class_names is not None else 'extras["class_names"]',
-    )
-    if probabilities is None:
-        probabilities = explanation.extras.get("probabilities")
-    return names, check_probabilities(probabilities, len(explanation))
-
-
-def _check_model_name(model_name: object) -> str | None:
-    if model_name is not None and not isinstance(model_name, str):
-        raise InputTypeError(
-            "model_name", f"expected the model's name as a string, got {type(model_name).__name__}."
-        )
-    return model_name
-
-
-def sample_title(
-    explanation: Explanation,
-    index: int,
-    class_names: Sequence[str] | None,
-    probabilities: torch.Tensor | None,
-    model_name: str | None = None,
-    method: bool = True,
-) -> str:
-    """``"shapes_cnn · gradcam · sample 0\ntarget circle, predicted (p = 0.97)"``."""
-    head = [model_name] if model_name else []
-    head += [explanation.method] if method else []
-    head.append(f"sample {index}")
-    row = probabilities[index] if probabilities is not None else None
-    prediction = prediction_text(int(explanation.target[index]), class_names, row)
-    return " · ".join(head) + "\n" + prediction
+#: The names this module has always offered (xai.viz.quality imports them from here).
+_check_explanation = check_explanation
+_check_model_name = check_model_name
+_labels = figure_labels
 
 
 def plot_explanation(
@@ -101,9 +62,13 @@ def plot_explanation(
     Images: the input next to its attribution map (overlaid on the input when ``overlay``),
     with a labelled colorbar. Tabular: a bar chart of the ``max_features`` largest
     attributions with feature names (``feature_names``, else
-    ``explanation.extras["feature_names"]``, else ``x0, x1, ...``). The title names the method,
-    the sample and its target class (and the model's prediction when ``probabilities`` are
-    known).
+    ``explanation.extras["feature_names"]``, else ``x0, x1, ...``). Token ids
+    (:attr:`~xai.Explanation.is_text`): the sentence wrapped onto lines, each token on a
+    background coloured by its attribution (diverging colormap, symmetric about 0), with a
+    colorbar; positions that ``params["model_kwargs"]["attention_mask"]`` switches off are left
+    out, and tokens are ``explanation.tokens`` (else the ids, ``"#17"``). The title names the
+    method, the sample and its target class (and the model's prediction when
+    ``probabilities`` are known).
 
     Args:
         explanation: the explanation to plot.
@@ -118,7 +83,8 @@ def plot_explanation(
             (e.g. ``model(x).softmax(-1)``; default ``explanation.extras["probabilities"]``):
             the title then shows the predicted class and its probability.
         model_name: the model's name, for the title.
-        ax: draw the attribution panel into this Axes instead of a new figure.
+        ax: draw the attribution panel into this Axes instead of a new figure (for text, its
+            width sets where lines wrap).
 
     Returns:
         The matplotlib Figure.
@@ -157,6 +123,8 @@ def plot_explanation(
 
     if explanation.is_image:
         return draw_image_panel(explanation, index, values, magnitude, signed, overlay, ax, title)
+    if explanation.is_text:
+        return draw_text_panel(explanation, index, values, magnitude, signed, ax, title)
     return draw_bar_panel(
         explanation, values.flatten(), magnitude, feature_names, max_features, ax, title
     )
@@ -245,7 +213,8 @@ def plot_comparison(
     model_name: str | None = None,
 ) -> Figure:
     """The input and the maps of several explanations of the same sample, side by side (one
-    row), under a title naming the model, the sample, its target class and the prediction.
+    row; token ids: one coloured text under the other), under a title naming the model, the
+    sample, its target class and the prediction.
 
     Args:
         explanations: explanations of the same inputs (by different methods, say).
@@ -277,8 +246,12 @@ def plot_comparison(
     names, probs = _labels(first, class_names, probabilities)
     model_name = _check_model_name(model_name)
     panels = len(explanations) + (1 if first.is_image else 0)
-    figure = Figure(figsize=(3.2 * panels, 3.6), layout="constrained")
-    axes = list(np.atleast_1d(figure.subplots(1, panels)))
+    if first.is_text:  # sentences read across: one panel under the other
+        figure = Figure(figsize=(7.4, 0.6 + 1.5 * panels), layout="constrained")
+        axes = list(np.atleast_1d(figure.subplots(panels, 1)))
+    else:
+        figure = Figure(figsize=(3.2 * panels, 3.6), layout="constrained")
+        axes = list(np.atleast_1d(figure.subplots(1, panels)))
     if first.is_image:
         draw_input_panel(first, index, axes.pop(0))
     for axis, explanation in zip(axes, explanations, strict=True):
@@ -289,6 +262,8 @@ def plot_comparison(
             draw_image_panel(
                 explanation, index, heatmaps[index], magnitude, signed, True, axis, title
             )
+        elif explanation.is_text:
+            draw_text_panel(explanation, index, heatmaps[index], magnitude, signed, axis, title)
         else:
             draw_bar_panel(explanation, heatmaps[index].flatten(), magnitude, None, 15, axis, title)
     figure.suptitle(

@@ -12,6 +12,7 @@ from torch import nn
 from xai._batching import check_memory, check_rows_per_pass, chunk_rows, chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
+from xai._tokens import real_tokens
 from xai._validation import broadcast_reference, check_choice, check_positive_int
 from xai.errors import InputError, InputTypeError
 from xai.explainers.base import Explainer, Parameter, Target
@@ -24,6 +25,7 @@ from xai.explainers.lime.tabular import (
     lime_tabular,
     neighbourhood_bytes,
 )
+from xai.explainers.lime.text import TEXT_KERNEL_WIDTH, explain_tokens
 
 #: lime_image's default kernel width (of the cosine distance between on/off vectors).
 _IMAGE_KERNEL_WIDTH = 0.25
@@ -33,18 +35,21 @@ _NUM_SAMPLES_FIX = (
 )
 
 #: lime's own defaults of ``num_samples``.
-_DEFAULT_NUM_SAMPLES = {"image": 1000, "tabular": 5000}
+_DEFAULT_NUM_SAMPLES = {"image": 1000, "tabular": 5000, "text": 5000}
 
 
 class LIME(Explainer):
     """A local linear surrogate fitted on perturbed copies of each sample, by the lime package.
 
     Images ``(N, C, H, W)``: features are superpixels, switched off by painting them with
-    ``hide_color``. Tabular ``(N, F)``: features are the columns.
+    ``hide_color``. Tabular ``(N, F)``: features are the columns. Token ids ``(N, L)``
+    (integers): features are the real tokens (attention mask 1), switched off by replacing
+    them with ``mask_token``; lime's ``LimeTextExplainer`` over word positions
+    (``bow=False``), batched: the same draws and fit for the same seed.
 
     Options:
         num_samples: perturbed samples per explained input (default 1000 for images, 5000
-            for tabular, as in lime).
+            for tabular rows and token ids, as in lime).
         segmentation: images only. ``"slic"`` (default: SLIC on normalised values, sized to
             give tens of segments even on 8x8 or 32x32 images, grid fallback), ``"grid"``,
             ``"quickshift"`` (lime's own default, which gives 1-3 segments on small images),
@@ -59,7 +64,11 @@ class LIME(Explainer):
             quartiles (lime's ``training_data``). Default: none, and lime samples a unit-scale
             Gaussian around each sample without discretisation (suits standardised features),
             recorded in ``params`` as ``None``.
-        kernel_width: width of lime's exponential kernel (default: lime's own).
+        kernel_width: width of lime's exponential kernel (default: lime's own; 25 for
+            token ids, of 100 x the cosine distance, as lime_text).
+        mask_token: token ids only; the id a switched-off token gets (default: the model
+            config's ``mask_token_id``, else its ``pad_token_id``, else 0), recorded in
+            ``params``.
         batch_size: rows per model call (default: automatic, large; lime's own default is 10).
         sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn
             with other random numbers in a few tensor operations, statistically equivalent to
@@ -75,6 +84,8 @@ class LIME(Explainer):
     """
 
     name = "lime"
+    token_options = {"mask_token": None}
+    token_path = "ids"
     defaults = {
         "num_samples": None,
         "segmentation": None,
@@ -125,7 +136,7 @@ class LIME(Explainer):
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         # lime's explainers (images, and sampler="lime"); the fast tabular sampler is xai's
-        return inputs.ndim == 4 or params["sampler"] == "lime"
+        return inputs.ndim == 4 or params["sampler"] == "lime" or not inputs.is_floating_point()
 
     def attribute(
         self,
@@ -135,9 +146,13 @@ class LIME(Explainer):
         params: dict[str, Any],
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         is_image = inputs.ndim == 4
+        is_text = not inputs.is_floating_point()
+        kind = "image" if is_image else "text" if is_text else "tabular"
         if params["num_samples"] is None:
-            params["num_samples"] = _DEFAULT_NUM_SAMPLES["image" if is_image else "tabular"]
+            params["num_samples"] = _DEFAULT_NUM_SAMPLES[kind]
         num_samples = check_positive_int("num_samples", params["num_samples"], minimum=2)
+        if is_text:
+            return self._tokens(function, inputs, request, params, num_samples)
         if is_image:  # per image, with at least 2 superpixels (checked again once segmented)
             needed = _image_bytes(num_samples, 2, 1)
         else:
@@ -288,6 +303,55 @@ class LIME(Explainer):
             "intercept": torch.tensor(intercepts, dtype=torch.float64),
             "score": torch.tensor(fit_scores, dtype=torch.float64),
         }
+
+    @staticmethod
+    def _tokens(
+        function: ModelFunction,
+        ids: torch.Tensor,
+        request: Target,
+        params: dict[str, Any],
+        num_samples: int,
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        for option in ("hide_color", "n_segments", "segmentation", "background"):
+            if params[option] != LIME.defaults[option]:
+                raise InputError(
+                    option,
+                    "not used by LIME on token ids, whose switched-off tokens are replaced by "
+                    "mask_token.",
+                )
+        if params["sampler"] not in (None, "lime"):
+            raise InputError(
+                "sampler",
+                f"token ids are perturbed with lime_text's own random draws, got "
+                f"{params['sampler']!r}; leave sampler unset or pass sampler='lime'.",
+            )
+        params["sampler"] = "lime"
+        length = ids.shape[1]
+        check_memory(
+            "num_samples",
+            f"{num_samples:,} perturbed samples of {length:,} tokens",
+            _image_bytes(num_samples, length, 1) + 8.0 * num_samples * length,
+            ids.device,
+            _NUM_SAMPLES_FIX,
+        )
+        if params["batch_size"] is None:
+            params["batch_size"] = min(num_samples, chunk_rows(ids.shape[1:], ids.device))
+        batch_size = check_positive_int("batch_size", params["batch_size"])
+        if params["kernel_width"] is None:
+            params["kernel_width"] = TEXT_KERNEL_WIDTH
+        kernel_width = _check_kernel_width(params["kernel_width"])
+        _, target = request.from_model(function, ids)
+        return explain_tokens(
+            function,
+            ids,
+            real_tokens(function, ids),
+            target,
+            params["mask_token"],
+            num_samples,
+            batch_size,
+            kernel_width,
+            params["seed"],
+        )
 
     @staticmethod
     def _tabular(

@@ -95,7 +95,7 @@ class SHAP(Explainer):
     name = "shap"
     properties = frozenset({"completeness"})
     warns_on_zero = True
-    token_options = {"embedding": None, "baseline_token": None}
+    token_options = {"embedding": None, "baseline_token": None, "mask_token": None}
     token_reference = "background"
     defaults = {"algorithm": None, "background": None, "nsamples": None, "batch_size": None}
     stochastic = True
@@ -131,6 +131,10 @@ class SHAP(Explainer):
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         return params["algorithm"] == "deep"  # shap's own DeepExplainer
 
+    def _token_path(self, params: dict[str, Any]) -> str:
+        # Kernel SHAP switches tokens off; the gradient algorithms work at the embedding
+        return "ids" if params["algorithm"] == "kernel" else "embedding"
+
     def _needs_hooks(self, params: dict[str, Any]) -> bool:
         return params["algorithm"] == "deep"  # DeepExplainer hooks every module
 
@@ -149,9 +153,11 @@ class SHAP(Explainer):
         if function.on_embeddings and algorithm != "gradient":
             raise InputError(
                 "algorithm",
-                f"token ids are explained at the embedding with algorithm='gradient'; "
-                f"{algorithm!r} does not explain token ids yet.",
+                f"token ids are explained at the embedding with algorithm='gradient', or by "
+                f"switching tokens off with algorithm='kernel'; {algorithm!r} does not explain "
+                "token ids.",
             )
+        token_ids = not inputs.is_floating_point()
         if algorithm == "deep":
             self._check_deep_dtype(function.model, inputs)
             if function.pairs_rows:
@@ -168,14 +174,16 @@ class SHAP(Explainer):
                 f"{tuple(inputs.shape)}; Kernel SHAP over every pixel is intractable. Use "
                 "algorithm='gradient' or method='lime' (superpixels) for images."
             )
-        if params["background"] is None:  # the default: zeros (recorded as None)
+        if token_ids:  # one row of mask_token ids per sample, made by the token view
+            background = params["background"]
+        elif params["background"] is None:  # the default: zeros (recorded as None)
             background = torch.zeros_like(inputs[:1])
         else:
             background = broadcast_reference(params["background"], inputs, "background")
         if params["nsamples"] is None:
             params["nsamples"] = _DEFAULT_NSAMPLES[algorithm]
         nsamples, per_sample = self._check_nsamples(
-            algorithm, params["nsamples"], inputs, background
+            algorithm, params["nsamples"], inputs, background[:1] if token_ids else background
         )
         if params["batch_size"] is None:
             rows = chunk_rows(inputs.shape[1:], inputs.device)
@@ -200,7 +208,12 @@ class SHAP(Explainer):
         outputs, target = request.from_model(function, inputs)
 
         with torch.no_grad():
-            if function.pairs_rows:
+            if token_ids:  # each sample's own background row
+                scores = function(background, rows=torch.arange(inputs.shape[0]))
+                expected = scores.gather(1, target[:, None]).squeeze(1)
+                f_null = expected.double()
+                background = background[:, None]  # (N, 1, L): per-sample backgrounds
+            elif function.pairs_rows:
                 # every sample's background runs with that sample's model_kwargs: (N, M, K)
                 background_scores = _per_sample_scores(function, background, inputs.shape[0])
                 expected = background_scores.mean(dim=1).gather(1, target[:, None]).squeeze(1)
@@ -231,7 +244,8 @@ class SHAP(Explainer):
                 f_x=outputs.gather(1, target[:, None]).squeeze(1),
                 f_null=f_null,
             )
-        return values.to(inputs.dtype), {"expected_value": expected}
+        dtype = inputs.dtype if inputs.is_floating_point() else expected.dtype
+        return values.to(dtype), {"expected_value": expected}
 
     @staticmethod
     def _check_nsamples(

@@ -184,17 +184,22 @@ def kernel_shap(
     """Kernel SHAP values ``(N, F)`` of the target output, background-averaged value function.
 
     ``f_x`` ``(N,)`` is the target output at the inputs and ``f_null`` ``(N,)`` its mean over
-    the background (the caller has both from its own forward passes).
+    the background (the caller has both from its own forward passes). ``background`` is
+    ``(B, F)``, shared, or ``(N, B, F)``, one per sample (token ids: each sentence's
+    ``mask_token`` row, which keeps its padding); integer inputs (token ids) are switched
+    between their own and the background's ids.
     ``nsamples="auto"`` means ``2 * M + 2048`` coalitions (M varying features), as in shap.
     Each group of samples with the same number of varying features shares one draw of
     coalitions made with ``seed``, so a sample's values do not depend on the batch.
     """
     device = inputs.device
     n, n_features = inputs.shape
-    n_background = background.shape[0]
+    own_background = background.ndim == 3  # one per sample
+    n_background = background.shape[-2]
     f_x, f_null = f_x.double(), f_null.double()
     total = f_x - f_null
-    varying = (inputs[:, None, :] != background[None]).any(dim=1).cpu().numpy()  # (N, F)
+    against = background if own_background else background[None]
+    varying = (inputs[:, None, :] != against).any(dim=1).cpu().numpy()  # (N, F)
     values = torch.zeros(n, n_features, dtype=torch.float64, device=device)
 
     for count in sorted({int(c) for c in varying.sum(1)}):
@@ -237,10 +242,14 @@ def kernel_shap(
             column = int(picked[0]) if len(picked) == 1 else None  # one sample: a plain slice
             for part in chunks(n_coalitions, per_pass):
                 keep = switches[:, part, None, :]  # (m or 1, c, 1, F)
-                # torch.where(keep, x, background), twice as fast; exact for weights 0 and 1
-                # (torch computes lerp as start + w * (end - start) for w < 0.5 and as
-                # end - (1 - w) * (end - start) otherwise)
-                rows = torch.lerp(background, x, keep)  # (m, c, B, F)
+                start = background[member_t[group]][:, None] if own_background else background
+                if inputs.is_floating_point():
+                    # torch.where(keep, x, background), twice as fast; exact for weights 0
+                    # and 1 (torch computes lerp as start + w * (end - start) for w < 0.5 and
+                    # as end - (1 - w) * (end - start) otherwise)
+                    rows = torch.lerp(start, x, keep)  # (m, c, B, F)
+                else:
+                    rows = torch.where(keep != 0, x, start)
                 owners = member_t[group][:, None].expand(-1, rows.shape[1] * rows.shape[2])
                 scores = function(rows.reshape(-1, n_features), rows=owners.reshape(-1))
                 if column is not None:
