@@ -156,3 +156,30 @@ def test_deletion_uses_the_same_features_for_every_method() -> None:
     )
     torch.testing.assert_close(comparison.reports["lime"]["deletion_auc"], grid["deletion_auc"])
     assert own["deletion_auc"].shape == (2,)
+
+
+def test_compare_token_ids_with_an_attention_mask() -> None:
+    """Token ids: model_kwargs go to every method and metric, the same mask token removes
+    tokens for every method, and the agreement leaves the padding out."""
+    import reference_models
+    from xai.metrics import rank_correlation
+
+    ref = reference_models.load("keywords_text_cnn")
+    ids, _labels, keywords, attention = (t[:8] for t in ref.data["test"].tensors)
+    comparison = xai.compare(
+        ref.model,
+        ids,
+        methods=["integrated_gradients", "occlusion"],
+        masks=keywords,
+        model_kwargs={"attention_mask": attention},
+        metrics=["deletion_auc", "pointing_game_score"],
+        progress=False,
+    )
+    for method, expl in comparison.explanations.items():
+        assert torch.equal(expl.params["model_kwargs"]["attention_mask"], attention), method
+        assert bool((expl.attributions[attention == 0] == 0).all()), method
+        assert comparison.reports[method].settings["deletion_auc"]["mask_token"] == 1
+    ig, occlusion = (comparison.explanations[m].attributions for m in comparison.methods)
+    expected = rank_correlation(ig, occlusion, attention_mask=attention).mean()
+    assert float(comparison.agreement["rank_correlation"][0, 1]) == pytest.approx(float(expected))
+    assert comparison.reports["integrated_gradients"].means["pointing_game_score"] >= 0.9

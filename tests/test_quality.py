@@ -66,7 +66,9 @@ def test_default_report_of_integrated_gradients() -> None:
     json.dumps(data_dict)
     assert data_dict["n_samples"] == 3 and set(data_dict["means"]) == expected
     assert len(data_dict["curves"]["deletion"]["scores"][0]) == 21
-    assert isinstance(xai.viz.plot_perturbation_curves(report), Figure) and isinstance(xai.viz.plot_perturbation_curves(report, 1), Figure)
+    assert isinstance(xai.viz.plot_perturbation_curves(report), Figure) and isinstance(
+        xai.viz.plot_perturbation_curves(report, 1), Figure
+    )
     assert "lower is better" in repr(report)
 
 
@@ -216,3 +218,36 @@ def test_named_metrics_that_do_not_apply_to_the_method_are_skipped_with_the_reas
     )
     assert "completeness_error" not in comparison.reports["gradcam"].values
     assert "completeness_error" in comparison.reports["integrated_gradients"].values
+
+
+def test_per_sample_model_kwargs_go_with_every_metric() -> None:
+    """A tabular model with a per-sample forward argument: every default metric (the ones
+    that re-run the method on perturbed copies too) scores a batch like its rows one by one,
+    so each row was paired with its own argument."""
+    torch.manual_seed(0)
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+
+        def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+            return self.net(x * scale[:, None])
+
+    model = Scaled().eval()
+    rows = torch.randn(3, 5, generator=torch.Generator().manual_seed(2))
+    kwargs = {"scale": torch.tensor([0.5, 1.0, 2.0])}
+    expl = xai.explain(model, rows, "integrated_gradients", n_steps=16, model_kwargs=kwargs)
+    options = {"max_sensitivity_error": {"n_perturb_samples": 3}}
+    report = xai.evaluate_explanation(model, expl, options=options, progress=False)
+    assert {"deletion_auc", "infidelity_error", "max_sensitivity_error"} <= set(report.values)
+    assert report.means["completeness_error"] < 0.05
+    for i in range(3):
+        single = xai.evaluate_explanation(model, expl[i], options=options, progress=False)
+        for name, values in report.values.items():
+            torch.testing.assert_close(single[name], values[i : i + 1], rtol=1e-4, atol=1e-5)
+    # the model cannot run without its argument: given explicitly, the recorded ones are replaced
+    again = xai.evaluate_explanation(
+        model, expl, metrics=["deletion_auc"], model_kwargs=kwargs, progress=False
+    )
+    torch.testing.assert_close(again["deletion_auc"], report["deletion_auc"])

@@ -17,11 +17,14 @@ from xai._files import to_json_value
 from xai._model import ModelFunction, call_model
 from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
+from xai._tokens import special_token
 from xai._validation import as_input_batch, check_seed, resolve_target
+from xai.errors import InputError
 from xai.evaluation.quality import QualityReport, evaluate_explanation
 from xai.explainers.parameters import applicable_methods
 from xai.explainers.registry import explainer_class, get_explainer
 from xai.explanation import Explanation
+from xai.metrics._checks import attention_mask_of, check_model_kwargs, is_token_ids
 from xai.metrics.agreement import rank_correlation, top_k_overlap
 from xai.metrics.registry import quality_metrics
 
@@ -135,6 +138,7 @@ def compare(
     metrics: Sequence[str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
     top_k: float | int = 0.1,
     seed: int = 0,
     output: Any = None,
@@ -146,19 +150,27 @@ def compare(
     the number of model evaluations its explanation took; between every pair of methods: the
     Spearman rank correlation and the top-k overlap of their absolute relevance maps.
 
+    Token ids ``(N, L)`` are compared like other inputs: ``model_kwargs`` (the attention mask)
+    go to every method and metric, tokens are removed with the same ``mask_token`` for every
+    method (the model config's), and the agreement counts the real tokens only.
+
     Args:
         model: any ``nn.Module`` (left as found).
-        inputs: a batch ``(N, ...)``.
+        inputs: a batch ``(N, ...)``, or token ids ``(N, L)``.
         methods: method names (default: every registered method that accepts the inputs'
             layout: Grad-CAM only for images).
         target: ``None`` (the predicted class), an int, or one class per sample; resolved once,
             so every method explains the same class.
-        masks: ground-truth masks for the localization metrics.
+        masks: ground-truth masks for the localization metrics (keyword masks ``(N, L)`` for
+            token ids).
         metrics: metric names (default: every applicable one).
         options: per-method options, e.g. ``{"lime": {"num_samples": 500}}``.
         metric_options: per-metric options, as in :func:`xai.evaluate_explanation`. Deletion
             and insertion use the same features for every method (square patches for images,
             ``patch_size``), not LIME's superpixels, unless ``segments`` is given here.
+        model_kwargs: the model's extra forward arguments (``{"attention_mask": mask}``),
+            passed to every method and every metric; positions where the attention mask of
+            token ids is 0 count in no metric and no agreement.
         top_k: the ``k`` of the top-k overlap: a fraction of positions (default 0.1) or a count.
         seed: seed of the stochastic methods without one in ``options``.
         output: how to pick the logits from the model's output.
@@ -183,7 +195,8 @@ def compare(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}.")
-    inputs = as_input_batch(inputs).detach()
+    inputs = as_input_batch(inputs, allow_integer=True).detach()
+    kwargs = check_model_kwargs(model_kwargs)
     seed = check_seed(seed) or 0
     progress = check_progress(progress)
     if methods is None:
@@ -202,17 +215,32 @@ def compare(
             f"options: given for {unknown}, which are not among the compared methods {methods}."
         )
     classes = {name: explainer_class(name) for name in methods}  # unknown names fail here
+    clashing = [name for name in methods if "model_kwargs" in options.get(name, {})]
+    if kwargs and clashing:
+        raise InputError(
+            "options",
+            f"model_kwargs given for {clashing} and as compare(model_kwargs=...): the methods "
+            "are compared on the same forward arguments; pass them once, as model_kwargs=.",
+        )
 
+    device = model_device(model)
     with preserved_state(model), torch.no_grad():
-        function = ModelFunction(model, output)
-        outputs = call_model(model, inputs.to(model_device(model)), run=function)
+        on_device = check_model_kwargs(kwargs, device)
+        function = ModelFunction(model, output, on_device, len(inputs))
+        outputs = call_model(model, inputs.to(device), run=function)
     target = resolve_target(target, outputs).to(inputs.device)
 
     # Deletion/insertion on the same features for every method (square patches for images),
-    # not LIME's own superpixels, so their AUCs are comparable.
+    # not LIME's own superpixels, so their AUCs are comparable; for token ids with the same
+    # mask token (the model's), whatever a method used as its own reference.
     quality_options = {k: dict(v) for k, v in (metric_options or {}).items()}
     for name in ("deletion_auc", "insertion_auc"):
         quality_options.setdefault(name, {}).setdefault("segments", None)
+        if is_token_ids(inputs):
+            pad = special_token(model, "baseline_token", None, 0)
+            mask_token = special_token(model, "mask_token", None, pad)
+            quality_options[name].setdefault("mask_token", mask_token)
+    attention_mask = attention_mask_of(kwargs, inputs)
 
     explanations: dict[str, Explanation] = {}
     reports: dict[str, QualityReport] = {}
@@ -224,6 +252,8 @@ def compare(
                 method_options.setdefault("seed", seed)
             if output is not None:
                 method_options.setdefault("output", output)
+            if kwargs:
+                method_options["model_kwargs"] = kwargs
             explanation = get_explainer(name, model, **method_options).explain(
                 inputs, target=target
             )
@@ -234,6 +264,7 @@ def compare(
                 explanation,
                 metrics,
                 masks,
+                model_kwargs=kwargs or None,
                 options=quality_options,
                 output=output,
                 progress=False,  # one bar: this one
@@ -247,8 +278,10 @@ def compare(
         for (i, a), (j, b) in itertools.combinations(enumerate(methods), 2):
             first, second = explanations[a].attributions, explanations[b].attributions
             values = {
-                "rank_correlation": rank_correlation(first, second),
-                "top_k_overlap": top_k_overlap(first, second, k=top_k),
+                "rank_correlation": rank_correlation(first, second, attention_mask=attention_mask),
+                "top_k_overlap": top_k_overlap(
+                    first, second, k=top_k, attention_mask=attention_mask
+                ),
             }
             for measure, value in values.items():
                 value = value.cpu()

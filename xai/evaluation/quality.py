@@ -4,6 +4,11 @@ call, with per-sample values, their means, the deletion/insertion curves and ``t
 The metrics themselves are plain functions on tensors in :mod:`xai.metrics` (faithfulness,
 localization, complexity, robustness); this module only decides which apply to an explanation,
 feeds them what they need, and collects the results.
+
+Token ids ``(N, L)``: the model's forward arguments (``model_kwargs``, by default those the
+explanation recorded) go with every model call; the attention mask among them leaves padding
+out of every metric; tokens are removed with the explanation's ``mask_token`` (else the
+model config's); the noise-based metrics (infidelity, max-sensitivity) do not apply.
 """
 
 from __future__ import annotations
@@ -19,14 +24,23 @@ from torch import nn
 
 from xai._device import model_device
 from xai._files import to_json_value
-from xai._model import call_model
+from xai._model import FIRST_SAMPLE, ModelFunction, call_model
 from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
 from xai.errors import InputError
 from xai.explainers.base import Explainer
 from xai.explainers.registry import available_explainers, explainer_class
 from xai.explanation import Explanation, UnsavedOption
-from xai.metrics._checks import already_checked, check_attributions, check_inputs, check_target
+from xai.metrics._checks import (
+    NOISE_ON_IDS,
+    already_checked,
+    attention_mask_of,
+    check_attributions,
+    check_inputs,
+    check_model_kwargs,
+    check_target,
+    is_token_ids,
+)
 from xai.metrics.faithfulness import deletion_insertion_curves
 from xai.metrics.registry import QualityMetric, get_quality_metric, quality_metrics
 
@@ -122,13 +136,17 @@ def _describe(value: Any) -> Any:
     return repr(value)
 
 
-def _check_model_runs(model: nn.Module, explanation: Explanation) -> None:
-    """Run the model on one of the explanation's inputs, so that a model that does not fit
-    them (not the model that was explained?) fails here in plain words, not in a metric."""
+def _check_model_runs(
+    model: nn.Module, explanation: Explanation, kwargs: Mapping[str, Any] | None
+) -> None:
+    """Run the model on one of the explanation's inputs (with its forward arguments, when
+    they are known), so that a model that does not fit them (not the model that was
+    explained?) fails here in plain words, not in a metric."""
     with preserved_state(model), torch.no_grad():
         sample = explanation.inputs[:1].to(model_device(model))
+        first = ModelFunction(model, None, kwargs, len(explanation)).kwargs_for(1, FIRST_SAMPLE)
         try:
-            call_model(model, sample, name="explanation")
+            call_model(model, sample, name="explanation", run=lambda x: model(x, **first))
         except InputError as error:
             if error.argument != "explanation":  # not call_model's failure on these inputs
                 raise
@@ -139,12 +157,49 @@ def _check_model_runs(model: nn.Module, explanation: Explanation) -> None:
             ) from error.__cause__
 
 
+def _is_live(value: Any) -> bool:
+    """Whether a recorded forward argument is usable as it is: a tensor or a plain value,
+    not a description or the JSON list a file turned a tensor into."""
+    if isinstance(value, UnsavedOption):
+        return False
+    return value is None or isinstance(value, torch.Tensor | bool | int | float | str)
+
+
+def forward_kwargs(
+    explanation: Explanation, model_kwargs: Any = None
+) -> tuple[dict[str, Any] | None, str]:
+    """``(model_kwargs, why_missing)``: the given ``model_kwargs``, else those the
+    explanation recorded; None with the reason when the recorded ones are descriptions (an
+    explanation loaded from a file holds its tensors as JSON lists)."""
+    if model_kwargs is not None:
+        return check_model_kwargs(model_kwargs), ""
+    recorded = explanation.params.get("model_kwargs")
+    if recorded is None:
+        return {}, ""
+    if isinstance(recorded, Mapping) and all(_is_live(v) for v in recorded.values()):
+        return check_model_kwargs(recorded), ""
+    names = ", ".join(map(repr, recorded)) if isinstance(recorded, Mapping) else str(recorded)
+    return None, (
+        f"the explanation's recorded model_kwargs ({names}) are descriptions, not tensors "
+        "(as after Explanation.load): pass model_kwargs= (e.g. {'attention_mask': mask}), "
+        "the forward arguments it was explained with"
+    )
+
+
 def rerun_function(
-    model: nn.Module, explanation: Explanation, output: Any = None
+    model: nn.Module,
+    explanation: Explanation,
+    output: Any = None,
+    model_kwargs: Mapping[str, Any] | None = None,
 ) -> Callable[..., torch.Tensor] | None:
     """``explain(inputs, target, seed=None) -> attributions``: the explanation's method with
     the options it recorded (its seed too, unless another is given), or None when the method
-    is not registered or its options cannot be recovered."""
+    is not registered or its options cannot be recovered (``model_kwargs`` given here replace
+    the recorded ones, which after :meth:`Explanation.load` are only descriptions).
+
+    A call on ``k * N`` rows (``N`` the explained samples) takes them as each sample repeated
+    ``k`` times in a row, as max-sensitivity's perturbations are, and repeats the samples'
+    own forward arguments with them."""
     try:
         cls = explainer_class(explanation.method)
     except (TypeError, ValueError):
@@ -153,8 +208,14 @@ def rerun_function(
     options = {key: value for key, value in explanation.params.items() if key in accepted}
     if output is not None:
         options["output"] = output
+    kwargs, _missing = forward_kwargs(explanation, model_kwargs)
+    if kwargs is None:
+        return None
+    if "model_kwargs" in accepted:
+        options["model_kwargs"] = kwargs or None
     if any(isinstance(value, UnsavedOption) for value in options.values()):
         return None  # loaded from a file that could hold only a description of the option
+    n = len(explanation)
 
     def explain(
         inputs: torch.Tensor, target: torch.Tensor, seed: int | None = None
@@ -162,6 +223,14 @@ def rerun_function(
         run_options = dict(options)
         if seed is not None and cls.stochastic:
             run_options["seed"] = seed
+        rows = int(inputs.shape[0])
+        if kwargs and rows != n and rows % n == 0:
+            run_options["model_kwargs"] = {
+                key: value.repeat_interleave(rows // n, dim=0)
+                if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == n
+                else value
+                for key, value in kwargs.items()
+            }
         return cls(model, **run_options).explain(inputs, target=target).attributions
 
     return explain
@@ -193,8 +262,9 @@ def _resolve_metrics(
     chosen = []
     for metric in (get_quality_metric(name) for name in metrics):
         # Named but not defined for this method (completeness for Grad-CAM, seed stability for
-        # a deterministic method): skipped with the reason, not computed as a meaningless number.
-        reason = method_mismatch(metric, explanation.method)
+        # a deterministic method) or these inputs (noise on token ids): skipped with the
+        # reason, not computed as a meaningless number.
+        reason = method_mismatch(metric, explanation.method) or _input_mismatch(metric, explanation)
         if reason:
             skipped[metric.name] = reason
             continue
@@ -205,10 +275,16 @@ def _resolve_metrics(
                 f"metrics: {metric.name!r} compares two explanations; use xai.compare(...) or "
                 f"xai.metrics.{metric.name}(a, b)."
             )
+        if _needs_kwargs(metric, explanation, context):
+            raise InputError(
+                "model_kwargs",
+                f"{metric.name!r} needs the model's forward arguments: "
+                f"{context['model_kwargs_missing']}.",
+            )
         missing = [key for key in metric.requires if context.get(key) is None]
         if missing:
             hint = (
-                " Pass masks=... (ground-truth masks (N, 1, H, W))."
+                " Pass masks=... (ground-truth masks (N, 1, H, W), or (N, L) for tokens)."
                 if "masks" in missing
                 else " The explanation's method could not be re-run (not registered, or an "
                 "option was recorded only by name); pass output= for callable outputs."
@@ -217,6 +293,29 @@ def _resolve_metrics(
         if metric.image_only and not explanation.is_image:
             raise ValueError(f"metrics: {metric.name!r} is defined for image inputs only.")
     return chosen, skipped
+
+
+def _needs_kwargs(
+    metric: QualityMetric, explanation: Explanation, context: Mapping[str, Any]
+) -> bool:
+    """Whether ``metric`` cannot run because the forward arguments are unavailable: it runs
+    the model, or (token ids) the recorded ones may hold an attention mask it would use
+    (only a recorded mapping without one says they do not)."""
+    if not context.get("model_kwargs_missing"):
+        return False
+    if "model" in metric.requires or "explain" in metric.requires:
+        return True
+    recorded = explanation.params.get("model_kwargs")
+    return is_token_ids(explanation.inputs) and not (
+        isinstance(recorded, Mapping) and "attention_mask" not in recorded
+    )
+
+
+def _input_mismatch(metric: QualityMetric, explanation: Explanation) -> str:
+    """Why ``metric`` is not defined for the explanation's inputs ("" when it is)."""
+    if not metric.token_ids and is_token_ids(explanation.inputs):
+        return f"not for token ids: {NOISE_ON_IDS}"
+    return ""
 
 
 def _explainer_class(method: str) -> type[Explainer] | None:
@@ -229,16 +328,21 @@ def _explainer_class(method: str) -> type[Explainer] | None:
 def _not_applicable(
     metric: QualityMetric, explanation: Explanation, context: dict[str, Any]
 ) -> str:
+    mismatch = _input_mismatch(metric, explanation) or method_mismatch(metric, explanation.method)
+    if mismatch:
+        return mismatch
     missing = [key for key in metric.requires if context.get(key) is None]
     if "masks" in missing:
         return "no ground-truth masks given (masks=...)"
+    if _needs_kwargs(metric, explanation, context):
+        return str(context["model_kwargs_missing"])
     if "explain" in missing:
         return "the method cannot be re-run from the explanation's recorded options"
     if missing:
         return f"needs {', '.join(missing)}"
     if metric.image_only and not explanation.is_image:
         return "images only"
-    return method_mismatch(metric, explanation.method)
+    return ""
 
 
 def method_mismatch(metric: QualityMetric, method: str) -> str:
@@ -263,8 +367,9 @@ def evaluate_explanation(
     metrics: Sequence[str] | None = None,
     masks: torch.Tensor | None = None,
     *,
+    model_kwargs: Mapping[str, Any] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
-    baseline: Any = 0.0,
+    baseline: Any = None,
     output: Any = None,
     progress: Progress = None,
 ) -> QualityReport:
@@ -278,13 +383,21 @@ def evaluate_explanation(
             completeness for Integrated Gradients and SHAP; localization when ``masks`` are
             given; seed stability for stochastic methods (LIME, SHAP).
         masks: ground-truth object masks ``(N, 1, H, W)`` or ``(N, H, W)`` for the localization
-            metrics (``shapes_cnn``'s data carries them).
+            metrics (``shapes_cnn``'s data carries them); keyword masks ``(N, L)`` for token
+            ids (``keywords_text_cnn``'s data carries them).
+        model_kwargs: the model's extra forward arguments (``{"attention_mask": mask}``), passed
+            with the rows of every model call; default: those the explanation recorded. Needed
+            after :meth:`Explanation.load`, whose recorded ones are only descriptions. For
+            token ids, the positions where ``attention_mask`` is 0 count in no metric.
         options: per-metric options, e.g. ``{"deletion_auc": {"steps": 10, "score": "logit"},
             "max_sensitivity_error": {"n_perturb_samples": 4}}``. Deletion and insertion share
             the options of their curves.
-        baseline: what removed features are replaced by for deletion/insertion (default 0.0;
-            keep it the same across methods to compare them). Completeness uses the method's
-            own baseline (IG's ``baselines``, SHAP's expected value).
+        baseline: what removed features are replaced by for deletion/insertion (default None:
+            0.0; keep it the same across methods to compare them). Completeness uses the
+            method's own baseline (IG's ``baselines``, SHAP's expected value). For token ids
+            tokens are removed with the explanation's ``mask_token`` (else the model config's
+            ``mask_token_id``, else its ``pad_token_id``); another one is the option
+            ``{"deletion_auc": {"mask_token": id}}``.
         output: how to pick the logits from the model's output, when the explanation recorded
             a callable ``output`` only by name.
         progress: None (default: a progress bar on a terminal, else one log line per
@@ -297,7 +410,8 @@ def evaluate_explanation(
 
     Raises:
         TypeError, ValueError: bad arguments, unknown metric names, or a named metric whose
-            inputs are missing (e.g. localization without masks).
+            inputs are missing (e.g. localization without masks, or model_kwargs after
+            loading an explanation that was explained with them).
 
     Example::
 
@@ -320,14 +434,19 @@ def evaluate_explanation(
         output = explanation.params.get("output")
     if masks is not None and not isinstance(masks, torch.Tensor):
         masks = torch.as_tensor(masks)
-    _check_model_runs(model, explanation)
+    device = model_device(model)
+    kwargs, kwargs_missing = forward_kwargs(explanation, model_kwargs)
+    if kwargs is not None:
+        kwargs = check_model_kwargs(kwargs, device)
+    _check_model_runs(model, explanation, kwargs)
     # validated and moved to the model's device once: every metric then finds them checked
     # and there (no check and no copy per metric)
-    device = model_device(model)
-    inputs = check_inputs(explanation.inputs, "explanation").to(device)
+    inputs = check_inputs(explanation.inputs, "explanation", token_ids=True).to(device)
     attributions = check_attributions(explanation.attributions, inputs).to(device)
     target = check_target(explanation.target, len(explanation), device)
     segments = explanation.extras.get("segments") if explanation.is_image else None
+    token_ids = is_token_ids(inputs)
+    mask_token = explanation.params.get("mask_token") if token_ids else None
     context: dict[str, Any] = {
         "model": model,
         "inputs": inputs,
@@ -337,7 +456,11 @@ def evaluate_explanation(
         "segments": segments.to(device) if isinstance(segments, torch.Tensor) else segments,
         "baseline": baseline,
         "output": output,
-        "explain": rerun_function(model, explanation, output),
+        "explain": rerun_function(model, explanation, output, kwargs),
+        "model_kwargs": kwargs,
+        "attention_mask": attention_mask_of(kwargs, inputs),
+        "mask_token": mask_token if isinstance(mask_token, int) else None,
+        "model_kwargs_missing": kwargs_missing,
     }
     chosen, skipped = _resolve_metrics(metrics, explanation, context)
     report = QualityReport(
@@ -394,6 +517,9 @@ def _method_context(metric: QualityMetric, explanation: Explanation) -> dict[str
         return {}
     if "expected_value" in explanation.extras:  # SHAP: E[f(background)] is its reference
         return {"reference_output": explanation.extras["expected_value"]}
+    if is_token_ids(explanation.inputs):  # IG on ids: real tokens replaced by baseline_token
+        token = explanation.params.get("baseline_token")
+        return {"baseline": None, "baseline_token": token if isinstance(token, int) else None}
     baselines = explanation.params.get("baselines")
     if isinstance(baselines, torch.Tensor | int | float) and not isinstance(baselines, bool):
         return {"baseline": baselines}
@@ -426,13 +552,21 @@ def _curve_metric(
     """Integrate the metric's curve. Deletion and insertion with the same options come from
     one ranking of the features, computed when the first of them runs (kept in ``curves``)."""
     mode = _CURVES[metric.name]
-    accepted = ("steps", "baseline", "segments", "patch_size", "score", "output")
-    unknown = set(context) - set(accepted) - {"model", "inputs", "attributions", "target"}
-    unknown -= {"masks", "explain", "reference_output", "other"}
+    accepted = (
+        "steps",
+        "baseline",
+        "segments",
+        "patch_size",
+        "score",
+        "output",
+        "model_kwargs",
+        "mask_token",
+    )
+    unknown = set(options.get(metric.name, {})) - set(accepted)
     if unknown:
         raise TypeError(
             f"options: {metric.name} has no option(s) {sorted(unknown)}; its options are "
-            f"{', '.join(a for a in accepted if a != 'output')}."
+            f"{', '.join(a for a in accepted if a not in ('output', 'model_kwargs'))}."
         )
     if mode not in curves:
         same = [

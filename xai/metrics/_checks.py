@@ -1,10 +1,11 @@
 """Checks and views shared by the quality-metric functions: attributions against inputs,
-targets against the model's outputs, one relevance value per position."""
+targets against the model's outputs, one relevance value per position, and for token ids
+``(N, L)`` the forward arguments and the positions an attention mask keeps."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -14,13 +15,20 @@ from xai._validation import all_finite, as_input_batch, check_target_range, norm
 from xai.errors import InputError, InputTypeError
 
 __all__ = [
+    "attention_mask_of",
+    "check_attention_mask",
     "check_attributions",
     "check_inputs",
+    "check_model_kwargs",
     "check_positive_number",
     "check_target",
     "check_target_range",
+    "is_token_ids",
+    "not_for_token_ids",
     "relevance_maps",
+    "sample_rows",
     "target_column",
+    "valid_positions",
 ]
 
 
@@ -83,11 +91,111 @@ def check_attributions(
     return attributions.detach()
 
 
-def check_inputs(inputs: Any, name: str = "inputs") -> torch.Tensor:
-    """``inputs`` as a detached batch ``(N, ...)`` of finite floats (see ``as_input_batch``)."""
+def check_inputs(inputs: Any, name: str = "inputs", *, token_ids: bool = False) -> torch.Tensor:
+    """``inputs`` as a detached batch ``(N, ...)`` of finite floats (see ``as_input_batch``),
+    or with ``token_ids`` also integer token ids ``(N, L)`` (ids >= 0)."""
     if _is_checked(inputs):
         return inputs
-    return as_input_batch(inputs, name).detach()
+    inputs = as_input_batch(inputs, name, allow_integer=token_ids).detach()
+    if is_token_ids(inputs):
+        if inputs.ndim != 2:
+            raise InputError(
+                name,
+                f"integer inputs are token ids, expected shape (N, L), got {tuple(inputs.shape)}.",
+            )
+        if bool((inputs < 0).any()):
+            raise InputError(
+                name, f"token ids must be >= 0, got {int(inputs.min())}. Pass explanation.inputs."
+            )
+    return inputs
+
+
+def is_token_ids(inputs: torch.Tensor) -> bool:
+    """Whether a checked batch holds token ids (integers) rather than features (floats)."""
+    return not inputs.is_floating_point()
+
+
+def not_for_token_ids(metric: str, inputs: Any, name: str = "inputs") -> None:
+    """Refuse token ids for a metric that adds continuous noise to the inputs."""
+    if isinstance(inputs, torch.Tensor) and not (
+        inputs.is_floating_point() or inputs.is_complex() or inputs.dtype == torch.bool
+    ):
+        raise InputTypeError(name, f"{metric} does not apply to token ids: {NOISE_ON_IDS}")
+
+
+#: Why the noise-based metrics (infidelity, max-sensitivity) do not apply to token ids.
+NOISE_ON_IDS = (
+    "it adds continuous noise to the inputs, and token ids (integers (N, L)) are discrete; "
+    "ids plus noise are not tokens. Deletion/insertion (deletion_auc, insertion_auc) measure "
+    "faithfulness on tokens."
+)
+
+
+def check_model_kwargs(model_kwargs: Any, device: torch.device | None = None) -> dict[str, Any]:
+    """``model_kwargs`` as a dict of forward arguments by name (None: none), with its tensors
+    on ``device`` when given."""
+    if model_kwargs is None:
+        return {}
+    if not isinstance(model_kwargs, Mapping) or not all(isinstance(k, str) for k in model_kwargs):
+        raise InputTypeError(
+            "model_kwargs",
+            "expected None or a dict of the model's extra forward arguments by name "
+            f"(model_kwargs={{'attention_mask': mask}}), got {type(model_kwargs).__name__}.",
+        )
+    return {
+        key: value.detach().to(device)
+        if isinstance(value, torch.Tensor) and device is not None
+        else value
+        for key, value in model_kwargs.items()
+    }
+
+
+def attention_mask_of(model_kwargs: Mapping[str, Any] | None, ids: torch.Tensor) -> Any:
+    """``model_kwargs["attention_mask"]`` when it is a tensor of the token ids' shape
+    ``(N, L)`` (the positions it keeps are the real tokens), else None; None for inputs that
+    are not token ids."""
+    if not model_kwargs or not is_token_ids(ids):
+        return None
+    mask = model_kwargs.get("attention_mask")
+    if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+        return mask
+    return None
+
+
+def check_attention_mask(
+    attention_mask: Any, relevance: torch.Tensor, name: str = "attention_mask"
+) -> torch.Tensor | None:
+    """``attention_mask`` as bool ``(N, L)`` on the relevance's device (True: a real token),
+    checked against the relevance maps ``(N, L)``; None stays None (every position counts)."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, torch.Tensor):
+        raise InputTypeError(
+            name,
+            f"expected a tensor (N, L) of 0/1 (1: a real token), got "
+            f"{type(attention_mask).__name__}.",
+        )
+    if relevance.ndim != 2 or attention_mask.shape != relevance.shape:
+        raise InputError(
+            name,
+            f"expected one mask per sequence, the shape of the token attributions "
+            f"{tuple(relevance.shape)}, got {tuple(attention_mask.shape)}. It is meant for "
+            "token ids (N, L): pass model_kwargs['attention_mask'].",
+        )
+    return attention_mask.to(relevance.device).bool()
+
+
+def valid_positions(attention_mask: torch.Tensor | None, relevance: torch.Tensor) -> torch.Tensor:
+    """Bool ``(N, P)``: the positions that count (all of them without an attention mask)."""
+    if attention_mask is None:
+        return torch.ones(relevance.shape, dtype=torch.bool, device=relevance.device)
+    return attention_mask
+
+
+def sample_rows(part: slice, repeats: int = 1) -> torch.Tensor:
+    """The sample index of each row of a call on samples ``part``, each repeated ``repeats``
+    times in a row (``rows=`` of :class:`xai._model.ModelFunction`)."""
+    return torch.arange(part.start, part.stop).repeat_interleave(repeats)
 
 
 def check_target(target: Any, n: int, device: torch.device) -> torch.Tensor:

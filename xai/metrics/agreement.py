@@ -3,17 +3,19 @@ its randomised copy).
 
 Maps are compared as absolute relevance per position (channels summed first), so a Grad-CAM map
 ``(N, 1, H, W)`` and an IG map ``(N, 3, H, W)`` are compared on the same grid, and the sign
-conventions of the methods do not matter.
+conventions of the methods do not matter. Token attributions ``(N, L)`` are compared on the
+real tokens only when an ``attention_mask`` (1: a real token, 0: padding) is given.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-from xai.metrics._checks import check_attributions, relevance_maps
+from xai.metrics._checks import check_attention_mask, check_attributions, relevance_maps
 from xai.metrics.base import QualityMetric
 
 __all__ = ["rank_correlation", "structural_similarity", "top_k_overlap"]
@@ -31,7 +33,9 @@ def _pair(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return ma, mb.to(ma.device)
 
 
-def rank_correlation(attributions: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+def rank_correlation(
+    attributions: torch.Tensor, other: torch.Tensor, *, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Spearman rank correlation of the absolute relevance of two maps, per sample.
 
     Spearman, *The proof and measurement of association between two things*, 1904; used for
@@ -39,16 +43,29 @@ def rank_correlation(attributions: torch.Tensor, other: torch.Tensor) -> torch.T
     (https://arxiv.org/abs/1810.03292). Ties get average ranks. When one map is constant the
     correlation is undefined and reported as 0 (no agreement); two constant maps agree (1).
 
+    Args:
+        attributions, other: two attributions of the same samples.
+        attention_mask: for token attributions ``(N, L)``: 1 on real tokens; each row is
+            ranked and correlated over its real tokens only (padding, 0 in every method's
+            map, would otherwise add agreement that says nothing).
+
     Returns:
         ``(N,)`` values in [-1, 1].
     """
     from scipy.stats import rankdata
 
     ma, mb = _pair(attributions, other)
-    ra = rankdata(ma.double().cpu().numpy(), axis=1)
-    rb = rankdata(mb.double().cpu().numpy(), axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
+    keep = check_attention_mask(attention_mask, ma)
+    a, b = ma.double().cpu().numpy(), mb.double().cpu().numpy()
+    if keep is not None:  # padding as NaN: left out of the ranks and the sums
+        padding = ~keep.cpu().numpy()
+        a, b = np.where(padding, np.nan, a), np.where(padding, np.nan, b)
+    ra = rankdata(a, axis=1, nan_policy="omit")
+    rb = rankdata(b, axis=1, nan_policy="omit")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row without real tokens
+        ra = np.nan_to_num(ra - np.nanmean(ra, axis=1, keepdims=True), nan=0.0)
+        rb = np.nan_to_num(rb - np.nanmean(rb, axis=1, keepdims=True), nan=0.0)
     na, nb = np.sqrt((ra**2).sum(axis=1)), np.sqrt((rb**2).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = (ra * rb).sum(axis=1) / (na * nb)
@@ -57,7 +74,11 @@ def rank_correlation(attributions: torch.Tensor, other: torch.Tensor) -> torch.T
 
 
 def top_k_overlap(
-    attributions: torch.Tensor, other: torch.Tensor, *, k: float | int = 0.1
+    attributions: torch.Tensor,
+    other: torch.Tensor,
+    *,
+    k: float | int = 0.1,
+    attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Share of the ``k`` most relevant positions (absolute relevance) two maps have in common.
 
@@ -67,22 +88,38 @@ def top_k_overlap(
     Args:
         attributions, other: two attributions of the same samples.
         k: a fraction of the positions in (0, 1] (default 0.1) or a count >= 1.
+        attention_mask: for token attributions ``(N, L)``: 1 on real tokens; only they are
+            ranked, and a fraction ``k`` is of each row's real tokens (a count is capped at
+            them).
 
     Returns:
         ``(N,)`` values in [0, 1].
     """
     ma, mb = _pair(attributions, other)
+    keep = check_attention_mask(attention_mask, ma)
     p = ma.shape[1]
     if isinstance(k, bool) or not isinstance(k, int | float) or k <= 0:
         raise ValueError(f"k: expected a fraction in (0, 1] or a count >= 1, got {k!r}.")
-    count = max(1, round(k * p)) if isinstance(k, float) and k <= 1 else int(k)
+    fraction = isinstance(k, float) and k <= 1
+    count = max(1, round(k * p)) if fraction else int(k)
     if count > p:
         raise ValueError(f"k: expected at most {p} positions, got {count}.")
-    top_a = torch.sort(ma, dim=1, descending=True, stable=True).indices[:, :count]
-    top_b = torch.sort(mb, dim=1, descending=True, stable=True).indices[:, :count]
-    in_a = torch.zeros_like(ma, dtype=torch.bool).scatter_(1, top_a, True)
-    in_b = torch.zeros_like(mb, dtype=torch.bool).scatter_(1, top_b, True)
-    return (in_a & in_b).sum(dim=1).float() / count
+    if keep is None:
+        counts = torch.full((ma.shape[0],), count, device=ma.device)
+    else:  # padding ranks last (-inf); k of each row's real tokens
+        ma, mb = ma.masked_fill(~keep, float("-inf")), mb.masked_fill(~keep, float("-inf"))
+        real = keep.sum(dim=1)
+        if fraction:
+            counts = torch.round(k * real.double()).long().clamp(min=1)
+        else:
+            counts = torch.full_like(real, count)
+        counts = torch.minimum(counts, real.clamp(min=1))
+    ranks = torch.arange(p, device=ma.device)[None, :] < counts[:, None]
+    top_a = torch.sort(ma, dim=1, descending=True, stable=True).indices
+    top_b = torch.sort(mb, dim=1, descending=True, stable=True).indices
+    in_a = torch.zeros_like(ma, dtype=torch.bool).scatter_(1, top_a, ranks)
+    in_b = torch.zeros_like(mb, dtype=torch.bool).scatter_(1, top_b, ranks)
+    return (in_a & in_b).sum(dim=1).float() / counts.float()
 
 
 def structural_similarity(attributions: torch.Tensor, other: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,10 @@ CONTEXT_KEYS = (
     "output",  # ModelFunction's `output` selector
     "explain",  # callable (inputs, target, seed=None) -> attributions: re-runs the method
     "other",  # attributions of another method (pairwise agreement metrics)
+    "model_kwargs",  # the model's extra forward arguments ({"attention_mask": mask})
+    "attention_mask",  # token ids: bool (N, L), the real tokens (from model_kwargs)
+    "mask_token",  # token ids: the id that removes a token (deletion/insertion)
+    "baseline_token",  # token ids: the reference id of gradient methods (completeness)
 )
 
 
@@ -56,6 +60,8 @@ class QualityMetric:
             ``"masks"``, ``"explain"``, ``"other"`` ...). A metric is skipped by
             :func:`xai.evaluate_explanation`'s default set when one is missing.
         image_only: the metric is defined for image batches ``(N, C, H, W)`` only.
+        token_ids: the metric is defined for token ids ``(N, L)`` (False for metrics that
+            add continuous noise to the inputs: infidelity, max-sensitivity).
         method_property: when set, the metric is meaningful only for methods whose class lists
             this property in ``Explainer.properties`` (``"completeness"``: attributions that
             sum to ``f(x) - f(baseline)``, as Integrated Gradients' do).
@@ -71,6 +77,7 @@ class QualityMetric:
     reference: str
     requires: tuple[str, ...] = ()
     image_only: bool = False
+    token_ids: bool = True
     method_property: str | None = None
     stochastic_only: bool = False
     default: bool = True

@@ -86,9 +86,7 @@ def get_quality_metric(name: str) -> QualityMetric:
     """The metric registered under ``name``; a ValueError lists the names otherwise."""
     metrics = quality_metrics()
     if not isinstance(name, str):
-        raise InputTypeError(
-            "metrics", f"expected metric names (str), got {type(name).__name__}."
-        )
+        raise InputTypeError("metrics", f"expected metric names (str), got {type(name).__name__}.")
     if name not in metrics:
         raise unknown_name_error("metrics", "quality metric", name, metrics)
     return metrics[name]

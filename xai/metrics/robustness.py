@@ -12,7 +12,12 @@ import torch
 
 from xai._state import autograd_enabled
 from xai._validation import check_positive_int, check_seed
-from xai.metrics._checks import check_inputs, check_positive_number, check_target
+from xai.metrics._checks import (
+    check_inputs,
+    check_positive_number,
+    check_target,
+    not_for_token_ids,
+)
 from xai.metrics.base import QualityMetric
 
 __all__ = ["max_sensitivity_error"]
@@ -48,6 +53,9 @@ def max_sensitivity_error(
 
     Returns:
         ``(N,)`` max-sensitivity per sample.
+
+    Raises:
+        TypeError: token ids (integer inputs): uniform noise is not defined on them.
     """
     from captum.metrics import sensitivity_max
 
@@ -56,6 +64,7 @@ def max_sensitivity_error(
             f"explain: expected a callable (inputs, target) -> attributions, got "
             f"{type(explain).__name__}."
         )
+    not_for_token_ids("max_sensitivity_error", inputs)
     inputs = check_inputs(inputs)
     radius = check_positive_number("radius", radius)
     n_perturb = check_positive_int("n_perturb_samples", n_perturb_samples)
@@ -92,6 +101,7 @@ METRICS = (
         category="robustness",
         reference="https://arxiv.org/abs/1901.09392",
         requires=("explain",),
+        token_ids=False,
         summary="largest relative change of the attribution under small input noise (captum)",
     ),
 )

@@ -12,6 +12,10 @@
 Similarity is Spearman rank correlation of absolute relevance (and SSIM for images). A check
 *passes* when the mean rank correlation after randomisation is below ``threshold``
 (default 0.5): the explanation changed substantially when the model did.
+
+Token ids ``(N, L)`` are checked like any input: the method's ``model_kwargs`` option (e.g.
+``{"attention_mask": mask}``) is passed to every run, and the rank correlation is taken over
+the real tokens (``attention_mask`` 1) only.
 """
 
 from __future__ import annotations
@@ -29,12 +33,17 @@ from torch import nn
 from xai._device import model_device
 from xai._files import to_json_value
 from xai._layers import trace_layers
-from xai._model import ModelFunction
+from xai._model import FIRST_SAMPLE, ModelFunction
 from xai._progress import Progress, Tracker, check_progress
 from xai._state import preserved_state
-from xai._validation import as_input_batch, check_positive_int, check_seed, resolve_target
+from xai._validation import check_positive_int, check_seed, resolve_target
 from xai.explainers.registry import explainer_class, get_explainer
-from xai.metrics._checks import check_inputs, check_target
+from xai.metrics._checks import (
+    attention_mask_of,
+    check_inputs,
+    check_model_kwargs,
+    check_target,
+)
 from xai.metrics.agreement import rank_correlation, structural_similarity
 from xai.metrics.base import QualityMetric
 from xai.training.loop import fit
@@ -153,18 +162,28 @@ def _method_name(method: Method) -> str:
     return method if isinstance(method, str) else getattr(method, "__name__", "custom")
 
 
-def _resolve(model: nn.Module, inputs: Any, target: Any, output: Any) -> tuple[Any, Any]:
-    inputs = as_input_batch(inputs).detach()
+def _resolve(
+    model: nn.Module, inputs: Any, target: Any, output: Any, options: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any], torch.Tensor | None]:
+    """The inputs (token ids allowed), the target (the model's prediction for None), the
+    method's ``model_kwargs`` on the model's device, and for token ids the attention mask."""
+    inputs = check_inputs(inputs, token_ids=True)
     device = model_device(model)
+    kwargs = check_model_kwargs(options.get("model_kwargs"), device)
     with preserved_state(model), torch.no_grad():
-        outputs = ModelFunction(model, output)(inputs.to(device))
-    return inputs, resolve_target(target, outputs)
+        outputs = ModelFunction(model, output, kwargs, len(inputs))(inputs.to(device))
+    return inputs, resolve_target(target, outputs), kwargs, attention_mask_of(kwargs, inputs)
 
 
 def _similarities(
-    original: torch.Tensor, randomised: torch.Tensor, images: bool
+    original: torch.Tensor,
+    randomised: torch.Tensor,
+    images: bool,
+    attention_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    out = {"rank_correlation": rank_correlation(original, randomised)}
+    out = {
+        "rank_correlation": rank_correlation(original, randomised, attention_mask=attention_mask)
+    }
     if images:
         out["structural_similarity"] = structural_similarity(original, randomised)
     return out
@@ -193,11 +212,15 @@ def _reinitialise(module: nn.Module) -> None:
             param.normal_(0.0, std if std > 0 else 0.05)
 
 
-def _parametrised_layers(model: nn.Module, inputs: torch.Tensor, output: Any) -> list[str]:
+def _parametrised_layers(
+    model: nn.Module, inputs: torch.Tensor, output: Any, kwargs: dict[str, Any]
+) -> list[str]:
     """Names of modules with their own parameters, in forward order."""
-    function = ModelFunction(model, output)
+    function = ModelFunction(model, output, kwargs, len(inputs))
     with preserved_state(model), torch.no_grad():
-        calls = trace_layers(model, lambda: function(inputs[:1].to(model_device(model))))
+        calls = trace_layers(
+            model, lambda: function(inputs[:1].to(model_device(model)), FIRST_SAMPLE)
+        )
     seen = [c.name for c in calls if any(True for _ in c.module.parameters(recurse=False))]
     # modules that own parameters but were not traced (unused) are ignored
     return seen
@@ -242,7 +265,9 @@ def model_randomization_check(
         progress: None (default: a progress bar on a terminal, else one log line per layer),
             True (a bar), False (nothing), or a callable ``progress(fraction_done, message)``
             called after each step (docs/command_line.md#progress).
-        **options: options of the method (``n_steps=16``, ``seed=0`` ...).
+        **options: options of the method (``n_steps=16``, ``seed=0`` ...); its
+            ``model_kwargs`` (``{"attention_mask": mask}`` for token ids) are passed to every
+            run, and for token ids the similarity counts the real tokens only.
 
     Returns:
         A :class:`RandomizationResult`; ``result.passed``, ``result.verdict``.
@@ -261,10 +286,10 @@ def model_randomization_check(
         options["output"] = output
     options = _with_seed(method, options, seed)
     attribute = _attribution_function(method, options)
-    inputs, target = _resolve(model, inputs, target, output)
+    inputs, target, kwargs, attention_mask = _resolve(model, inputs, target, output, options)
     names = dict(model.named_modules())
     if layers is None:
-        cascade = list(reversed(_parametrised_layers(model, inputs, output)))
+        cascade = list(reversed(_parametrised_layers(model, inputs, output, kwargs)))
     else:
         # one name is one layer, not a sequence of one-letter names
         cascade = [layers] if isinstance(layers, str) else list(layers)
@@ -289,7 +314,8 @@ def model_randomization_check(
                 _reinitialise(copies[name])
                 values = attribute(randomised, inputs, target).detach()
                 tracker.end(f"randomised {name}")
-                for key, value in _similarities(original, values, images).items():
+                similar = _similarities(original, values, images, attention_mask)
+                for key, value in similar.items():
                     rows.setdefault(key, []).append(value.cpu())
     return RandomizationResult(
         check="model_randomization",
@@ -371,7 +397,7 @@ def data_randomization_check(
     attribute = _attribution_function(method, options)
     if retrained is None:
         features, labels = _training_tensors(train_data)
-    inputs, target = _resolve(model, inputs, target, output)
+    inputs, target, _kwargs, attention_mask = _resolve(model, inputs, target, output, options)
     stages = 3 if retrained is None else 2
     with Tracker(progress, "data randomization", stages) as tracker:
         original = attribute(model, inputs, target).detach()
@@ -405,7 +431,8 @@ def data_randomization_check(
         values = attribute(retrained, inputs, target).detach()
         tracker.end("explained the retrained copy")
     similarity = {
-        k: v.cpu()[None] for k, v in _similarities(original, values, inputs.ndim == 4).items()
+        k: v.cpu()[None]
+        for k, v in _similarities(original, values, inputs.ndim == 4, attention_mask).items()
     }
     return RandomizationResult(
         check="data_randomization",
@@ -439,6 +466,7 @@ def seed_stability_score(
     target: Any,
     *,
     seeds: Sequence[int] = (0, 1, 2),
+    attention_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Seed stability of a stochastic method: the mean pairwise Spearman rank correlation of
     its attributions across ``seeds``, per sample. Higher is better (1: the seed does not matter).
@@ -452,6 +480,7 @@ def seed_stability_score(
         inputs: ``(N, ...)``.
         target: class per sample.
         seeds: at least two seeds.
+        attention_mask: for token ids ``(N, L)``: 1 on real tokens, the positions compared.
 
     Returns:
         ``(N,)`` values in [-1, 1].
@@ -466,11 +495,11 @@ def seed_stability_score(
         raise ValueError(f"seeds: expected at least two distinct seeds, got {seeds!r}.")
     for value in seeds:
         check_seed(value)
-    inputs = check_inputs(inputs)
+    inputs = check_inputs(inputs, token_ids=True)
     target = check_target(target, inputs.shape[0], inputs.device)
     runs = [explain(inputs, target, seed=value).detach() for value in seeds]
     pairs = [
-        rank_correlation(runs[i], runs[j])
+        rank_correlation(runs[i], runs[j], attention_mask=attention_mask)
         for i in range(len(runs))
         for j in range(i + 1, len(runs))
     ]
