@@ -115,33 +115,23 @@ class TrainResult:
     path: Path | None
 
 
-#: Tasks whose models every face of the toolkit (demo, report suite, dashboard, dataset runs)
-#: handles; a model of another task is loaded by name and listed with ``include_text=True``.
-#: The text model joins them once the explainers take token ids (issue 16).
-_LISTED_TASKS = ("image-classification", "tabular-classification")
+def available() -> list[str]:
+    """Names of the reference models, sorted: the image, tabular and text classifiers.
 
-
-def available(include_text: bool = False) -> list[str]:
-    """Names of the reference models, sorted.
-
-    Args:
-        include_text: also list the text model (``keywords_text_cnn``): its explanations need
-            token-id support that is not complete yet, so the demo, the report suite and the
-            dashboard, which explain every listed model, leave it out for now.
+    Every face of the toolkit handles each of them: the demo, the report suite, the dashboard
+    and ``xai explain``. ``keywords_text_cnn`` takes token ids ``(N, L)`` and an
+    ``attention_mask`` (its data's fourth tensor): pass ``model_kwargs={"attention_mask":
+    mask}`` when explaining it; Grad-CAM does not apply to it (no spatial layer).
 
     Returns:
-        Names :func:`load` accepts (it accepts the text model's name in any case).
+        Names :func:`load` accepts.
 
     Example:
         >>> import reference_models
-        >>> "digits_cnn" in reference_models.available()
-        True
+        >>> reference_models.available()
+        ['breast_cancer_mlp', 'digits_cnn', 'keywords_text_cnn', 'shapes_cnn']
     """
-    return sorted(
-        name
-        for name, recipe in RECIPES.items()
-        if include_text or recipe.task in _LISTED_TASKS
-    )
+    return sorted(RECIPES)
 
 
 def _check_name(name: Any) -> str:

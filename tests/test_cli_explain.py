@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,76 @@ def test_bench_runs_a_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["bench", "training", "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "training.json").is_file()
     assert "== benchmark training" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------ the text model
+def test_explain_the_text_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Test sentences explained with their attention masks; the file keeps their tokens."""
+    import reference_models
+    from reference_models.datasets import decode_tokens
+
+    argv = ["explain", "keywords_text_cnn", "--method", "integrated_gradients", "--index", "0,5"]
+    assert main([*argv, "--option", "n_steps=8", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "keywords_text_cnn_integrated_gradients.safetensors",
+        "keywords_text_cnn_sample0.png",
+        "keywords_text_cnn_sample5.png",
+    ]
+    ref = reference_models.load("keywords_text_cnn")
+    ids, _, keywords, attention = ref.data["test"].tensors
+    saved = xai.Explanation.load(tmp_path / "keywords_text_cnn_integrated_gradients.safetensors")
+    assert saved.is_text and saved.tokens == decode_tokens(ids[[0, 5]])
+    assert torch.equal(saved.inputs, ids[[0, 5]]) and saved.attributions.shape == (2, 24)
+    assert bool((saved.attributions[attention[[0, 5]] == 0] == 0).all())  # padding: exactly 0
+    direct = xai.explain(ref.model, ids[[0, 5]], method="integrated_gradients", n_steps=8,
+                         model_kwargs={"attention_mask": attention[[0, 5]]})  # fmt: skip
+    torch.testing.assert_close(saved.attributions, direct.attributions)
+    top = saved.attributions.argmax(dim=1)
+    assert bool(keywords[[0, 5]].gather(1, top[:, None]).all())  # a keyword ranks first
+    assert saved.extras["class_names"] == ["sports", "food", "music"]
+
+
+def test_explain_typed_sentences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from reference_models.datasets import decode_tokens, encode_text
+
+    texts = ["We loved the pizza!", "my friend played the xylophone song"]
+    argv = ["explain", "keywords_text_cnn", "--method", "occlusion", "--json"]
+    argv += ["--text", texts[0], "--text", texts[1], "--out", str(tmp_path)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["texts"] == texts and document["samples"] == [0, 1]
+    assert [Path(f).name for f in document["figures"]] == [
+        "keywords_text_cnn_text0.png",
+        "keywords_text_cnn_text1.png",
+    ]
+    # the words outside the vocabulary, named on stderr; sentence 0 has none
+    assert "sentence 1: 2 word(s) outside the vocabulary of keywords_text_cnn, read as " \
+        "[UNK]: 'played', 'xylophone'" in captured.err  # fmt: skip
+    assert "sentence 0" not in captured.err
+    saved = xai.Explanation.load(document["explanations"][0]["file"])
+    ids, mask = encode_text(texts)
+    assert torch.equal(saved.inputs, ids) and saved.tokens == decode_tokens(ids)
+    assert saved.tokens[0][:4] == ["we", "loved", "the", "pizza"]
+    assert saved.target.tolist() == [1, 2]  # food, music: the model's predictions
+    assert saved.attributions.argmax(dim=1).tolist() == [3, 5]  # pizza, song
+    assert bool((saved.attributions[mask == 0] == 0).all())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["digits_cnn", "--text", "a goal"], "--text: explains sentences of a text model"),
+        (["keywords_text_cnn", "--text", "a goal", "--index", "1"], "--index: picks test samples"),
+        (["keywords_text_cnn", "--text", "a goal", "--target", "label"], "--target: 'label' is"),
+        (["keywords_text_cnn", "--text", "..."], "--text: sentence 0 ('...') holds no words."),
+        (["keywords_text_cnn", "--text", "a goal", "--all"], "--all: explains every sample"),
+    ],
+)
+def test_typed_sentence_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    assert main(["explain", *arguments, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("xai explain: ") and message in error
+    assert not list(tmp_path.iterdir())  # refused before any work

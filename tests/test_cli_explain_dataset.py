@@ -81,3 +81,15 @@ def test_bad_flags_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for argv, flag in cases:
         assert main(argv) == 2, argv
         assert flag in capsys.readouterr().err, argv
+
+
+def test_all_refuses_the_text_model_rather_than_explain_its_padding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dataset run cannot pass each batch's attention masks yet: a clear error, no run."""
+    out = tmp_path / "runs"
+    assert main(["explain", "keywords_text_cnn", "--all", *IG, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("xai explain: --all: keywords_text_cnn takes a per-sample ")
+    assert "attention_mask" in error and "--samples N or --index I,J" in error
+    assert not list(out.glob("*/index.json"))

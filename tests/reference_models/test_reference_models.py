@@ -23,14 +23,14 @@ TARGETS = {
 
 
 def test_available() -> None:
-    # the text model is listed on request until every face explains token ids (issue 16)
-    assert reference_models.available() == ["breast_cancer_mlp", "digits_cnn", "shapes_cnn"]
-    assert reference_models.available(include_text=True) == [
+    # every reference model, the text model included (issue 16): each face explains token ids
+    assert reference_models.available() == [
         "breast_cancer_mlp",
         "digits_cnn",
         "keywords_text_cnn",
         "shapes_cnn",
     ]
+    assert sorted(TARGETS) == reference_models.available()  # every listed model is checked
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

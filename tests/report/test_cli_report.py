@@ -134,3 +134,51 @@ def test_cli_rejects_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert "expected a reference model" in capsys.readouterr().err
     assert main(["report", "--model", "pkg:factory", "--out", "x"]) == 2
     assert "needs --weights" in capsys.readouterr().err
+
+
+def test_report_on_the_text_model(tmp_path: Path) -> None:
+    """keywords_text_cnn's section: classification, explanation quality over its tokens with
+    localization against the keyword masks, highlighted sentences, the sanity check."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "xai", "report", "--model", "keywords_text_cnn"]
+    command += ["--out", "out", "--samples", "2"]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    document = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert validation_errors(document) == []
+    assert document["models"]["keywords_text_cnn"]["task"] == "text-classification"
+    tests = {t["nodeid"].split("::")[-1].removesuffix("[keywords_text_cnn]"): t
+             for t in document["tests"]}  # fmt: skip
+    assert all(t["outcome"] == "passed" for t in tests.values()), tests
+    accuracy = {m["name"]: m["value"] for m in tests["test_metrics_meet_thresholds"]["metrics"]}
+    assert accuracy["accuracy"] >= 0.95
+    # localization: Integrated Gradients points at a keyword in each sentence
+    located = tests["test_localization"]
+    metrics = {m["name"]: m["value"] for m in located["metrics"]}
+    assert metrics["pointing_game_score (integrated_gradients)"] >= 0.9
+    assert metrics["relevance_mass_score (integrated_gradients)"] > 0.5
+    (table,) = located["tables"]
+    rows = {row[0]: row for row in table["rows"]}
+    chance = rows["uniform (chance)"][table["columns"].index("relevance_mass_score ↑")]
+    assert 0 < chance < 0.3 < metrics["relevance_mass_score (occlusion)"]
+    # every method that explains token ids, Grad-CAM said not to apply, with the reason
+    side_by_side = tests["test_attributions_side_by_side"]
+    timing, refused = side_by_side["tables"]
+    assert {row[0] for row in timing["rows"]} >= {"integrated_gradients", "lime", "occlusion"}
+    assert refused["name"] == "methods not applicable"
+    assert ["gradcam", "explains image inputs only"] in refused["rows"]
+    explanations = [f for f in side_by_side["figures"] if f["kind"] == "explanation"]
+    assert len(explanations) == 2  # a highlighted sentence per sample, one line per method
+    # the quality table over tokens; metrics that add noise to ids: not applicable, with why
+    quality = tests["test_explanation_quality"]
+    names = [table["name"] for table in quality["tables"]]
+    assert names[:2] == ["explanation quality (mean over samples)", "metrics not applicable"]
+    skipped = {(row[0], row[1]): row[2] for row in quality["tables"][1]["rows"]}
+    assert skipped[("integrated_gradients", "infidelity_error")].startswith("not for token ids")
+    header = {name.split()[0]: i for i, name in enumerate(quality["tables"][0]["columns"])}
+    ig = next(row for row in quality["tables"][0]["rows"] if row[0] == "integrated_gradients")
+    assert ig[header["deletion_auc"]] is not None and ig[header["completeness_error"]] < 0.05
+    sanity = {m["name"]: m for m in tests["test_sanity_model_randomization"]["metrics"]}
+    assert sanity["randomized_rank_correlation"]["value"] < 0.5

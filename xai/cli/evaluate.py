@@ -36,7 +36,7 @@ def _weights_problem(value: str) -> str | None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     import reference_models
-    import xai
+    from xai.suite.subject import reference_subject
 
     problem = device_problem(args.device)
     if problem:
@@ -82,7 +82,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         except (ValueError, FileNotFoundError) as error:
             message = flag_message(error, {"path": "--weights"}) if args.weights else str(error)
             return fail("evaluate", message)
-        report = xai.evaluate(ref.model, ref.data[args.split], class_names=ref.info.class_names)
+        # the text model's sentences with their attention masks (its data's fourth tensor)
+        report = reference_subject(name, lambda _, ref=ref: ref, split=args.split).evaluate()
         results[name] = report.to_dict()
         rows.append((name, report))
     _print(args, args.split, results, rows)

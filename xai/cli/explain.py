@@ -4,12 +4,19 @@ The model is a reference model by name, or a user's ``module:factory`` with ``--
 ``--data`` (as for ``xai report``). Each method's explanation is saved as
 ``OUT/NAME_METHOD.safetensors`` (:meth:`xai.Explanation.load` reads it back) and every sample
 gets one figure with all methods side by side, ``OUT/NAME_sampleI.png``.
+
+The text model (keywords_text_cnn) is explained over its token ids with their attention
+masks; its explanations keep the tokens, and its figures show each sentence with its tokens
+coloured by attribution. ``--text "SENTENCE"`` explains a sentence of your own instead of test
+samples (figures ``OUT/NAME_textI.png``; words outside the vocabulary are read as [UNK] and
+named on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -26,8 +33,11 @@ from xai.cli.common import (
     seed_problem,
     subject_from_arguments,
 )
+from xai.errors import InputError
 
 _TARGETS = ("predicted", "label")
+
+_log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> int:
@@ -84,6 +94,68 @@ def _subject(args: argparse.Namespace) -> Any:
     return subject_from_arguments(args.model, args.weights, args.data)
 
 
+def _typed_subject(args: argparse.Namespace, subject: Any) -> Any:
+    """The subject with the sentences of ``--text`` as its samples (token ids and attention
+    masks by the reference text model's tokenizer); words read as [UNK] are named on stderr.
+
+    Raises:
+        InputError: about ``--text`` (not a text model; an empty sentence) or a flag that
+            needs test samples (``--index``, ``--target label``).
+    """
+    import dataclasses
+
+    import torch
+
+    from reference_models.datasets import UNK_TOKEN_ID, encode_text
+
+    if not subject.is_text or subject.vocabulary is None:
+        raise InputError(
+            "--text",
+            f"explains sentences of a text model (keywords_text_cnn); {subject.name} takes "
+            f"inputs of shape {tuple(subject.inputs.shape[1:])}. Drop --text to explain its "
+            "test samples.",
+        )
+    if args.index is not None:
+        raise InputError(
+            "--index", "picks test samples; with --text your sentences are explained. Drop one."
+        )
+    if args.target == "label":
+        raise InputError(
+            "--target",
+            "'label' is the true class of a test sample; your sentences (--text) have none. "
+            "Use 'predicted' or a class number.",
+        )
+    length = int(subject.inputs.shape[1])
+    texts = list(args.text)
+    ids, mask = encode_text(texts, max_length=length)
+    for number, text in enumerate(texts):
+        words = text.split()
+        if not int(mask[number].sum()):
+            raise InputError("--text", f"sentence {number} ({text!r}) holds no words.")
+        unknown = [
+            word
+            for word in words
+            if word != "[UNK]" and int(encode_text(word, max_length=1)[0][0, 0]) == UNK_TOKEN_ID
+        ]
+        if unknown:  # on stderr as "xai explain: --text: ...", also with -q
+            _log.warning(
+                "--text: sentence %d: %d word(s) outside the vocabulary of %s, read as [UNK]: %s",
+                number, len(unknown), subject.name, ", ".join(map(repr, unknown)),
+            )  # fmt: skip
+        if len([w for w in words if int(encode_text(w, max_length=1)[1].sum())]) > length:
+            _log.warning(
+                "--text: sentence %d has more than %d words; %s reads the first %d.",
+                number, length, subject.name, length,
+            )  # fmt: skip
+    return dataclasses.replace(
+        subject,
+        inputs=ids,
+        labels=torch.full((len(texts),), -1, dtype=torch.long),  # no true class
+        masks=None,
+        model_kwargs={"attention_mask": mask},
+    )
+
+
 def _explain(args: argparse.Namespace) -> int:
     if args.summary is not None:
         return _summary(args)
@@ -111,11 +183,17 @@ def _explain(args: argparse.Namespace) -> int:
         return _fail(problem)
     try:
         subject = _subject(args)
+        if args.text is not None:
+            subject = _typed_subject(args, subject)
     except (TypeError, ValueError) as error:
         return _fail(flag_message(error, {"model": "model"}))
     device = pick_device(args.device)
     n = len(subject.inputs)
-    rows = args.index if args.index is not None else list(range(min(args.samples, n)))
+    typed = args.text is not None
+    if typed:
+        rows = list(range(n))
+    else:
+        rows = args.index if args.index is not None else list(range(min(args.samples, n)))
     outside = [i for i in rows if not 0 <= i < n]
     if outside:
         return _fail(f"--index: sample {outside[0]} is outside the test data (0..{n - 1}).")
@@ -125,6 +203,13 @@ def _explain(args: argparse.Namespace) -> int:
 
     model = subject.model.to(device)
     inputs = subject.inputs[rows].to(device)
+    # a text model's samples go with their attention masks, and keep their tokens
+    forward: dict[str, Any] = {}
+    if subject.model_kwargs:
+        forward["model_kwargs"] = subject.forward_kwargs(rows)
+    tokens = subject.tokens(rows)
+    if tokens is not None:
+        forward["tokens"] = tokens
     if args.target == "predicted":
         target = None
     elif args.target == "label":
@@ -150,7 +235,9 @@ def _explain(args: argparse.Namespace) -> int:
             method_options.setdefault("seed", args.seed)
         started = time.perf_counter()
         try:
-            explanation = xai.explain(model, inputs, method=method, target=target, **method_options)
+            explanation = xai.explain(
+                model, inputs, method=method, target=target, **forward, **method_options
+            )
         except (TypeError, ValueError) as error:
             # an option's error names its flag: "--option n_steps: expected at most ..."
             flags = {key: f"--option {key}" for key in options}
@@ -164,6 +251,8 @@ def _explain(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         if subject.feature_names:
             explanation.extras["feature_names"] = subject.feature_names
+        if subject.class_names:
+            explanation.extras["class_names"] = list(subject.class_names)
         path = explanation.save(out / f"{name}_{method}.safetensors")
         explanations.append(explanation)
         evaluations = explanation.extras["model_evaluations"]
@@ -178,11 +267,15 @@ def _explain(args: argparse.Namespace) -> int:
     for position, row in enumerate(rows):
         figure = plot_comparison(explanations, position)
         classes = explanations[0].target[position].item()
+        if typed:
+            what, file = f"your sentence {row}", f"{name}_text{row}.png"
+        else:
+            label = subject.class_name(int(subject.labels[row]))
+            what, file = f"test sample {row}, label {label}", f"{name}_sample{row}.png"
         figure.suptitle(
-            f"{subject.name}: test sample {row}, label {subject.class_name(int(subject.labels[row]))}"
-            f", explained class {subject.class_name(int(classes))}"
+            f"{subject.name}: {what}, explained class {subject.class_name(int(classes))}"
         )
-        figures.append(str(out / f"{name}_sample{row}.png"))
+        figures.append(str(out / file))
         figure.savefig(figures[-1], dpi=110)
     tracker.end(f"{len(rows)} figure(s)")
     tracker.close()
@@ -190,7 +283,8 @@ def _explain(args: argparse.Namespace) -> int:
         print(
             dumps_json(
                 {"model": subject.name, "samples": rows, "explanations": written,
-                 "figures": figures, "out": str(out)},
+                 "figures": figures, "out": str(out),
+                 **({"texts": list(args.text)} if typed else {})},
                 indent=2,
             )
         )  # fmt: skip
@@ -237,6 +331,13 @@ def add_explain(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--index", type=_indices, default=None, help="explain these test samples, e.g. 0,5,12"
+    )
+    parser.add_argument(
+        "--text",
+        action="append",
+        metavar="SENTENCE",
+        help="a text model only: explain this sentence of your own instead of test samples "
+        "(repeatable; words outside the vocabulary are read as [UNK] and named on stderr)",
     )
     parser.add_argument(
         "--target",
@@ -323,11 +424,24 @@ def _explain_all(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if problem:
         return _fail(problem)
+    if args.text is not None:
+        return _fail("--all: explains every sample of --split; drop --text (or drop --all).")
     try:
         subject = _subject(args)
         x, y = _split_data(args, subject)
     except (TypeError, ValueError) as error:
         return _fail(flag_message(error, {"model": "model"}))
+    if subject.model_kwargs:
+        # explain_dataset passes the same options to every batch and reads only (x, y) of
+        # each sample: a per-sentence attention mask cannot reach the model, so padding would
+        # be explained as tokens. Refused rather than explained wrong.
+        names = ", ".join(subject.model_kwargs)
+        return _fail(
+            f"--all: {subject.name} takes a per-sample {names} with its token ids, and dataset "
+            "runs (xai.explain_dataset) cannot pass per-batch forward arguments yet, so its "
+            "padding would be explained as tokens. Explain test samples with --samples N or "
+            "--index I,J (or sentences of your own with --text) instead."
+        )
     methods, options, problem = _methods(args, x[:1])
     if problem:
         return _fail(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -87,12 +88,8 @@ def timings() -> dict[str, float]:
 @pytest.fixture(scope="session")
 def evaluation(subject: Subject, timings: dict[str, float]) -> Any:
     """``xai.evaluate`` on the subject's test set, once per model."""
-    import xai
-
     started = time.perf_counter()
-    report = xai.evaluate(
-        subject.model, (subject.inputs, subject.labels), class_names=subject.class_names
-    )
+    report = subject.evaluate()  # with the subject's model_kwargs (a text model's masks)
     timings[f"evaluate {subject.name}"] = time.perf_counter() - started
     return report
 
@@ -129,19 +126,23 @@ METRICS = [
 @pytest.fixture(scope="session")
 def comparison(subject: Subject, samples: int) -> Any:
     """``xai.compare`` of every method that explains the subject's inputs (the registry's,
-    third-party ones included), on the first ``samples`` test inputs, once per model."""
+    third-party ones included), on the first ``samples`` test inputs, once per model. A text
+    model's samples go with their attention masks (``model_kwargs``), and its explanations
+    carry their tokens for the figures."""
     import xai
     from xai.explainers.parameters import applicable_methods
 
-    inputs = subject.inputs[:samples]
+    rows = slice(0, samples)
+    inputs = subject.inputs[rows]
     methods = applicable_methods(inputs)
-    masks = subject.masks[:samples] if subject.masks is not None else None
+    masks = subject.masks[rows] if subject.masks is not None else None
     metrics = [
         m
         for m in METRICS
         if masks is not None or not m.endswith(("_game_score", "mass_score", "rank_score"))
     ]
-    return xai.compare(
+    kwargs = subject.forward_kwargs(rows)
+    comparison = xai.compare(
         subject.model,
         inputs,
         methods,
@@ -150,4 +151,27 @@ def comparison(subject: Subject, samples: int) -> Any:
         options=method_options(methods),
         metric_options=METRIC_OPTIONS,
         seed=0,
+        model_kwargs=kwargs or None,  # a text model's attention masks
     )
+    tokens = subject.tokens(rows)
+    if tokens is not None:
+        for method, explanation in comparison.explanations.items():
+            comparison.explanations[method] = dataclasses.replace(explanation, tokens=tokens)
+    return comparison
+
+
+def chance_localization(subject: Subject, samples: int) -> float | None:
+    """The pointing game (and relevance mass) a uniformly random attribution scores on the
+    first ``samples`` test inputs: the mean share of the ground-truth positions among the
+    positions that count (a text model's real tokens, every pixel of an image); None without
+    masks."""
+    if subject.masks is None:
+        return None
+    rows = slice(0, samples)
+    masks = subject.masks[rows].reshape(len(subject.masks[rows]), -1).float()
+    attention = subject.forward_kwargs(rows).get("attention_mask")
+    if attention is not None and attention.shape == subject.inputs[rows].shape:
+        valid = attention.reshape(len(masks), -1).float()
+        if valid.shape == masks.shape:
+            return float(((masks * valid).sum(1) / valid.sum(1).clamp_min(1)).mean())
+    return float(masks.mean(1).mean())

@@ -30,6 +30,7 @@ from xai.training.history import History
 __all__ = [
     "Subject",
     "load_factory",
+    "method_applicability",
     "parse_spec",
     "reference_subject",
     "user_data",
@@ -69,12 +70,17 @@ class Subject:
         model: the model, in eval mode.
         inputs: test inputs ``(N, ...)``.
         labels: test labels ``(N,)``.
-        masks: ground-truth object masks ``(N, H, W)`` for localization metrics, or None.
+        masks: ground-truth masks for localization metrics, or None: object masks
+            ``(N, 1, H, W)`` of images, keyword masks ``(N, L)`` of token ids.
         class_names: class names in label order, or None.
         feature_names: names of tabular features, or None.
         history: the training history (:class:`xai.training.History`) when one was found
             beside the weights (``NAME.history.json``, as ``xai.fit`` writes it), else None.
         info: what a report shows about the model (task, classes, source).
+        model_kwargs: extra forward arguments of the test inputs, one row per sample
+            (``{"attention_mask": (N, L)}`` for a text model), passed to every explanation and
+            evaluation of the subject's samples (:meth:`forward_kwargs` slices them).
+        vocabulary: the token strings of a text model (index = token id), else None.
     """
 
     name: str
@@ -86,10 +92,63 @@ class Subject:
     feature_names: list[str] | None = None
     history: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, torch.Tensor] = field(default_factory=dict)
+    vocabulary: list[str] | None = None
 
     @property
     def is_image(self) -> bool:
         return self.inputs.ndim == 4
+
+    @property
+    def is_text(self) -> bool:
+        """True for token ids: integer inputs ``(N, L)``."""
+        return self.inputs.ndim == 2 and not self.inputs.is_floating_point()
+
+    def forward_kwargs(self, rows: Any = None) -> dict[str, torch.Tensor]:
+        """:attr:`model_kwargs` of the samples ``rows`` (indices, a slice; None: all), for
+        ``model_kwargs=`` of :func:`xai.explain`, :func:`xai.compare` and the metrics."""
+        if rows is None:
+            return dict(self.model_kwargs)
+        return {key: value[rows] for key, value in self.model_kwargs.items()}
+
+    def tokens(self, rows: Any = None) -> list[list[str]] | None:
+        """The token strings of the samples ``rows`` (one list of ``L`` per row, padding
+        included), for ``tokens=`` of :func:`xai.explain`; None for a subject without a
+        vocabulary."""
+        if self.vocabulary is None or not self.is_text:
+            return None
+        ids = self.inputs if rows is None else self.inputs[rows]
+        vocabulary = self.vocabulary
+        return [[vocabulary[i] if 0 <= i < len(vocabulary) else "?" for i in row]
+                for row in ids.reshape(len(ids), -1).tolist()]  # fmt: skip
+
+    def outputs(self, rows: Any = None, batch_size: int = 512) -> torch.Tensor:
+        """The model's scores of the samples ``rows`` (None: all) with their
+        :attr:`model_kwargs`, computed in batches without gradients, on the CPU."""
+        inputs = self.inputs if rows is None else self.inputs[rows]
+        kwargs = self.forward_kwargs(rows)
+        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        was_training = self.model.training
+        self.model.eval()
+        chunks = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(inputs), batch_size):
+                    part = slice(start, start + batch_size)
+                    extra = {key: value[part].to(device) for key, value in kwargs.items()}
+                    chunks.append(self.model(inputs[part].to(device), **extra).float().cpu())
+        finally:
+            self.model.train(was_training)
+        return torch.cat(chunks)
+
+    def evaluate(self) -> Any:
+        """:func:`xai.evaluate` of the model on the subject's test data (with its
+        :attr:`model_kwargs`: the scores of :meth:`outputs`)."""
+        from xai.evaluation.classification import evaluate, evaluate_outputs
+
+        if not self.model_kwargs:
+            return evaluate(self.model, (self.inputs, self.labels), class_names=self.class_names)
+        return evaluate_outputs(self.labels, self.outputs(), class_names=self.class_names)
 
     @property
     def num_classes(self) -> int:
@@ -101,13 +160,19 @@ class Subject:
         return names[label] if 0 <= label < len(names) else str(label)
 
 
-def reference_subject(name: str, loader: Any = None) -> Subject:
-    """The reference model ``name`` on its test split (``loader``: a cached loader such as
-    the ``xai_reference_model`` fixture; default :func:`reference_models.load`)."""
+def reference_subject(name: str, loader: Any = None, split: str = "test") -> Subject:
+    """The reference model ``name`` on its ``split`` (default the test split; ``loader``: a
+    cached loader such as the ``xai_reference_model`` fixture; default
+    :func:`reference_models.load`). The text model's subject carries its keyword masks as
+    ``masks``, its attention masks in ``model_kwargs`` and its vocabulary."""
     import reference_models
 
     ref = (loader or reference_models.load)(name)
-    tensors = ref.data["test"].tensors
+    if split not in ref.data:
+        raise InputError("split", f"expected one of {', '.join(ref.data)}, got {split!r}.")
+    tensors = ref.data[split].tensors
+    vocabulary = ref.info.vocabulary
+    text = vocabulary is not None
     return Subject(
         name=name,
         model=ref.model,
@@ -122,7 +187,24 @@ def reference_subject(name: str, loader: Any = None) -> Subject:
             "num_classes": ref.info.num_classes,
             "source": f"reference_models ({Path(ref.info.weights).name})",
         },
+        # (input_ids, labels, keyword_mask, attention_mask): the model reads the fourth
+        model_kwargs={"attention_mask": tensors[3]} if text and len(tensors) > 3 else {},
+        vocabulary=list(vocabulary) if vocabulary is not None else None,
     )
+
+
+def method_applicability(inputs: torch.Tensor) -> dict[str, str]:
+    """Every registered method -> ``""`` when it explains inputs of this layout, else why
+    not (e.g. Grad-CAM on tabular rows: "explains image inputs only"), as each method's class
+    declares it (:meth:`~xai.explainers.base.Explainer.accepts`)."""
+    from xai.explainers.registry import available_explainers, explainer_class
+
+    reasons = {}
+    for method in available_explainers():
+        cls = explainer_class(method)
+        kinds = " and ".join(cls.input_kinds())
+        reasons[method] = "" if cls.accepts(inputs) else f"explains {kinds} inputs only"
+    return reasons
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

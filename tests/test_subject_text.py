@@ -1,0 +1,61 @@
+"""xai.suite.subject with the text model: its subject carries the keyword masks, the attention
+masks (passed to every model call) and the vocabulary; methods that do not apply say why."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import reference_models
+import xai
+from reference_models.datasets import decode_tokens
+from xai.explainers.parameters import applicable_methods
+from xai.suite.subject import method_applicability, reference_subject
+
+NAME = "keywords_text_cnn"
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return reference_subject(NAME)
+
+
+def test_the_text_subject_carries_masks_attention_and_vocabulary(subject) -> None:
+    ids, labels, keywords, attention = reference_models.load(NAME).data["test"].tensors
+    assert subject.is_text and not subject.is_image
+    assert torch.equal(subject.inputs, ids) and torch.equal(subject.labels, labels)
+    assert torch.equal(subject.masks, keywords)  # the ground truth of localization
+    assert set(subject.model_kwargs) == {"attention_mask"}
+    assert torch.equal(subject.forward_kwargs([3, 7])["attention_mask"], attention[[3, 7]])
+    assert subject.tokens(slice(0, 2)) == decode_tokens(ids[:2])
+    assert subject.vocabulary[:3] == ["[PAD]", "[MASK]", "[UNK]"]
+    # the scores are the model's with the masks; the accuracy the shipped one
+    torch.testing.assert_close(
+        subject.outputs(slice(0, 5)),
+        subject.model(ids[:5], attention_mask=attention[:5]).detach(),
+    )
+    shipped = reference_models.load(NAME).info.metrics["test"]["accuracy"]
+    assert subject.evaluate().accuracy == pytest.approx(shipped)
+    val = reference_subject(NAME, split="val")
+    assert len(val.inputs) == 1000 and not torch.equal(val.inputs, ids)
+    with pytest.raises(ValueError, match=r"split: expected one of train, val, test, got 'dev'"):
+        reference_subject(NAME, split="dev")
+
+
+def test_other_subjects_have_no_tokens_or_forward_arguments() -> None:
+    digits = reference_subject("digits_cnn")
+    assert not digits.is_text and digits.model_kwargs == {} and digits.forward_kwargs([0]) == {}
+    assert digits.tokens([0]) is None and digits.vocabulary is None
+    assert digits.evaluate().accuracy == pytest.approx(
+        xai.evaluate(digits.model, (digits.inputs, digits.labels)).accuracy
+    )
+
+
+def test_method_applicability_says_why_a_method_does_not_apply(subject) -> None:
+    reasons = method_applicability(subject.inputs[:1])
+    assert reasons["gradcam"] == "explains image inputs only"
+    explained = [m for m, why in reasons.items() if not why]
+    assert explained == applicable_methods(subject.inputs[:1])
+    assert {"integrated_gradients", "lime", "occlusion", "shap", "smoothgrad"} <= set(explained)
+    images = method_applicability(reference_subject("shapes_cnn").inputs[:1])
+    assert not any(images.values())  # every method explains images
