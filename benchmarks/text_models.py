@@ -69,7 +69,7 @@ def tiny_bert() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.BertConfig(
+    config = transformers.BertConfig(  # type: ignore[call-arg]
         vocab_size=len(TEXT_VOCABULARY),
         hidden_size=64,
         num_hidden_layers=2,
@@ -84,6 +84,15 @@ def tiny_bert() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return model, ids, mask
 
 
+def _embedding(model: nn.Module) -> nn.Module:
+    """The layer the ids go through (what xai finds automatically)."""
+    getter = getattr(model, "get_input_embeddings", None)
+    found = getter() if callable(getter) else getattr(model, "embedding", None)
+    if not isinstance(found, nn.Module):
+        raise TypeError(f"{type(model).__name__} has no embedding layer")
+    return found
+
+
 def _row_costs(
     model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, budget: float
 ) -> dict[str, tuple[float, Callable[[], None], int]]:
@@ -91,8 +100,7 @@ def _row_costs(
     embedding's output, the call that achieved each and its batch size."""
     from benchmarks.explainers import _median_seconds
 
-    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    embedding = embedding or model.embedding
+    embedding = _embedding(model)
     best: dict[str, tuple[float, Callable[[], None], int]] = {}
     for batch_size in (16, 64, 256, 1024):
         repeats = -(-batch_size // ids.shape[0])
@@ -138,8 +146,7 @@ def _peer(
     if method == "integrated_gradients":
         from captum.attr import LayerIntegratedGradients
 
-        embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-        layer = LayerIntegratedGradients(scores, embedding or model.embedding)
+        layer = LayerIntegratedGradients(scores, _embedding(model))
         baselines = torch.where(mask.bool(), 0, ids)
 
         def captum_ig() -> None:
@@ -186,7 +193,9 @@ def _peer(
             length = int(real[j].sum())
             klass = int(target[j])
 
-            def predict(rows: np.ndarray, j: int = j, length: int = length) -> np.ndarray:
+            def predict(
+                rows: np.ndarray, j: int = j, length: int = length, klass: int = klass
+            ) -> np.ndarray:
                 full = ids[j].repeat(len(rows), 1)
                 full[:, :length] = torch.from_numpy(rows).long()
                 with torch.no_grad():
@@ -237,7 +246,10 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
             ours = xai.explain(model, ids, method=method, **options)
 
             def ours_call(
-                ids: torch.Tensor = ids, method: str = method, options: dict[str, Any] = options
+                model: nn.Module = model,
+                ids: torch.Tensor = ids,
+                method: str = method,
+                options: dict[str, Any] = options,
             ) -> Any:
                 return xai.explain(model, ids, method=method, **options)
 
