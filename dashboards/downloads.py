@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 import xai
 
@@ -68,15 +69,20 @@ def attributions_safetensors(
 ) -> bytes:
     """One safetensors file: ``inputs``, ``target`` and one ``attributions.<method>`` tensor
     per method; the metadata (strings) name the model, the sample, the class and each
-    method's options (``params.<method>``, JSON)."""
+    method's options (``params.<method>``, JSON; an attention mask as its description), and
+    for token ids the token strings (``tokens``, JSON: one list per row)."""
     from safetensors.torch import save
 
     first = next(iter(explanations.values()))
+    inputs = first.inputs.detach().cpu()
     tensors = {
-        "inputs": first.inputs.detach().cpu().float().contiguous().clone(),
+        # token ids stay integers (the ids the model took); other inputs as float32
+        "inputs": (inputs if first.is_text else inputs.float()).contiguous().clone(),
         "target": first.target.detach().cpu().contiguous().clone(),
     }
     header = {key: str(value) for key, value in metadata.items()}
+    if first.tokens is not None:
+        header["tokens"] = _json(first.tokens)
     for method, explanation in explanations.items():
         tensors[f"attributions.{method}"] = (
             explanation.attributions.detach().cpu().float().contiguous().clone()
@@ -87,15 +93,24 @@ def attributions_safetensors(
 
 
 def attributions_frame(
-    explanations: Mapping[str, xai.Explanation], feature_names: Sequence[str] | None = None
+    explanations: Mapping[str, xai.Explanation],
+    feature_names: Sequence[str] | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The attributions of sample 0 as a table.
 
     Tabular inputs: one row per feature (``feature``, ``value``, then one column per method).
     Images: one row per method and position (``method``, ``channel``, ``row``, ``column``,
     ``attribution``), so maps of different channel counts (Grad-CAM's single channel) fit.
+    Token ids: one row per token (``position``, ``token``, ``id``, ``attention`` when the
+    explanation had an attention mask, then one column per method); an explanation of the
+    same sentence for several classes (one row each, ``class_names`` naming them) gets one
+    column per method and class, ``"<method> (<class>)"``.
     """
     first = next(iter(explanations.values()))
+    if first.is_text:
+        return _token_frame(explanations, class_names)
     if first.inputs.ndim == 2:
         values = first.inputs[0].detach().cpu().double().numpy()
         names = list(feature_names or [f"x{i}" for i in range(len(values))])
@@ -121,6 +136,28 @@ def attributions_frame(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _token_frame(
+    explanations: Mapping[str, xai.Explanation], class_names: Sequence[str] | None
+) -> pd.DataFrame:
+    first = next(iter(explanations.values()))
+    ids = first.inputs[0].detach().cpu().tolist()
+    tokens = first.tokens[0] if first.tokens is not None else [str(i) for i in ids]
+    frame = pd.DataFrame({"position": range(len(ids)), "token": tokens, "id": ids})
+    kwargs = first.params.get("model_kwargs")
+    mask = kwargs.get("attention_mask") if isinstance(kwargs, Mapping) else None
+    if isinstance(mask, torch.Tensor) and mask.shape == first.inputs.shape:
+        frame["attention"] = mask[0].detach().cpu().long().numpy()
+    for method, explanation in explanations.items():
+        values = explanation.attributions.detach().cpu().double().numpy()
+        if len(values) == 1:
+            frame[method] = values[0]
+            continue
+        names = list(class_names or [str(int(t)) for t in explanation.target.tolist()])
+        for row, name in enumerate(names[: len(values)]):
+            frame[f"{method} ({name})"] = values[row]
+    return frame
 
 
 def button(

@@ -63,6 +63,8 @@ class InputSpec:
         mean, std: the standardisation of raw tabular values, when the model's data say
             (``reference_models``' breast-cancer set records the training split's); else None.
         described: whether the model describes its input's scaling (False: the fallback).
+        token_ids: whether the model takes token ids ``(N, L)`` (a text model): neither an
+            image nor a row can be one of its inputs (its sentences are typed).
     """
 
     model: str
@@ -71,10 +73,20 @@ class InputSpec:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     described: bool = False
+    token_ids: bool = False
 
     @property
     def is_image(self) -> bool:
-        return len(self.shape) == 3
+        return len(self.shape) == 3 and not self.token_ids
+
+
+def _text_refusal(spec: InputSpec, argument: str, what: str) -> InputError:
+    return InputError(
+        argument,
+        f"{spec.model} is a text model: it takes token ids (N, {spec.shape[0]}), so {what} "
+        "cannot be one of its inputs. Type a sentence instead (Explain page: Pick a sample "
+        "-> a sentence you type).",
+    )
 
 
 def spec_for(
@@ -91,7 +103,12 @@ def spec_for(
     breast-cancer table records the ``mean``/``std`` that standardised it.
     """
     shape = tuple(int(n) for n in inputs.shape[1:])
-    names = tuple(feature_names or [f"x{i}" for i in range(shape[0])]) if len(shape) == 1 else ()
+    token_ids = not inputs.is_floating_point() and len(shape) == 1
+    names = (
+        tuple(feature_names or [f"x{i}" for i in range(shape[0])])
+        if len(shape) == 1 and not token_ids
+        else ()
+    )
     extras = reference_extras or {}
     mean, std = extras.get("mean") or (), extras.get("std") or ()
     standardised = len(mean) == len(std) == len(names) > 0
@@ -102,6 +119,7 @@ def spec_for(
         mean=tuple(float(v) for v in mean) if standardised else None,
         std=tuple(float(v) for v in std) if standardised else None,
         described=reference_extras is not None,
+        token_ids=token_ids,
     )
 
 
@@ -162,6 +180,8 @@ def read_image(data: bytes, spec: InputSpec, *, max_bytes: int = MAX_IMAGE_BYTES
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if spec.token_ids:
+        raise _text_refusal(spec, "image", "an image")
     if not spec.is_image or spec.shape[0] not in (1, 3):
         raise InputError(
             "image",
@@ -252,8 +272,10 @@ def read_row(data: bytes, spec: InputSpec, *, raw: bool = True,
     Raises:
         InputError: ``argument == "row"``: not UTF-8 text, too large, no header or no row,
             more than one row, missing, extra or repeated columns, a row of another length,
-            a cell that is not a finite number.
+            a cell that is not a finite number; a text model (its inputs are typed).
     """
+    if spec.token_ids:
+        raise _text_refusal(spec, "row", "a CSV row")
     if spec.is_image or len(spec.shape) != 1:
         raise InputError(
             "row",

@@ -23,9 +23,13 @@ from torch.utils.data import TensorDataset
 
 import reference_models
 import xai
+from dashboards import text_input
 from dashboards.single_input import InputSpec, spec_for
+from dashboards.text_input import TextSubject, is_token_data, model_scores
 from xai.errors import InputError
-from xai.evaluation.classification import ClassificationReport
+from xai.evaluation.classification import ClassificationReport, evaluate_outputs
+from xai.explainers import explainer_class
+from xai.explainers.parameters import applicable_methods
 from xai.suite.subject import (
     ALLOW_CODE_ENV,
     DATA_ENV,
@@ -173,12 +177,25 @@ def upload_limits() -> tuple[int, int]:
 
 @st.cache_resource(show_spinner="Loading the reference model ...")
 def _reference(name: str) -> Subject:
-    return reference_subject(name)
+    ref = reference_models.load(name)
+    if not ref.data["test"].tensors[0].is_floating_point():  # token ids: a text model
+        return text_input.reference_text_subject(name, loader=lambda _: ref)
+    return reference_subject(name, loader=lambda _: ref)
+
+
+def load_user_subject(
+    spec: str, weights: Any, data: Any, *, max_data_bytes: int | None = None
+) -> Subject:
+    """A user's model and data (paths or bytes): a text model when the data's ``x`` holds
+    integer token ids ``(N, L)``, else as :func:`xai.suite.subject.user_subject` reads it."""
+    if is_token_data(data):
+        return text_input.user_text_subject(spec, weights, data, max_data_bytes=max_data_bytes)
+    return user_subject(spec, weights, data, max_data_bytes=max_data_bytes)
 
 
 @st.cache_resource(show_spinner="Loading your model ...")
 def _command_line_subject(spec: str, weights: str, data: str) -> Subject:
-    return user_subject(spec, weights, data)
+    return load_user_subject(spec, weights, data)
 
 
 def model_choices() -> dict[str, str]:
@@ -259,7 +276,7 @@ def add_upload(spec: str, weights: bytes, data: bytes) -> str:
                 f"{max_upload_mb} MB this dashboard accepts (xai dashboard --max-upload-mb).",
             )
     digest = hashlib.sha256(spec.encode() + weights + data).hexdigest()[:10]
-    loaded = user_subject(spec, weights, data, max_data_bytes=max_data_mb * MB)
+    loaded = load_user_subject(spec, weights, data, max_data_bytes=max_data_mb * MB)
     key = f"upload:{spec}#{digest}"
     st.session_state.setdefault(UPLOADS_KEY, {})[key] = loaded
     # The sidebar's select box is already drawn in this run; select the model in the next one.
@@ -271,7 +288,18 @@ def add_upload(spec: str, weights: bytes, data: bytes) -> str:
 
 
 def classification(key: str, subject: Subject) -> ClassificationReport:
-    """:func:`xai.evaluate` of the model on its test data."""
+    """:func:`xai.evaluate` of the model on its test data (for a text model, the report of
+    its scores on the token ids with their attention mask, which ``xai.evaluate`` does not
+    pass)."""
+    if isinstance(subject, TextSubject):
+        return cached(
+            ("evaluate", key),
+            lambda: evaluate_outputs(
+                subject.labels,
+                model_scores(subject.model, subject.inputs, subject.attention_mask),
+                class_names=subject.class_names,
+            ),
+        )
     return cached(
         ("evaluate", key),
         lambda: xai.evaluate(
@@ -293,6 +321,25 @@ def figure_png(key: tuple[Any, ...], make_figure: Callable[[], Any]) -> bytes:
     return cached(("figure", *key), render)
 
 
+def offered_methods(subject: Subject) -> list[str]:
+    """The methods a page offers for the model: those whose class accepts its inputs' layout
+    (``applicable_methods``), and for token ids every registered method, since the number of
+    dimensions does not tell (Grad-CAM explains a text model with a 1-D convolution, not one
+    without): a method that does not apply says why when it is asked to explain."""
+    if subject.is_text:
+        return xai.available_explainers()
+    return applicable_methods(subject.inputs)
+
+
+def default_methods(subject: Subject, methods: list[str]) -> list[str]:
+    """The methods preselected: the first two deterministic ones (quick, no seed to choose)
+    whose class accepts the inputs' layout, as the registry lists them (Grad-CAM and
+    Integrated Gradients for images, Integrated Gradients and Occlusion for token ids)."""
+    accepted = applicable_methods(subject.inputs, methods)
+    chosen = [m for m in accepted if not explainer_class(m).stochastic][:2]
+    return chosen or accepted[:1] or methods[:1]
+
+
 def option_key(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(options.items()))
 
@@ -303,20 +350,41 @@ def explanation(
     index: int | str,
     method: str,
     options: dict[str, Any],
-    target: int,
+    target: int | tuple[int, ...],
     inputs: torch.Tensor | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> xai.Explanation:
     """The explanation of sample ``index`` for class ``target`` by ``method`` with ``options``.
 
-    ``index`` is a test sample's index, or the id of an input the user dropped (a string,
-    see :func:`dropped_id`), which is then ``inputs`` ``(1, ...)``.
+    ``index`` is a test sample's index, or the id of an input the user dropped or typed (a
+    string, see :func:`dropped_id`), which is then ``inputs`` ``(1, ...)`` (with the
+    ``model_kwargs`` of a typed sentence: its attention mask). A text model's explanation
+    carries the token strings, and its test samples' attention mask goes to the model.
+    ``target`` may be a tuple of classes: the sample is explained once for each, one row per
+    class (a text model's "all classes").
     """
     sample = subject.inputs[index : index + 1] if isinstance(index, int) else inputs
     if sample is None:
         raise ValueError(f"sample: the dropped input {index} was not given.")
+    targets = list(target) if isinstance(target, tuple) else None
+    extra: dict[str, Any] = {}
+    if isinstance(subject, TextSubject):
+        kwargs = subject.forward_kwargs(slice(index, index + 1)) if isinstance(index, int) else {}
+        kwargs.update(model_kwargs or {})
+        if targets is not None:
+            sample = sample.expand(len(targets), -1)
+            kwargs = {k: v.expand(len(targets), -1) for k, v in kwargs.items()}
+        if kwargs:
+            extra["model_kwargs"] = kwargs
+        extra["tokens"] = text_input.token_strings(subject, sample)
+    elif targets is not None:
+        sample = sample.expand(len(targets), *sample.shape[1:])
+    explained_for = torch.tensor(targets) if targets is not None else target
     return cached(
         ("explain", key, index, method, option_key(options), target),
-        lambda: xai.explain(subject.model, sample, method=method, target=target, **options),
+        lambda: xai.explain(
+            subject.model, sample, method=method, target=explained_for, **options, **extra
+        ),
     )
 
 
@@ -330,9 +398,15 @@ def _reference_extras(name: str) -> dict[str, Any]:
 
 def input_spec(key: str, subject: Subject) -> InputSpec:
     """How an image or row dropped for this model becomes its input: the reference models
-    describe theirs (``ReferenceInfo``); a user's model does not (the fallback)."""
+    describe theirs (``ReferenceInfo``); a user's model does not (the fallback). A text
+    model's spec refuses both (its inputs are typed)."""
     extras = _reference_extras(key) if key in reference_models.available() else None
     return spec_for(subject.name, subject.inputs, subject.feature_names, extras)
+
+
+def typed_text(key: str, subject: TextSubject, text: str) -> text_input.TypedText:
+    """A sentence typed for a text model, encoded (raises InputError with the reason)."""
+    return cached(("typed", key, text), lambda: text_input.encode(subject, text))
 
 
 def dropped_id(key: str, content: bytes, *settings: Any) -> str:
@@ -341,12 +415,31 @@ def dropped_id(key: str, content: bytes, *settings: Any) -> str:
     return f"dropped:{digest}"
 
 
-def dropped_probabilities(key: str, subject: Subject, sample: str, inputs: torch.Tensor) -> Any:
-    """Class probabilities ``(K,)`` of a dropped input, read as the test data's are: the
-    model's outputs go through :func:`xai.evaluate` beside (up to) 255 test samples, so that
-    logits and probabilities are told apart on the same evidence as on the Models page."""
+def dropped_probabilities(
+    key: str,
+    subject: Subject,
+    sample: str,
+    inputs: torch.Tensor,
+    model_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Class probabilities ``(K,)`` of a dropped (or typed) input, read as the test data's
+    are: the model's outputs go through :func:`xai.evaluate` beside (up to) 255 test samples,
+    so that logits and probabilities are told apart on the same evidence as on the Models
+    page (a typed sentence with its ``model_kwargs``, the attention mask)."""
 
     def compute() -> torch.Tensor:
+        if isinstance(subject, TextSubject):  # the test data's scores, and this input's
+            context_scores = model_scores(
+                subject.model,
+                subject.inputs[:255],
+                subject.forward_kwargs(slice(0, 255)).get("attention_mask"),
+            )
+            own = model_scores(subject.model, inputs, (model_kwargs or {}).get("attention_mask"))
+            labels = torch.cat([subject.labels[:255], torch.zeros(1, dtype=subject.labels.dtype)])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report = evaluate_outputs(labels, torch.cat([context_scores, own]))
+            return report.probabilities[-1]
         context = subject.inputs[:255]
         batch = torch.cat([context, inputs.to(context.dtype)])
         labels = torch.cat([subject.labels[:255], torch.zeros(1, dtype=subject.labels.dtype)])

@@ -1,4 +1,9 @@
-"""Explain: one sample, its prediction, and the attributions of the chosen methods."""
+"""Explain: one sample, its prediction, and the attributions of the chosen methods.
+
+Images get overlays, tabular rows bar charts, and token ids (a text model) their tokens
+highlighted by ``xai.viz.text_html`` (what ``Explanation.to_html`` returns: every token
+HTML-escaped), for a test sample or a sentence the user types.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from dashboards import downloads, state
+from dashboards import downloads, state, text_input
 from dashboards.single_input import (
     MAX_CSV_BYTES,
     MAX_IMAGE_BYTES,
@@ -20,17 +25,20 @@ from dashboards.single_input import (
     read_row,
     template_row,
 )
+from dashboards.text_input import TextSubject, listed_words, markdown_escaped
 from xai import viz
 from xai.errors import InputError
 from xai.evaluation.inspection import SAMPLE_SELECTIONS, class_ranking, select_samples
 from xai.explainers import explainer_class
-from xai.explainers.parameters import applicable_methods, tunable_parameters
+from xai.explainers.parameters import tunable_parameters
 from xai.viz import attribution_scale, input_image, overlay_image
 
 key, subject = state.current()
 report = state.classification(key, subject)
 n_samples = len(subject.labels)
 predicted = report.y_pred
+text = subject if isinstance(subject, TextSubject) else None  # a text model: token ids
+TYPED_KEY = f"typed_text.{key}"  # the sentence typed for this model (kept: a "." in the key)
 
 st.title("Explain a prediction")
 
@@ -43,7 +51,11 @@ SELECTION_LABELS = dict(
             "by index",
             "misclassified",
             "least confident",
-            "your own image" if subject.is_image else "your own row",
+            "a sentence you type"
+            if text is not None
+            else "your own image"
+            if subject.is_image
+            else "your own row",
         ),
         strict=True,
     )
@@ -187,6 +199,80 @@ def drop_input() -> tuple[str, torch.Tensor, str] | None:
     return sample_id, inputs, f"{name} ({how_read})"
 
 
+def type_sentence(
+    text: TextSubject,
+) -> tuple[str, torch.Tensor, str, dict[str, torch.Tensor]] | None:
+    """The text box of a sentence of the user's; returns ``(id, ids (1, L), caption,
+    model_kwargs)``, or None (no vocabulary to encode it, or a sentence refused with a
+    message). Typed words are only ever shown escaped."""
+    vocabulary = text.vocabulary
+    if vocabulary is None:
+        st.info(
+            f"{markdown_escaped(text.name)} came without a vocabulary, so a typed sentence "
+            "cannot be turned into its token ids, and its tokens show as ids. Save the token "
+            "strings in its .npz as a string array `vocabulary` (index = token id) to type "
+            "sentences; pick a test sample meanwhile."
+        )
+        return None
+    state.initial(TYPED_KEY, text_input.default_sentence(text), lambda v: isinstance(v, str))
+    typed = st.text_area(
+        f"Your sentence (up to {text.length} tokens)",
+        key=TYPED_KEY,
+        max_chars=text_input.MAX_TEXT_CHARACTERS,
+        height=80,
+        help="Split into words on spaces"
+        + (
+            " by the model's own tokenizer: words are lower-cased and stripped of punctuation"
+            if text.tokenizer is not None
+            else " and looked up in the model's vocabulary (as typed, else lower-cased and "
+            "stripped of punctuation)"
+        )
+        + ". Press Ctrl+Enter (or click outside the box) to read it.",
+    )
+    unknown_token = (
+        vocabulary[text.unk_token_id]
+        if text.unk_token_id is not None and 0 <= text.unk_token_id < len(vocabulary)
+        else None
+    )
+    with st.expander(f"Vocabulary ({len(vocabulary)} tokens)"):
+        if text.keywords:
+            st.caption("The words that decide each class in the model's data:")
+            st.dataframe(
+                {name: ", ".join(words) for name, words in text.keywords.items()},
+                column_config={"": "class", "value": "keywords"},
+            )
+        st.caption(
+            "Every token the model knows, by id"
+            + (
+                f"; any other word is read as {markdown_escaped(unknown_token)}."
+                if unknown_token
+                else "."
+            )
+        )
+        st.text(" ".join(vocabulary))  # plain text: a user's vocabulary is not Markdown
+    try:
+        encoded = state.typed_text(key, text, typed)
+    except InputError as error:
+        st.error(markdown_escaped(str(error)))
+        return None
+    if encoded.unknown:
+        st.warning(
+            f"{len(encoded.unknown)} word{'s' if len(encoded.unknown) != 1 else ''} of your "
+            f"sentence {'are' if len(encoded.unknown) != 1 else 'is'} not in the vocabulary, "
+            f"read as {markdown_escaped(unknown_token or 'the unknown token')}: "
+            f"{listed_words(encoded.unknown)}. Open *Vocabulary* for the words it knows."
+        )
+    if encoded.cut:
+        st.warning(
+            f"{text.name} takes {text.length} tokens: the last {len(encoded.cut)} "
+            f"word{'s' if len(encoded.cut) != 1 else ''} of your sentence "
+            f"{'were' if len(encoded.cut) != 1 else 'was'} cut: {listed_words(encoded.cut)}."
+        )
+    sample_id = state.dropped_id(key, typed.encode(), "typed").replace("dropped:", "typed:")
+    kwargs = {"attention_mask": encoded.attention_mask} if text.attention_mask is not None else {}
+    return sample_id, encoded.ids, f"your sentence ({encoded.n_tokens} tokens)", kwargs
+
+
 index = min(int(st.session_state.get(state.SAMPLE_KEY, 0)), n_samples - 1)
 by = st.radio(
     "Pick a sample",
@@ -196,7 +282,14 @@ by = st.radio(
     key="sample_selection",
 )
 dropped = None
-if by == "dropped":
+sample_kwargs: dict[str, torch.Tensor] = {}  # a typed sentence's attention mask
+if by == "dropped" and text is not None:
+    typed = type_sentence(text)
+    if typed is None:
+        st.stop()
+    typed_id, typed_ids, typed_caption, sample_kwargs = typed
+    dropped = (typed_id, typed_ids, typed_caption)
+elif by == "dropped":
     dropped = drop_input()
     if dropped is None:
         st.stop()
@@ -241,7 +334,9 @@ if dropped is None:
     true_class = int(subject.labels[index])
 else:
     sample_key, sample, sample_caption = dropped
-    probabilities = state.dropped_probabilities(key, subject, sample_key, sample)
+    probabilities = state.dropped_probabilities(
+        key, subject, sample_key, sample, model_kwargs=sample_kwargs
+    )
     true_class = None
 
 # --- its prediction ---------------------------------------------------------------------------
@@ -253,7 +348,7 @@ if subject.is_image:
 elif dropped is None:
     left.metric("Sample", f"#{index}")
 else:
-    left.metric("Sample", "your row", help=sample_caption)
+    left.metric("Sample", "your sentence" if text else "your row", help=sample_caption)
 if true_class is None:
     middle.metric("True class", "not given", help="Your own input comes without a label.")
     middle.metric("Predicted", top_name, delta=f"{top_probability:.3f}", delta_color="off")
@@ -274,16 +369,17 @@ right.bar_chart(
     sort="-probability",
     height=220,
 )
+if text is not None and dropped is None:
+    st.text(text_input.sentence(text, index))  # plain text: tokens are not Markdown
 
 # --- which explanation ------------------------------------------------------------------------
-methods_available = applicable_methods(subject.inputs)
-# Preselected: the first two deterministic methods (quick, no seed to choose), as the registry
-# lists them: Grad-CAM and Integrated Gradients for images.
-default_methods = [m for m in methods_available if not explainer_class(m).stochastic][:2]
-default_methods = default_methods or methods_available[:1]
+methods_available = state.offered_methods(subject)
+default_methods = state.default_methods(subject, methods_available)
 target_choices = [
-    "predicted", *(["true"] if true_class is not None else []), *range(report.num_classes)
+    "predicted", *(["true"] if true_class is not None else []), *range(report.num_classes),
+    *(["all"] if text is not None else []),  # one highlighted sentence per class
 ]  # fmt: skip
+TARGET_LABELS = {"predicted": "predicted", "true": "true", "all": "all classes"}
 
 state.initial("methods", default_methods, lambda chosen: set(chosen) <= set(methods_available))
 state.initial("target_choice", "predicted", target_choices.__contains__)
@@ -297,7 +393,9 @@ with st.form("explain_settings"):
     target_choice = st.selectbox(
         "Class to explain",
         target_choices,
-        format_func=lambda c: c if isinstance(c, str) else f"class {subject.class_name(c)}",
+        format_func=lambda c: (
+            TARGET_LABELS[c] if isinstance(c, str) else f"class {subject.class_name(c)}"
+        ),
         key="target_choice",
     )
     options: dict[str, dict[str, Any]] = {}
@@ -306,10 +404,15 @@ with st.form("explain_settings"):
         with column:
             st.markdown(f"**{method}**")
             chosen: dict[str, Any] = {}
-            parameters = state.cached(  # Grad-CAM's layers come from a traced forward pass
-                ("parameters", key, method),
-                lambda method=method: tunable_parameters(method, subject.model, subject.inputs[:1]),
-            )
+            try:
+                parameters = state.cached(  # Grad-CAM's layers come from a traced forward pass
+                    ("parameters", key, method),
+                    lambda method=method: tunable_parameters(
+                        method, subject.model, subject.inputs[:1]
+                    ),
+                )
+            except (ValueError, TypeError):  # it does not apply: it says why when it explains
+                parameters = []
             for parameter in parameters:
                 widget_key = f"{method}.{parameter.name}"
                 state.initial(widget_key, parameter.default, parameter.accepts)
@@ -347,7 +450,15 @@ if not request or not request["methods"]:
 target = request["target"]
 if target == "true" and true_class is None:  # chosen for a test sample, now the user's own
     target = "predicted"
-target = top_class if target == "predicted" else true_class if target == "true" else int(target)
+if target == "all" and text is None:  # chosen for a text model, now another one
+    target = "predicted"
+explained: int | tuple[int, ...]  # what the explanations are computed for: one class or all
+if target == "all":
+    explained = tuple(range(report.num_classes))
+    target = top_class  # file names, the metadata
+else:
+    target = top_class if target == "predicted" else true_class if target == "true" else int(target)
+    explained = target
 
 # --- the explanations -------------------------------------------------------------------------
 explanations = {}
@@ -355,7 +466,7 @@ seconds = {}
 progress = None
 for step, method in enumerate(request["methods"]):
     method_options = request["options"].get(method, {})
-    cache_key = ("explain", key, sample_key, method, state.option_key(method_options), target)
+    cache_key = ("explain", key, sample_key, method, state.option_key(method_options), explained)
     if not state.is_cached(cache_key) and progress is None and len(request["methods"]) > 1:
         progress = st.progress(0.0, text="Explaining ...")
     if progress is not None:
@@ -363,9 +474,16 @@ for step, method in enumerate(request["methods"]):
     start = time.perf_counter()
     try:
         explanations[method] = state.explanation(
-            key, subject, sample_key, method, method_options, target, inputs=sample
+            key,
+            subject,
+            sample_key,
+            method,
+            method_options,
+            explained,
+            inputs=sample,
+            model_kwargs=sample_kwargs,
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # the library's message: what does not apply
         st.error(f"{method}: {error}")
         continue
     seconds[method] = time.perf_counter() - start
@@ -374,33 +492,47 @@ if progress is not None:
 if not explanations:
     st.stop()
 
-st.subheader(f"Attributions for class {subject.class_name(target)}")
+all_classes = isinstance(explained, tuple)
+rows = list(explained) if isinstance(explained, tuple) else [explained]  # one per class shown
+st.subheader(
+    "Attributions for every class"
+    if all_classes
+    else f"Attributions for class {subject.class_name(target)}"
+)
 state.initial("shared_scale", False)
 shared = st.toggle(
     "Shared colour scale",
     key="shared_scale",
-    help="One scale for every map (compare magnitudes across methods); off: each map scaled "
-    "to its own largest value (compare patterns).",
+    help=(
+        "One scale for the classes of each method (compare how much each class owes to each "
+        "token); off: each sentence scaled to its own largest value."
+        if text is not None
+        else "One scale for every map (compare magnitudes across methods); off: each map "
+        "scaled to its own largest value (compare patterns)."
+    ),
 )
 shown = list(explanations.values())
-magnitude = attribution_scale(shown) if shared else None
+magnitude = attribution_scale(shown) if shared and text is None else None
 
 
 def caption(method: str) -> str:
     explanation = explanations[method]
     took = explanation.extras.get("seconds", seconds[method])
     evaluations = explanation.extras.get("model_evaluations")
-    scale = magnitude if magnitude is not None else attribution_scale([explanation])
     parts = [method, f"{1000 * float(took):.0f} ms"]
     if evaluations:
         parts.append(f"{evaluations} model evaluations")
-    parts.append(f"scale ±{scale:.3g}")
+    if text is None:  # a text snippet states its own scale
+        scale = magnitude if magnitude is not None else attribution_scale([explanation])
+        parts.append(f"scale ±{scale:.3g}")
     return " · ".join(parts)
 
 
 names = subject.feature_names or [f"x{i}" for i in range(subject.inputs.shape[1])]
 sample_name = f"sample{index}" if dropped is None else sample_key.replace(":", "")
-stem = downloads.file_stem(subject.name, sample_name, f"class{target}")
+stem = downloads.file_stem(
+    subject.name, sample_name, "all_classes" if all_classes else f"class{target}"
+)
 
 
 # What the figure's title can say (class names, the prediction, the model), as far as this
@@ -409,31 +541,63 @@ _accepted = inspect.signature(viz.plot_explanation).parameters
 figure_labels = {
     name: value
     for name, value in (
-        ("feature_names", None if subject.is_image else names),
+        ("feature_names", None if subject.is_image or text is not None else names),
         ("class_names", report.class_names),
-        ("probabilities", torch.as_tensor(probabilities, dtype=torch.float64)[None]),
+        # one row per explained row (the sentence once per class when all are explained)
+        (
+            "probabilities",
+            torch.as_tensor(probabilities, dtype=torch.float64)[None].expand(len(rows), -1),
+        ),
         ("model_name", subject.name),
     )
     if name in _accepted and value is not None
 }
 
 
-def figure_download(method: str, explanation: Any) -> None:
-    """The method's figure (input, map and colour bar; bars for tabular data) as a PNG, drawn
-    only when asked for: matplotlib takes ~0.1 s a figure, more than the page's own run."""
+def figure_download(method: str, explanation: Any, row: int = 0, suffix: str = "") -> None:
+    """The method's figure (input, map and colour bar; bars for tabular data; the highlighted
+    sentence for text) as a PNG, drawn only when asked for: matplotlib takes ~0.1 s a figure,
+    more than the page's own run."""
     downloads.button(
         "Figure (PNG)",
         lambda labels=dict(figure_labels): downloads.figure_bytes(
-            viz.plot_explanation(explanation, 0, **labels)
+            viz.plot_explanation(explanation, row, **labels)
         ),
-        f"{stem}_{method}.png",
+        f"{stem}_{method}{suffix}.png",
         downloads.PNG,
-        key=f"download_figure_{method}",
+        key=f"download_figure_{method}{suffix}",
         help=f"{method}'s explanation as a figure with its own colour scale",
     )
 
 
-if subject.is_image:
+if text is not None:
+    for method, explanation in explanations.items():
+        st.markdown(f"**{method}**")
+        for row, explained_class in enumerate(rows):
+            # The only HTML the page writes: the library's snippet, every token escaped.
+            st.html(
+                viz.text_html(
+                    explanation,
+                    row,
+                    shared_scale=shared,
+                    class_names=report.class_names,
+                )
+            )
+            if all_classes:
+                figure_download(method, explanation, row, f"_class{explained_class}")
+        st.caption(caption(method))
+        if not all_classes:
+            figure_download(method, explanation)
+    st.caption(
+        "Red raises the class score, blue lowers it (diverging scale centred on zero); hover "
+        "a token for its value. Padding is left out: it has attribution 0."
+    )
+    with st.expander("All tokens"):
+        token_table = downloads.attributions_frame(
+            explanations, class_names=[subject.class_name(c) for c in rows]
+        )
+        st.dataframe(token_table, hide_index=True)
+elif subject.is_image:
     columns = st.columns(len(explanations))
     for column, (method, explanation) in zip(columns, explanations.items(), strict=True):
         column.image(overlay_image(explanation, 0, magnitude=magnitude), caption=caption(method))
@@ -482,11 +646,13 @@ else:
 metadata = {
     "model": subject.name,
     "sample": sample_caption,
-    "target": target,
-    "target_class": subject.class_name(target),
+    "target": "all" if all_classes else target,
+    "target_class": "all classes" if all_classes else subject.class_name(target),
     "predicted_class": top_name,
     "predicted_probability": f"{top_probability:.6g}",
 }
+if text is not None and dropped is not None:
+    metadata["text"] = st.session_state.get(TYPED_KEY, "")
 left, right = st.columns(2)
 with left:
     downloads.button(
@@ -505,12 +671,18 @@ with right:
     downloads.button(
         "Attributions (CSV)",
         lambda shown=dict(explanations), names=names: downloads.csv_bytes(
-            downloads.attributions_frame(shown, names)
+            downloads.attributions_frame(
+                shown,
+                names,
+                class_names=[subject.class_name(c) for c in rows] if text is not None else None,
+            )
         ),
         f"{stem}_attributions.csv",
         downloads.CSV,
         key="download_attributions_csv",
-        help="One row per feature, one column per method"
+        help="One row per token: position, token, id, one column per method (and class)"
+        if text is not None
+        else "One row per feature, one column per method"
         if not subject.is_image
         else "One row per method and position: method, channel, row, column, attribution",
     )

@@ -8,16 +8,25 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import downloads, state
+from dashboards.text_input import TextSubject
 from xai import viz
 
 key, subject = state.current()
 report = state.classification(key, subject)
 
 st.title(f"Model: {subject.name}")
+if isinstance(subject, TextSubject):
+    vocabulary = (
+        f"a vocabulary of {len(subject.vocabulary)} tokens"
+        if subject.vocabulary is not None
+        else "no vocabulary (tokens shown as ids)"
+    )
+    shape = f"token ids of length {subject.length}, {vocabulary}"
+else:
+    shape = f"input {tuple(subject.inputs.shape[1:])}"
 st.caption(
     f"{subject.info.get('task', 'classification')} · {report.num_classes} classes · "
-    f"{report.n_samples} test samples · input {tuple(subject.inputs.shape[1:])} · "
-    f"{subject.info.get('source', '')}"
+    f"{report.n_samples} test samples · {shape} · {subject.info.get('source', '')}"
 )
 
 

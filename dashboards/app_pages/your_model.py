@@ -18,6 +18,14 @@ Three things make a model here, none of them unpickled:
 3. **data**: an `.npz` file from `np.savez(path, x=inputs, y=labels)`; optionally `masks`
    (ground-truth object masks `(N, H, W)`), `class_names` and `feature_names` (string arrays).
 
+**A text model** (a Hugging Face `BertForSequenceClassification`, say): save integer token ids
+`(N, L)` as `x`, and optionally `attention_mask` (`(N, L)`, 1 at real tokens) and `vocabulary`
+(the token strings, index = token id, as a string array). The model is called as
+`model(input_ids, attention_mask=mask)` and may return a tensor or an output with `.logits`.
+With a vocabulary, tokens show as words, and a sentence typed on the **Explain** page is split
+on spaces and looked up in it; without one, tokens show as ids and only test samples are
+explained.
+
 With the files on the command line: `xai dashboard --model module:factory --weights FILE.safetensors --data FILE.npz`.
 """
 )
@@ -102,5 +110,6 @@ if message:
 
 st.caption(
     "One image (PNG/JPEG) or one CSV row of your own, rather than a test set, is dropped on "
-    "the **Explain** page: *Pick a sample → your own image* (or *row*), for any model here."
+    "the **Explain** page: *Pick a sample → your own image* (or *row*), for any model here; "
+    "for a text model, *a sentence you type*."
 )

@@ -143,3 +143,75 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Download]:
         return Download(data if isinstance(data, bytes) else str(data).encode(), mime, name)
 
     return read
+
+
+#: A user's Hugging Face text model, built from a config (nothing downloaded).
+HF_MODULE = """
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+
+def build():
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=32, num_labels=2,
+    )
+    return BertForSequenceClassification(config)
+"""
+
+#: Its vocabulary (index = token id): BERT's special tokens, a token of markup (shown escaped)
+#: and 44 words.
+HF_VOCABULARY = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<b>bold</b>",
+    "alpha", "beta", "gamma", "delta", "river", "stone", "cloud", "green", "quiet", "loud",
+    "north", "south", "east", "west", "apple", "lemon", "bread", "salt", "paper", "glass",
+    "metal", "wood", "light", "dark", "early", "late", "small", "large", "fast", "slow",
+    "open", "close", "high", "low", "warm", "cold", "new", "old", "up", "down", "in", "out",
+    "yes", "no",
+]  # fmt: skip
+HF_LENGTH = 12
+
+
+@pytest.fixture
+def hf_text_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """``hfmodel:build`` importable (a tiny BertForSequenceClassification), its weights and a
+    test set of 16 sentences ``[CLS] words [SEP] [PAD]...`` of 12 tokens with their attention
+    mask, vocabulary and class names; ``data_without_vocabulary`` lacks the vocabulary."""
+    pytest.importorskip("transformers")
+    (tmp_path / "hfmodel.py").write_text(HF_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    sys.modules.pop("hfmodel", None)
+    import hfmodel  # type: ignore[import-not-found]
+
+    model = hfmodel.build().eval()
+    generator = torch.Generator().manual_seed(2)
+    n = 16
+    ids = torch.zeros(n, HF_LENGTH, dtype=torch.long)
+    mask = torch.zeros(n, HF_LENGTH, dtype=torch.long)
+    for row in range(n):
+        words = int(torch.randint(3, HF_LENGTH - 2, (1,), generator=generator))
+        sentence = torch.randint(6, len(HF_VOCABULARY), (words,), generator=generator)
+        ids[row, : words + 2] = torch.cat([torch.tensor([2]), sentence, torch.tensor([3])])
+        mask[row, : words + 2] = 1
+    with torch.no_grad():
+        labels = model(ids, attention_mask=mask).logits.argmax(1)
+    labels[:2] = 1 - labels[:2]  # two mistakes
+    save_file(model.state_dict(), tmp_path / "hfmodel.safetensors")
+    arrays = {"x": ids.numpy(), "y": labels.numpy(), "attention_mask": mask.numpy()}
+    names = np.array(["negative", "positive"])
+    np.savez(
+        tmp_path / "hfmodel.npz", **arrays, vocabulary=np.array(HF_VOCABULARY), class_names=names
+    )
+    np.savez(tmp_path / "hfmodel_ids.npz", **arrays, class_names=names)
+    yield {
+        "model": model,
+        "ids": ids,
+        "attention_mask": mask,
+        "labels": labels,
+        "weights": tmp_path / "hfmodel.safetensors",
+        "data": tmp_path / "hfmodel.npz",
+        "data_without_vocabulary": tmp_path / "hfmodel_ids.npz",
+    }
+    sys.modules.pop("hfmodel", None)

@@ -2,8 +2,9 @@
 package, driven by Playwright) opens it, asks for explanations and waits for the overlays.
 
 Prints how long a new explanation takes to show from a warm app (one gradient method, then all
-four), and checks the screenshots are not blank, and that the page asked nothing of any host but
-the dashboard's own (the app works offline). ``XAI_UPDATE_SCREENSHOTS=1`` also copies the
+four, then a sentence typed for the text model), and checks the screenshots are not blank, that
+the tokens of the typed sentence are highlighted (its markup shown as text, never run), and that
+the page asked nothing of any host but the dashboard's own (the app works offline). ``XAI_UPDATE_SCREENSHOTS=1`` also copies the
 screenshots into ``docs/images/`` for the dashboard's documentation page.
 """
 
@@ -177,6 +178,73 @@ def _save(page, tmp_path: Path, name: str, top=None) -> Path:
     return png
 
 
+#: A typed sentence: a keyword of class "food" among neutral words, and markup that must show
+#: as text (its words are outside the vocabulary: read as [UNK], named in a warning).
+TYPED = "We loved the pizza <img src=x onerror=alert(1)>"
+TYPED_TOKENS = ["we", "loved", "the", "pizza", "[UNK]", "[UNK]", "[UNK]"]
+
+
+def _highlighted(page) -> list[list[str]]:
+    """The tokens of each highlighted sentence on the page, in order."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stHtml"] .xai-text')]
+            .map(div => [...div.querySelectorAll('span')].map(span => span.innerText))"""
+    )
+
+
+def _explain_typed_sentence(page, tmp_path: Path) -> float:
+    """The text model in the sidebar, a sentence typed on the Explain page, its tokens
+    highlighted by Integrated Gradients; returns the seconds from the click to the tokens."""
+    dialogs: list[str] = []  # an alert() would mean typed markup ran
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="keywords_text_cnn", exact=True).click()
+    _idle(page)
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Explain").click()
+    page.get_by_role("heading", name="Explain a prediction").wait_for(timeout=60_000)
+    _idle(page)
+    page.get_by_text("a sentence you type", exact=True).click()
+    _idle(page)
+    box = page.get_by_role("textbox", name="Your sentence (up to 24 tokens)")
+    box.fill(TYPED)
+    box.press("Control+Enter")
+    page.get_by_text("3 words of your sentence are not in the vocabulary").wait_for(timeout=60_000)
+    _idle(page)
+    warning = page.locator('[data-testid="stAlert"]', has_text="not in the vocabulary")
+    assert "'<img', 'src=x', 'onerror=alert(1)>'" in warning.inner_text()  # shown as typed
+    _choose_methods(page, ["integrated_gradients"])
+    start = time.perf_counter()
+    page.get_by_role("button", name="Explain", exact=True).click()
+    page.wait_for_function(
+        """(tokens) => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+            const shown = [...document.querySelectorAll('[data-testid="stHtml"] .xai-text')]
+                .map(div => [...div.querySelectorAll('span')].map(span => span.innerText));
+            return shown.length === 1 && JSON.stringify(shown[0]) === JSON.stringify(tokens);
+        }""",
+        arg=TYPED_TOKENS,
+        timeout=120_000,
+        polling=50,
+    )
+    seconds = time.perf_counter() - start
+    assert _highlighted(page) == [TYPED_TOKENS]
+    assert page.locator('[data-testid="stMetricValue"]', has_text="food").count() == 1
+    # nothing typed became markup: no image or script in the page's own HTML
+    assert page.locator('[data-testid="stHtml"] img, [data-testid="stHtml"] script').count() == 0
+    assert dialogs == []
+    # the whole page in one screenshot: the sentence, its warning, the prediction, the tokens
+    page.set_viewport_size({"width": 1400, "height": 1900})
+    _idle(page)
+    _save(
+        page,
+        tmp_path,
+        "dashboard_explain_text.png",
+        top=page.get_by_role("heading", name="Explain a prediction"),
+    )
+    return seconds
+
+
 def test_dashboard_explains_in_a_browser(
     dashboard: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,6 +368,10 @@ def test_dashboard_explains_in_a_browser(
             page.locator('[data-testid="stSidebarNavLink"]', has_text="Your model").click()
             page.get_by_role("heading", name="Your own model").wait_for(timeout=60_000)
             _idle(page)
+
+            timings["text: type a sentence, see its tokens"] = _explain_typed_sentence(
+                page, tmp_path
+            )
         finally:
             browser.close()
         assert outside == [], f"the dashboard contacted other hosts: {sorted(set(outside))}"
