@@ -52,10 +52,15 @@ def test_other_subjects_have_no_tokens_or_forward_arguments() -> None:
 
 
 def test_method_applicability_says_why_a_method_does_not_apply(subject) -> None:
-    reasons = method_applicability(subject.inputs[:1])
-    assert reasons["gradcam"] == "explains image inputs only"
+    # the reference text model has a 1-D convolution: Grad-CAM explains its token ids there
+    reasons = method_applicability(subject.inputs[:1], subject.model)
     explained = [m for m, why in reasons.items() if not why]
-    assert explained == applicable_methods(subject.inputs[:1])
-    assert {"integrated_gradients", "lime", "occlusion", "shap", "smoothgrad"} <= set(explained)
+    assert explained == applicable_methods(subject.inputs[:1], model=subject.model)
+    assert {"gradcam", "integrated_gradients", "lime", "occlusion", "shap", "smoothgrad"} <= set(
+        explained
+    )
+    # without the model (or for a model without one), Grad-CAM does not apply, and says so
+    reasons = method_applicability(subject.inputs[:1])
+    assert reasons["gradcam"] == "does not explain the token ids of this model"
     images = method_applicability(reference_subject("shapes_cnn").inputs[:1])
     assert not any(images.values())  # every method explains images

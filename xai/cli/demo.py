@@ -152,7 +152,7 @@ def _explain_subject(subject: Subject, out: Path, seed: int) -> list[Explanation
         extras["feature_names"] = subject.feature_names
     probabilities = subject.outputs(rows).softmax(-1)  # for the figures' titles
     explanations = []
-    for method, reason in method_applicability(samples).items():
+    for method, reason in method_applicability(samples, subject.model).items():
         if reason:
             print(f"{subject.name:<20}{method:<22}not applicable: {reason}")
             continue

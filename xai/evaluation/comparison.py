@@ -200,7 +200,7 @@ def compare(
     seed = check_seed(seed) or 0
     progress = check_progress(progress)
     if methods is None:
-        methods = applicable_methods(inputs)
+        methods = applicable_methods(inputs, model=model)
     elif isinstance(methods, str):
         methods = [methods]
     methods = list(methods)

@@ -169,8 +169,11 @@ class Explainer(ABC):
         )
 
     @classmethod
-    def accepts(cls, inputs: torch.Tensor) -> bool:
-        """Whether the method explains a batch of this layout (its number of dimensions)."""
+    def accepts(cls, inputs: torch.Tensor, model: nn.Module | None = None) -> bool:
+        """Whether the method explains a batch of this layout (its number of dimensions; for
+        token ids, whether the method explains them, which may depend on ``model``)."""
+        if not inputs.is_floating_point() and inputs.ndim == 2:
+            return bool(cls.token_options)
         return cls.input_ndims is None or inputs.ndim in cls.input_ndims
 
     @classmethod

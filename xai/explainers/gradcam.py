@@ -94,6 +94,13 @@ class GradCAM(Explainer):
     reference = "https://arxiv.org/abs/1610.02391"
 
     @classmethod
+    def accepts(cls, inputs: torch.Tensor, model: nn.Module | None = None) -> bool:
+        """Images; token ids only for a ``model`` with a 1-D convolution (the layer read)."""
+        if not inputs.is_floating_point() and inputs.ndim == 2:
+            return model is not None and any(isinstance(m, nn.Conv1d) for m in model.modules())
+        return super().accepts(inputs, model)
+
+    @classmethod
     def tunable_parameters(
         cls, model: nn.Module | None = None, inputs: torch.Tensor | None = None
     ) -> list[Parameter]:

@@ -21,11 +21,14 @@ from xai.explainers.registry import available_explainers, explainer_class
 __all__ = ["AUTO", "Parameter", "applicable_methods", "spatial_layers", "tunable_parameters"]
 
 
-def applicable_methods(inputs: torch.Tensor, methods: Sequence[str] | None = None) -> list[str]:
+def applicable_methods(
+    inputs: torch.Tensor, methods: Sequence[str] | None = None, model: nn.Module | None = None
+) -> list[str]:
     """The methods (default: every registered one) that accept inputs of this layout, e.g.
-    Grad-CAM only for images ``(N, C, H, W)``."""
+    Grad-CAM only for images ``(N, C, H, W)`` (and token ids of a ``model`` with a 1-D
+    convolution)."""
     names = list(methods) if methods is not None else available_explainers()
-    return [name for name in names if explainer_class(name).accepts(inputs)]
+    return [name for name in names if explainer_class(name).accepts(inputs, model)]
 
 
 def tunable_parameters(

@@ -134,7 +134,7 @@ def comparison(subject: Subject, samples: int) -> Any:
 
     rows = slice(0, samples)
     inputs = subject.inputs[rows]
-    methods = applicable_methods(inputs)
+    methods = applicable_methods(inputs, model=subject.model)
     masks = subject.masks[rows] if subject.masks is not None else None
     metrics = [
         m

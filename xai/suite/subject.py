@@ -193,7 +193,7 @@ def reference_subject(name: str, loader: Any = None, split: str = "test") -> Sub
     )
 
 
-def method_applicability(inputs: torch.Tensor) -> dict[str, str]:
+def method_applicability(inputs: torch.Tensor, model: nn.Module | None = None) -> dict[str, str]:
     """Every registered method -> ``""`` when it explains inputs of this layout, else why
     not (e.g. Grad-CAM on tabular rows: "explains image inputs only"), as each method's class
     declares it (:meth:`~xai.explainers.base.Explainer.accepts`)."""
@@ -203,7 +203,12 @@ def method_applicability(inputs: torch.Tensor) -> dict[str, str]:
     for method in available_explainers():
         cls = explainer_class(method)
         kinds = " and ".join(cls.input_kinds())
-        reasons[method] = "" if cls.accepts(inputs) else f"explains {kinds} inputs only"
+        if cls.accepts(inputs, model):
+            reasons[method] = ""
+        elif not inputs.is_floating_point() and inputs.ndim == 2:
+            reasons[method] = "does not explain the token ids of this model"
+        else:
+            reasons[method] = f"explains {kinds} inputs only"
     return reasons
 
 

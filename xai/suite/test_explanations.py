@@ -62,7 +62,7 @@ def test_attributions_side_by_side(
             for m in comparison.methods
         ],
     )
-    refused = method_applicability(subject.inputs[:1])
+    refused = method_applicability(subject.inputs[:1], subject.model)
     not_applicable = [{"method": m, "reason": why} for m, why in refused.items() if why]
     if not_applicable:
         xai_report.table("methods not applicable", not_applicable)
