@@ -415,3 +415,17 @@ def test_html_refuses_other_explanations() -> None:
         hand_made().to_html(5)
     with pytest.raises(TypeError, match="shared_scale"):
         hand_made().to_html(0, shared_scale="yes")  # type: ignore[arg-type]
+
+
+def test_to_html_names_the_target_class_given() -> None:
+    ids = torch.tensor([[5, 6, 7]])
+    expl = xai.Explanation(
+        attributions=torch.tensor([[0.5, -1.0, 0.0]]),
+        inputs=ids,
+        target=torch.tensor([1]),
+        method="integrated_gradients",
+        tokens=[["a", "<i>b</i>", "c"]],
+    )
+    html = expl.to_html(0, class_names=["zero", "o<n>e"])
+    assert "target o&lt;n&gt;e" in html and "&lt;i&gt;b&lt;/i&gt;" in html
+    assert "target 1" in expl.to_html(0)

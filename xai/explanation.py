@@ -234,7 +234,13 @@ class Explanation:
             ax=ax,
         )
 
-    def to_html(self, index: int = 0, *, shared_scale: bool = False) -> str:
+    def to_html(
+        self,
+        index: int = 0,
+        *,
+        shared_scale: bool = False,
+        class_names: Sequence[str] | None = None,
+    ) -> str:
         """Sample ``index`` of a token-id explanation as a self-contained HTML snippet
         (:func:`xai.viz.text_html`): each token a ``<span>`` coloured by its attribution, as
         in :meth:`plot`, with the value in its ``title``; inline styles only, no scripts, every
@@ -244,6 +250,8 @@ class Explanation:
             index: which sample.
             shared_scale: use the batch's largest magnitude as the colour scale (default: the
                 sample's own).
+            class_names: names of the classes, for the header's target (default:
+                ``extras["class_names"]``, else class numbers).
 
         Returns:
             The HTML text (one ``<div>``).
@@ -254,7 +262,7 @@ class Explanation:
         """
         from xai.viz import text_html
 
-        return text_html(self, index, shared_scale=shared_scale)
+        return text_html(self, index, shared_scale=shared_scale, class_names=class_names)
 
     def __repr__(self) -> str:
         return (

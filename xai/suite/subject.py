@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai._model import automatic_selector, select_output
+from xai._state import eval_mode
 from xai.errors import InputError, InputTypeError
 from xai.training.checkpoint import history_path
 from xai.training.history import History
@@ -128,17 +130,15 @@ class Subject:
         inputs = self.inputs if rows is None else self.inputs[rows]
         kwargs = self.forward_kwargs(rows)
         device = next(iter(self.model.parameters()), torch.empty(0)).device
-        was_training = self.model.training
-        self.model.eval()
         chunks = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(inputs), batch_size):
-                    part = slice(start, start + batch_size)
-                    extra = {key: value[part].to(device) for key, value in kwargs.items()}
-                    chunks.append(self.model(inputs[part].to(device), **extra).float().cpu())
-        finally:
-            self.model.train(was_training)
+        # under xai's model lock (eval_mode), as explanations in other threads are
+        with eval_mode(self.model), torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                part = slice(start, start + batch_size)
+                extra = {key: value[part].to(device) for key, value in kwargs.items()}
+                raw = self.model(inputs[part].to(device), **extra)
+                scores = select_output(raw, automatic_selector(raw))  # logits of a ModelOutput
+                chunks.append(scores.float().cpu())
         return torch.cat(chunks)
 
     def evaluate(self) -> Any:
