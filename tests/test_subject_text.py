@@ -64,3 +64,51 @@ def test_method_applicability_says_why_a_method_does_not_apply(subject) -> None:
     assert reasons["gradcam"] == "does not explain the token ids of this model"
     images = method_applicability(reference_subject("shapes_cnn").inputs[:1])
     assert not any(images.values())  # every method explains images
+
+
+def test_a_users_text_model_keeps_token_ids_masks_and_vocabulary(tmp_path, monkeypatch) -> None:
+    """An own Hugging Face text model through module:factory: integer x stays token ids, the
+    attention mask becomes the forward arguments, the vocabulary gives the tokens; explained
+    with the masks, padding is exactly 0."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    from xai.suite.subject import user_subject
+
+    pytest.importorskip("transformers")
+    (tmp_path / "my_text_model.py").write_text(
+        "import torch, transformers\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,"
+        " num_attention_heads=2, intermediate_size=32, max_position_embeddings=32, num_labels=2,"
+        " pad_token_id=0)\n"
+        "    return transformers.BertForSequenceClassification(config).eval()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_text_model
+
+    model = my_text_model.build()
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "w.safetensors"
+    )
+    ids = torch.randint(3, 50, (4, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(4, 10, dtype=torch.long)
+    ids[0, 6:], mask[0, 6:] = 0, 0
+    vocabulary = np.array([f"w{i}" for i in range(50)])
+    np.savez(
+        tmp_path / "data.npz", x=ids.numpy(), y=np.array([0, 1, 0, 1]),
+        attention_mask=mask.numpy(), vocabulary=vocabulary,
+    )  # fmt: skip
+    subject = user_subject("my_text_model:build", tmp_path / "w.safetensors", tmp_path / "data.npz")
+    assert subject.is_text and subject.inputs.dtype == torch.long
+    assert torch.equal(subject.model_kwargs["attention_mask"], mask)
+    assert subject.tokens([0])[0][:2] == [f"w{int(ids[0, 0])}", f"w{int(ids[0, 1])}"]
+    assert subject.info["task"] == "text-classification"
+    with torch.no_grad():
+        expected = model(ids, attention_mask=mask).logits
+    torch.testing.assert_close(subject.outputs(), expected)
+    expl = xai.explain(subject.model, subject.inputs, model_kwargs=subject.forward_kwargs(None))
+    assert bool((expl.attributions[0, 6:] == 0).all()) and bool(
+        expl.attributions[0, :6].ne(0).any()
+    )

@@ -408,12 +408,17 @@ def _check_exists(argument: str, path: FileLike, suffix: str, spec: str) -> None
 
 
 def _check_model_fits_data(
-    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, spec: str
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    spec: str,
+    model_kwargs: dict[str, torch.Tensor] | None = None,
 ) -> int:
     """Run the model on two samples; returns its number of output columns."""
+    extra = {key: value[:2] for key, value in (model_kwargs or {}).items()}
     try:
         with torch.no_grad():
-            output = model(inputs[:2])
+            raw = model(inputs[:2], **extra)
     except Exception as error:
         raise InputError(
             "data",
@@ -421,6 +426,7 @@ def _check_model_fits_data(
             f"(one sample {tuple(inputs.shape[1:])}): {type(error).__name__}: {error}. "
             "Save inputs in the layout the model takes, e.g. (N, C, H, W) for images.",
         ) from error
+    output = select_output(raw, automatic_selector(raw))  # the logits of a ModelOutput
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise InputError(
@@ -516,7 +522,9 @@ def _read_data(
             "Save with np.savez(path, x=inputs, y=labels).",
         )
     try:
-        inputs = torch.as_tensor(arrays["x"], dtype=torch.float32)
+        token_ids = np.issubdtype(arrays["x"].dtype, np.integer) and arrays["x"].ndim == 2
+        # integer (N, L) inputs are token ids, kept as integers (xai explains them as text)
+        inputs = torch.as_tensor(arrays["x"], dtype=torch.long if token_ids else torch.float32)
         raw_labels = torch.as_tensor(arrays["y"])
     except (TypeError, ValueError) as error:
         raise InputError("data", f"'x' and 'y' must be numeric arrays ({error}).") from error
@@ -542,7 +550,9 @@ def user_subject(
     """A user's model: ``spec`` is ``module:factory`` (a callable returning the ``nn.Module``),
     ``weights`` a safetensors file of its state dict, ``data`` an ``.npz`` file with arrays
     ``x`` (inputs) and ``y`` (labels), optionally ``masks``, ``class_names`` and
-    ``feature_names`` (string arrays). Files are paths or their bytes.
+    ``feature_names`` (string arrays). Files are paths or their bytes. An integer ``x``
+    ``(N, L)`` holds token ids, kept as integers, with optionally ``attention_mask`` (read into
+    :attr:`Subject.model_kwargs`) and ``vocabulary`` (the token strings, index = id).
 
     Both files are read and checked before the module is imported and the factory called, so
     a bad upload runs no code. ``max_data_bytes`` bounds the arrays of ``data`` once
@@ -560,13 +570,25 @@ def user_subject(
     state_dict = _load_weights(weights)
     inputs, labels, arrays = _read_data(data, max_data_bytes)
     masks = torch.as_tensor(arrays["masks"]).bool() if "masks" in arrays else None
+    text = not inputs.is_floating_point()
+    model_kwargs = {}
+    if text and "attention_mask" in arrays:
+        attention = torch.as_tensor(arrays["attention_mask"]).long()
+        if attention.shape != inputs.shape:
+            raise InputError(
+                "data",
+                f"'attention_mask' has shape {tuple(attention.shape)}; expected the token ids' "
+                f"{tuple(inputs.shape)}.",
+            )
+        model_kwargs["attention_mask"] = attention
+    vocabulary = [str(v) for v in arrays["vocabulary"]] if text and "vocabulary" in arrays else None
     class_names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
     feature_names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
 
     # Only now, with both files read, is the user's code run.
     model = _built_model(spec, state_dict, weights)
 
-    classes = _check_model_fits_data(model, inputs, labels, spec)
+    classes = _check_model_fits_data(model, inputs, labels, spec, model_kwargs)
     if class_names is not None and len(class_names) != classes:
         raise InputError(
             "data",
@@ -588,8 +610,14 @@ def user_subject(
         class_names=class_names,
         feature_names=feature_names,
         history=None if isinstance(weights, bytes) else _history_beside(weights),
+        model_kwargs=model_kwargs,
+        vocabulary=vocabulary,
         info={
-            "task": "image-classification" if inputs.ndim == 4 else "classification",
+            "task": "image-classification"
+            if inputs.ndim == 4
+            else "text-classification"
+            if text
+            else "classification",
             "num_classes": classes,
             "source": f"{spec} ({_file_name(weights)}, {_file_name(data)})",
         },
