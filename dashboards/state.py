@@ -322,13 +322,9 @@ def figure_png(key: tuple[Any, ...], make_figure: Callable[[], Any]) -> bytes:
 
 
 def offered_methods(subject: Subject) -> list[str]:
-    """The methods a page offers for the model: those whose class accepts its inputs' layout
-    (``applicable_methods``), and for token ids every registered method, since the number of
-    dimensions does not tell (Grad-CAM explains a text model with a 1-D convolution, not one
-    without): a method that does not apply says why when it is asked to explain."""
-    if subject.is_text:
-        return xai.available_explainers()
-    return applicable_methods(subject.inputs)
+    """The methods a page offers for the model: those that explain its inputs
+    (``applicable_methods``; for token ids, Grad-CAM only on a model with a 1-D convolution)."""
+    return applicable_methods(subject.inputs, model=subject.model)
 
 
 def default_methods(subject: Subject, methods: list[str]) -> list[str]:

@@ -83,13 +83,29 @@ def test_bad_flags_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert flag in capsys.readouterr().err, argv
 
 
-def test_all_refuses_the_text_model_rather_than_explain_its_padding(
+def test_all_explains_the_text_model_with_its_attention_masks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A dataset run cannot pass each batch's attention masks yet: a clear error, no run."""
+    """Each batch of the text model goes with its sentences' attention masks: the padding gets
+    exactly 0 and IG points at the keywords; the shards keep the tokens."""
     out = tmp_path / "runs"
-    assert main(["explain", "keywords_text_cnn", "--all", *IG, "--out", str(out)]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("xai explain: --all: keywords_text_cnn takes a per-sample ")
-    assert "attention_mask" in error and "--samples N or --index I,J" in error
-    assert not list(out.glob("*/index.json"))
+    assert main(["explain", "keywords_text_cnn", "--all", "--split", "val", "--method",
+                 "integrated_gradients", "--option", "n_steps=2", "--target", "label",
+                 "--batch-size", "250", "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and "1000 val samples of keywords_text_cnn" in printed[0]
+    run = xai.DatasetExplanation.load(out / "integrated_gradients")
+    ids, labels, keywords, mask = reference_models.load("keywords_text_cnn").data["val"].tensors
+    assert run.complete and run.n_samples == 1000 and len(run) == 4
+    assert run.model_kwargs["attention_mask"]["tensor"] == [1000, 24]
+    vocabulary = reference_models.load("keywords_text_cnn").info.vocabulary
+    for expl in list(run)[:3]:
+        rows = expl.extras["indices"]
+        assert torch.equal(expl.inputs, ids[rows]) and torch.equal(expl.target, labels[rows])
+        padding = mask[rows] == 0
+        assert bool(padding.any()) and bool((expl.attributions[padding] == 0).all())
+        score = xai.metrics.pointing_game_score(
+            expl.attributions, keywords[rows], attention_mask=mask[rows]
+        )
+        assert float(score.mean()) >= 0.9
+        assert expl.tokens is not None and expl.tokens[0] == [vocabulary[i] for i in ids[rows[0]]]

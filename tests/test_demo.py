@@ -22,9 +22,10 @@ def test_run_demo_writes_figures_and_prints_metrics(tmp_path, capsys) -> None:
         assert (out / f"{name}_confusion_matrix.png").stat().st_size > 0
         for index in range(4):
             assert (out / f"{name}_compare_sample{index}.png").stat().st_size > 0
-        inputs = reference_models.load(name).data["test"].tensors[0][:1]
-        for method, reason in method_applicability(inputs).items():
-            if reason:  # Grad-CAM on tabular rows and on token ids: said, not skipped silently
+        reference = reference_models.load(name)
+        inputs = reference.data["test"].tensors[0][:1]
+        for method, reason in method_applicability(inputs, reference.model).items():
+            if reason:  # Grad-CAM on tabular rows: said, not skipped silently
                 assert f"{method:<22}not applicable: {reason}" in printed
                 assert not (out / f"{name}_{method}.png").exists()
                 continue
@@ -33,6 +34,8 @@ def test_run_demo_writes_figures_and_prints_metrics(tmp_path, capsys) -> None:
             loaded = xai.Explanation.load(out / f"{name}_{method}.safetensors")
             assert len(loaded) == 4
     assert "gradcam               not applicable: explains image inputs only" in printed
+    # Grad-CAM explains the text model's token ids at its 1-D convolution
+    assert (out / "keywords_text_cnn_gradcam.png").stat().st_size > 0
     # the suite's failures the literature predicts are findings, in plain words
     assert (
         "expected: integrated_gradients fails the model-randomization check on digits_cnn"
@@ -53,9 +56,10 @@ def _check_text_model(out, printed: str, document: dict) -> None:
     from reference_models.datasets import decode_tokens
 
     name = "keywords_text_cnn"
-    ids, labels, keywords, attention = reference_models.load(name).data["test"].tensors
-    methods = [m for m, why in method_applicability(ids[:1]).items() if not why]
-    assert {"integrated_gradients", "occlusion", "lime", "shap"} <= set(methods)
+    reference = reference_models.load(name)
+    ids, labels, keywords, attention = reference.data["test"].tensors
+    methods = [m for m, why in method_applicability(ids[:1], reference.model).items() if not why]
+    assert {"gradcam", "integrated_gradients", "occlusion", "lime", "shap"} <= set(methods)
     for method in methods:
         for index in range(4):  # every explained sentence, highlighted, per method
             assert (out / f"{name}_{method}_sentence{index}.png").stat().st_size > 0

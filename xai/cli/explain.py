@@ -388,12 +388,14 @@ def add_explain(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------ whole datasets
-def _split_data(args: argparse.Namespace, subject: Any) -> tuple[Any, Any]:
-    """``(X, y)`` of ``--split``: the subject's test data, or another split of a reference
-    model."""
+def _split_data(args: argparse.Namespace, subject: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """``(X, y, model_kwargs)`` of ``--split``: the subject's test data, or another split of a
+    reference model; ``model_kwargs`` are the split's per-sample forward arguments (the text
+    model's attention masks), one row per sample."""
     if args.split == "test":
-        return subject.inputs, subject.labels
+        return subject.inputs, subject.labels, dict(subject.model_kwargs)
     import reference_models
+    from xai.suite.subject import reference_subject
 
     if args.model not in reference_models.available():
         raise ValueError(
@@ -402,8 +404,21 @@ def _split_data(args: argparse.Namespace, subject: Any) -> tuple[Any, Any]:
     splits = reference_models.load(args.model).data
     if args.split not in splits:
         raise ValueError(f"--split: expected one of {', '.join(splits)}, got {args.split!r}.")
-    tensors = splits[args.split].tensors
-    return tensors[0], tensors[1]
+    split = reference_subject(args.model, split=args.split)
+    return split.inputs, split.labels, dict(split.model_kwargs)
+
+
+def _token_strings(vocabulary: list[str] | None) -> Any:
+    """``tokens=`` of :func:`xai.explain_dataset` for a text model: ids -> their strings (as
+    :meth:`xai.suite.subject.Subject.tokens`); None without a vocabulary."""
+    if vocabulary is None:
+        return None
+
+    def strings(ids: Any) -> list[list[str]]:
+        return [[vocabulary[i] if 0 <= i < len(vocabulary) else "?" for i in row]
+                for row in ids.reshape(len(ids), -1).tolist()]  # fmt: skip
+
+    return strings
 
 
 def _explain_all(args: argparse.Namespace) -> int:
@@ -428,20 +443,17 @@ def _explain_all(args: argparse.Namespace) -> int:
         return _fail("--all: explains every sample of --split; drop --text (or drop --all).")
     try:
         subject = _subject(args)
-        x, y = _split_data(args, subject)
+        x, y, forward = _split_data(args, subject)
     except (TypeError, ValueError) as error:
         return _fail(flag_message(error, {"model": "model"}))
-    if subject.model_kwargs:
-        # explain_dataset passes the same options to every batch and reads only (x, y) of
-        # each sample: a per-sentence attention mask cannot reach the model, so padding would
-        # be explained as tokens. Refused rather than explained wrong.
-        names = ", ".join(subject.model_kwargs)
-        return _fail(
-            f"--all: {subject.name} takes a per-sample {names} with its token ids, and dataset "
-            "runs (xai.explain_dataset) cannot pass per-batch forward arguments yet, so its "
-            "padding would be explained as tokens. Explain test samples with --samples N or "
-            "--index I,J (or sentences of your own with --text) instead."
-        )
+    # a text model's samples go with their attention masks (one row per sample: each batch
+    # is explained with its rows), and its shards keep the tokens
+    text: dict[str, Any] = {}
+    if forward:
+        text["model_kwargs"] = forward
+    tokens = _token_strings(subject.vocabulary) if subject.is_text else None
+    if tokens is not None:
+        text["tokens"] = tokens
     methods, options, problem = _methods(args, x[:1])
     if problem:
         return _fail(problem)
@@ -464,7 +476,7 @@ def _explain_all(args: argparse.Namespace) -> int:
                 model, (x, y), method, out=Path(args.out) / method,
                 target=None if args.target == "predicted" else args.target,
                 batch_size=args.batch_size, resume=args.resume, progress=progress, seed=seed,
-                feature_names=subject.feature_names, **options,
+                feature_names=subject.feature_names, **text, **options,
             )  # fmt: skip
         except (TypeError, ValueError) as error:
             flags = {key: f"--option {key}" for key in options}

@@ -4,14 +4,16 @@ batch, and the rules that say which files of a folder are the run's.
 A run folder holds:
 
 - ``index.json``: the run's settings (method, options, seed, target, batch size, data and model
-  fingerprints), the library versions, the list of complete shards and the progress. Written
+  fingerprints, and the per-sample forward arguments ``model_kwargs`` when the run has them: a
+  field index and digest, or a tensor's shape and digest, per name), the library versions, the list of complete shards and the progress. Written
   atomically (:func:`xai._files.write_json`) by one process (rank 0).
 - ``shard-BBBBBB.safetensors``: the explanation of global batch ``B`` as an
   :class:`xai.Explanation` file (:meth:`~xai.Explanation.save`: temporary file, ``fsync``,
   rename), so a shard is either absent or complete. Its extras hold the sample ``indices``,
   ``labels`` (when the data has them), ``predictions``, ``confidence`` and ``outputs``, and
   ``dataset_run`` (the run's fingerprint, the batch number and its sample range), which ties
-  the shard to its run.
+  the shard to its run. Its ``params["model_kwargs"]`` (the batch's forward arguments) are
+  stored as a description, names and shapes (:meth:`~xai.Explanation.save`), not the tensors.
 - ``summary/``: figures and JSON written by ``xai explain --summary`` (optional).
 
 Anything else in the folder means xai did not write it, and a run refuses to write there.

@@ -13,6 +13,9 @@ How a run works (the file format is in :mod:`xai.evaluation._shards`):
 - Under ``torchrun`` (or any launcher that initialises ``torch.distributed``) every process
   takes every ``world_size``-th of the batches still to do and writes their shards; rank 0
   writes the index after a barrier. Which process explains a batch changes nothing in it.
+- Per-sample forward arguments (``model_kwargs``: an attention mask) are read with the
+  samples, a field of each sample or a tensor aligned with the data, and every batch (and
+  every sample of the seeded per-sample path) is explained and scored with its own rows.
 - Stochastic methods explain each sample with its own seed, derived from the run's seed and
   the sample's index (:func:`sample_seed`): the numbers do not depend on the batch size, the
   number of processes or where a run was resumed.
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,7 +58,7 @@ from xai._validation import check_bool, check_seed
 from xai.errors import InputError, InputTypeError
 from xai.evaluation import _shards
 from xai.explainers.registry import explainer_class, get_explainer
-from xai.explanation import Explanation
+from xai.explanation import Explanation, check_tokens
 from xai.metrics.classification import as_probabilities
 from xai.training.distributed import DistributedContext, setup
 
@@ -82,6 +87,10 @@ def sample_seed(seed: int, index: int) -> int:
 
 
 # ------------------------------------------------------------------------------- data
+#: A batch as the sources give it: inputs, labels (or None), forward arguments by name.
+_Batch = tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]
+
+
 @dataclass
 class _Source:
     """The data as ``n`` samples read by index, a batch of index ranges at a time."""
@@ -90,19 +99,126 @@ class _Source:
     first: torch.Tensor  # sample 0's input (its shape and dtype describe every sample)
     last: torch.Tensor
     has_labels: bool
-    batches: Callable[[list[tuple[int, int]]], Iterator[tuple[torch.Tensor, torch.Tensor | None]]]
+    batches: Callable[[list[tuple[int, int]]], Iterator[_Batch]]
+    # the forward arguments of sample 0 and of the last sample (for the run's fingerprint)
+    edges: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
-def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(inputs, labels or None)`` of a collated batch or one sample: a tensor, or a tuple
-    ``(x, y, ...)`` whose first element is the input and second the label."""
+@dataclass
+class _ForwardSpec:
+    """``model_kwargs`` of :func:`explain_dataset`: which field of each sample is which
+    forward argument (``fields``), and which come as tensors aligned with the data
+    (``tensors``), in the order given (``names``)."""
+
+    names: list[str] = field(default_factory=list)
+    fields: dict[str, int] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+
+_SPEC_HELP = (
+    "model_kwargs={'attention_mask': 3} (field 3 of each sample tuple) or "
+    "{'attention_mask': mask} (a tensor with one row per sample of the data)"
+)
+
+
+def _check_forward_spec(model_kwargs: Any) -> _ForwardSpec:
+    """``model_kwargs`` of :func:`explain_dataset` checked: a dict from argument name to the
+    index (>= 1) of a field of each sample, or to a tensor with one row per sample (its row
+    count is checked against the data later, in :func:`_source`)."""
+    spec = _ForwardSpec()
+    if model_kwargs is None:
+        return spec
+    if not isinstance(model_kwargs, Mapping):
+        raise InputTypeError(
+            "model_kwargs",
+            f"expected None or a dict of forward arguments by name, e.g. {_SPEC_HELP}; got "
+            f"{type(model_kwargs).__name__}.",
+        )
+    for name, value in model_kwargs.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputTypeError(
+                "model_kwargs",
+                f"expected the forward arguments' names (str, Python identifiers) as keys, e.g. "
+                f"{_SPEC_HELP}; got the key "
+                f"{name!r} ({type(name).__name__}).",
+            )
+        if isinstance(value, torch.Tensor):
+            if value.ndim == 0:
+                raise InputError(
+                    "model_kwargs",
+                    f"{name!r}: expected a tensor with one row per sample of the data, got a "
+                    "0-d tensor. A constant forward argument belongs in the model (a wrapper "
+                    "module or functools.partial of its forward).",
+                )
+            spec.tensors[name] = value
+        elif isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+            if value < 1:
+                raise InputError(
+                    "model_kwargs",
+                    f"{name!r}: expected the index (>= 1) of a field of each sample, got "
+                    f"{int(value)}"
+                    + (": field 0 is the input itself." if value == 0 else ".")
+                    + f" E.g. {_SPEC_HELP}.",
+                )
+            spec.fields[name] = int(value)
+        else:
+            raise InputTypeError(
+                "model_kwargs",
+                f"{name!r}: expected the index (int) of a field of each sample or a tensor "
+                f"with one row per sample, e.g. {_SPEC_HELP}; got {type(value).__name__} "
+                f"{value!r:.40}.",
+            )
+        spec.names.append(name)
+    return spec
+
+
+def _split(batch: Any, fields: Mapping[str, int] | None = None, collated: bool = False) -> _Batch:
+    """``(inputs, labels or None, forward arguments)`` of a collated batch or one sample: a
+    tensor, or a tuple ``(x, y, ...)`` whose first element is the input and second the label
+    (unless ``fields`` names it as a forward argument); ``fields`` says which elements are
+    forward arguments."""
+    fields = fields or {}
     if isinstance(batch, torch.Tensor):
-        return batch, None
+        if fields:
+            raise InputError(
+                "model_kwargs",
+                f"names sample fields ({_listed_fields(fields)}), but the data's samples are "
+                "plain tensors, not tuples (x, y, ...): pass the forward arguments as tensors "
+                "with one row per sample ({'attention_mask': mask}), or samples as tuples.",
+            )
+        return batch, None, {}
     if isinstance(batch, list | tuple) and batch and isinstance(batch[0], torch.Tensor):
-        label = batch[1] if len(batch) > 1 else None
+        label = batch[1] if len(batch) > 1 and 1 not in fields.values() else None
         if label is not None and not isinstance(label, torch.Tensor):
             label = torch.as_tensor(label)
-        return batch[0], label
+        kwargs: dict[str, torch.Tensor] = {}
+        for name, index in fields.items():
+            if index >= len(batch):
+                raise InputError(
+                    "model_kwargs",
+                    f"{name!r}: field {index} of each sample, but the data's samples have "
+                    f"{len(batch)} field(s) (0 the input, 1 the label, ...): expected an index "
+                    f"below {len(batch)}, or a tensor with one row per sample "
+                    "({'attention_mask': mask}).",
+                )
+            value = batch[index]
+            if not isinstance(value, torch.Tensor):
+                raise InputTypeError(
+                    "model_kwargs",
+                    f"{name!r}: field {index} of the samples is a {type(value).__name__}, not a "
+                    "tensor; forward arguments read from the samples must be tensors.",
+                )
+            if collated and (value.ndim == 0 or value.shape[0] != batch[0].shape[0]):
+                raise InputError(
+                    "model_kwargs",
+                    f"{name!r}: field {index} of a batch has shape {tuple(value.shape)}, not one "
+                    f"row per sample ({batch[0].shape[0]}); check the collate function.",
+                )
+            kwargs[name] = value
+        return batch[0], label, kwargs
     raise InputTypeError(
         "data",
         "expected samples that are a tensor or a tuple (x, y, ...) whose first element is the "
@@ -116,20 +232,40 @@ def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     )
 
 
-def _tensor_source(x: torch.Tensor, y: torch.Tensor | None) -> _Source:
-    def batches(ranges: list[tuple[int, int]]) -> Iterator[tuple[torch.Tensor, Any]]:
+def _listed_fields(fields: Mapping[str, int]) -> str:
+    return ", ".join(f"{name!r}: {index}" for name, index in fields.items())
+
+
+def _tensor_source(tensors: Sequence[torch.Tensor], fields: Mapping[str, int]) -> _Source:
+    """Tensors ``(X, y, ...)`` of one row per sample: ``X`` the inputs, ``y`` the labels
+    (unless ``fields`` names it), ``fields`` the forward arguments."""
+    x = tensors[0]
+    n = len(x)
+    if n == 0:
+        raise InputError("data", "expected at least one sample, got an empty dataset.")
+    _split(tuple(t[:1] for t in tensors), fields)  # field indices checked
+    y = tensors[1] if len(tensors) > 1 and 1 not in fields.values() else None
+
+    def batches(ranges: list[tuple[int, int]]) -> Iterator[_Batch]:
         for start, stop in ranges:
-            yield x[start:stop], (None if y is None else y[start:stop])
+            yield (
+                x[start:stop],
+                None if y is None else y[start:stop],
+                {name: tensors[i][start:stop] for name, i in fields.items()},
+            )
 
-    return _Source(len(x), x[0], x[len(x) - 1], y is not None, batches)
+    edges = {name: (tensors[i][0], tensors[i][n - 1]) for name, i in fields.items()}
+    return _Source(n, x[0], x[n - 1], y is not None, batches, edges)
 
 
-def _dataset_source(dataset: Dataset[Any], loader: DataLoader[Any] | None) -> _Source:
+def _dataset_source(
+    dataset: Dataset[Any], loader: DataLoader[Any] | None, fields: Mapping[str, int]
+) -> _Source:
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         raise InputError("data", "expected at least one sample, got an empty dataset.")
-    first, label = _split(dataset[0])
-    last, _ = _split(dataset[n - 1])
+    first, label, first_kwargs = _split(dataset[0], fields)
+    last, _, last_kwargs = _split(dataset[n - 1], fields)
     options: dict[str, Any] = {}
     if loader is not None:  # the user's way of reading the data, with our batches
         options = {
@@ -138,40 +274,72 @@ def _dataset_source(dataset: Dataset[Any], loader: DataLoader[Any] | None) -> _S
             "pin_memory": loader.pin_memory,
         }
 
-    def batches(ranges: list[tuple[int, int]]) -> Iterator[tuple[torch.Tensor, Any]]:
+    def batches(ranges: list[tuple[int, int]]) -> Iterator[_Batch]:
         if not ranges:
             return
         reader = DataLoader(
             dataset, batch_sampler=[list(range(a, b)) for a, b in ranges], **options
         )
         for batch in reader:
-            yield _split(batch)
+            yield _split(batch, fields, collated=True)
 
-    return _Source(n, first, last, label is not None, batches)
+    edges = {name: (first_kwargs[name], last_kwargs[name]) for name in fields}
+    return _Source(n, first, last, label is not None, batches, edges)
 
 
-def _source(data: Any, batch_size: int | None) -> tuple[_Source, int]:
-    """The data as a :class:`_Source`, and the batch size (``batch_size``, else the
-    DataLoader's, else :data:`DEFAULT_BATCH_SIZE`)."""
+def _with_tensors(source: _Source, spec: _ForwardSpec) -> _Source:
+    """``source`` whose batches also carry the rows of ``spec``'s tensors (one row per sample
+    of the data), the forward arguments in the order ``spec`` names them."""
+    for name, value in spec.tensors.items():
+        if value.shape[0] != source.n:
+            raise InputError(
+                "model_kwargs",
+                f"{name!r}: expected a tensor with one row per sample of the data ({source.n}), "
+                f"got shape {tuple(value.shape)}. Constant forward arguments are not taken "
+                "(a tensor's first dimension decides what is per sample): bind them in the "
+                "model.",
+            )
+    inner = source.batches
+
+    def batches(ranges: list[tuple[int, int]]) -> Iterator[_Batch]:
+        for (start, stop), (x, labels, kwargs) in zip(ranges, inner(ranges), strict=True):
+            merged = {**kwargs, **{n: v[start:stop] for n, v in spec.tensors.items()}}
+            yield x, labels, {name: merged[name] for name in spec.names}  # the spec's order
+
+    edges = {
+        **source.edges,
+        **{name: (value[0], value[source.n - 1]) for name, value in spec.tensors.items()},
+    }
+    return _Source(source.n, source.first, source.last, source.has_labels, batches, edges)
+
+
+def _source(
+    data: Any, batch_size: int | None, spec: _ForwardSpec | None = None
+) -> tuple[_Source, int]:
+    """The data as a :class:`_Source` (with the forward arguments ``spec`` names), and the
+    batch size (``batch_size``, else the DataLoader's, else :data:`DEFAULT_BATCH_SIZE`)."""
+    spec = spec or _ForwardSpec()
+    fields = spec.fields
     size = batch_size
     if isinstance(data, torch.Tensor):
         data = (data,)
     if isinstance(data, tuple | list) and not isinstance(data, Dataset):
-        if not 1 <= len(data) <= 2 or not all(isinstance(t, torch.Tensor) for t in data):
+        if not data or not all(isinstance(t, torch.Tensor) for t in data):
             raise InputTypeError(
                 "data",
-                "expected a Dataset, a DataLoader, or tensors (X, y), got a "
+                "expected a Dataset, a DataLoader, or tensors (X, y, ...), got a "
                 f"{type(data).__name__} of {[type(t).__name__ for t in data][:4]}.",
-            )
-        if len(data) == 2 and data[0].shape[0] != data[1].shape[0]:
-            raise InputError(
-                "data",
-                f"X and y must have the same number of rows, got {data[0].shape[0]} and "
-                f"{data[1].shape[0]}.",
             )
         if data[0].ndim == 0 or data[0].shape[0] == 0:
             raise InputError("data", "expected at least one sample, got an empty X.")
-        source = _tensor_source(data[0], data[1] if len(data) == 2 else None)
+        rows = [t.shape[0] if t.ndim else 0 for t in data]
+        if len(set(rows)) > 1:
+            raise InputError(
+                "data",
+                "X, y (and any further tensors) must have the same number of rows (one per "
+                f"sample), got {rows}.",
+            )
+        source = _tensor_source(list(data), fields)
     elif isinstance(data, DataLoader):
         if isinstance(data.dataset, IterableDataset):
             raise _iterable_error()
@@ -186,25 +354,26 @@ def _source(data: Any, batch_size: int | None) -> tuple[_Source, int]:
         size = batch_size or data.batch_size
         dataset = data.dataset
         if isinstance(dataset, TensorDataset) and data.collate_fn is default_collate:
-            tensors = dataset.tensors
-            source = _tensor_source(tensors[0], tensors[1] if len(tensors) > 1 else None)
+            source = _tensor_source(dataset.tensors, fields)
         else:
-            source = _dataset_source(dataset, data)
+            source = _dataset_source(dataset, data, fields)
     elif isinstance(data, IterableDataset):
         raise _iterable_error()
     elif isinstance(data, TensorDataset):
         tensors = data.tensors
         if not tensors or tensors[0].shape[0] == 0:
             raise InputError("data", "expected at least one sample, got an empty dataset.")
-        source = _tensor_source(tensors[0], tensors[1] if len(tensors) > 1 else None)
+        source = _tensor_source(tensors, fields)
     elif isinstance(data, Dataset) and hasattr(data, "__len__"):
-        source = _dataset_source(data, None)
+        source = _dataset_source(data, None, fields)
     else:
         raise InputTypeError(
             "data",
-            "expected a torch Dataset (with __len__), a DataLoader, or tensors (X, y), got "
-            f"{type(data).__name__}.",
+            "expected a torch Dataset (with __len__), a DataLoader, or tensors (X, y, ...), "
+            f"got {type(data).__name__}.",
         )
+    if spec:
+        source = _with_tensors(source, spec)
     return source, int(size or DEFAULT_BATCH_SIZE)
 
 
@@ -243,16 +412,21 @@ def _option_record(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------- one batch
-def _scores(model: nn.Module, x: torch.Tensor, output: Any) -> torch.Tensor:
-    """The model's scores ``(N, K)`` on ``x`` (eval mode, no autograd)."""
+def _scores(
+    model: nn.Module, x: torch.Tensor, output: Any, kwargs: Mapping[str, Any] | None = None
+) -> torch.Tensor:
+    """The model's scores ``(N, K)`` on ``x`` with the forward arguments ``kwargs`` (eval
+    mode, no autograd)."""
+    extra = dict(kwargs or {})
     with eval_mode(model), torch.inference_mode():
-        raw = select_output(call_model(model, x, name="data"), output)
-        return as_output_matrix(raw, int(x.shape[0])).float().clone()
+        raw = call_model(model, x, name="data", run=lambda inputs: model(inputs, **extra))
+        return as_output_matrix(select_output(raw, output), int(x.shape[0])).float().clone()
 
 
 def _concatenate(parts: list[Explanation]) -> Explanation:
     """One explanation of the samples of several single-sample explanations (same method):
-    per-sample tensors concatenated, counts and times added, the rest from the first."""
+    per-sample tensors concatenated (the samples' ``model_kwargs`` in the params too), counts
+    and times added, the tokens joined, the rest from the first."""
     first = parts[0]
     extras: dict[str, Any] = {}
     for key, value in first.extras.items():
@@ -262,13 +436,26 @@ def _concatenate(parts: list[Explanation]) -> Explanation:
             extras[key] = sum(part.extras[key] for part in parts)
         else:
             extras[key] = value
+    params = dict(first.params)
+    forward = params.get("model_kwargs")
+    if isinstance(forward, Mapping):  # not after a load: then a description (a str)
+        params["model_kwargs"] = {
+            key: torch.cat([part.params["model_kwargs"][key] for part in parts])
+            if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == 1
+            else value
+            for key, value in forward.items()
+        }
+    tokens = None
+    if all(part.tokens is not None for part in parts):
+        tokens = [list(row) for part in parts for row in part.tokens or []]
     return Explanation(
         attributions=torch.cat([part.attributions for part in parts]),
         inputs=torch.cat([part.inputs for part in parts]),
         target=torch.cat([part.target for part in parts]),
         method=first.method,
-        params=dict(first.params),
+        params=params,
         extras=extras,
+        tokens=tokens,
     )
 
 
@@ -286,13 +473,38 @@ class _Run:
     feature_names: list[str] | None
     rank: int = 0
     explainer: Any = None
+    tokens: Callable[[torch.Tensor], Any] | None = None
+
+    def _explainer(self, kwargs: dict[str, torch.Tensor], seed: int | None = None) -> Any:
+        """The method's explainer for a batch (or one sample, with ``seed``) whose forward
+        arguments are ``kwargs``; without either, one explainer serves every batch."""
+        extra: dict[str, Any] = {}
+        if kwargs:
+            extra["model_kwargs"] = kwargs
+        if seed is not None:
+            extra["seed"] = seed
+        if extra:
+            return get_explainer(self.method, self.model, **self.options, **extra)
+        if self.explainer is None:
+            self.explainer = get_explainer(self.method, self.model, **self.options)
+        return self.explainer
 
     def explain(
-        self, batch: int, start: int, x: torch.Tensor, labels: torch.Tensor | None
+        self,
+        batch: int,
+        start: int,
+        x: torch.Tensor,
+        labels: torch.Tensor | None,
+        kwargs: dict[str, torch.Tensor] | None = None,
     ) -> Explanation:
+        tokens = None
+        if self.tokens is not None:  # checked here: the per-sample path slices them
+            ids = x.detach().cpu()
+            tokens = check_tokens(self.tokens(ids), ids)
         x = move_to(x, self.device)
+        kwargs = {name: move_to(value, self.device) for name, value in (kwargs or {}).items()}
         n = int(x.shape[0])
-        outputs = _scores(self.model, x, self.options.get("output"))
+        outputs = _scores(self.model, x, self.options.get("output"), kwargs)
         probabilities, _ = as_probabilities(outputs.cpu(), "auto")
         confidence, predictions = probabilities.max(dim=1)
         if self.target == "label":
@@ -303,16 +515,17 @@ class _Run:
             target = self.target if isinstance(self.target, int) else None
         indices = torch.arange(start, start + n, dtype=torch.long)
         if self.seed is None:
-            if self.explainer is None:
-                self.explainer = get_explainer(self.method, self.model, **self.options)
-            explanation = self.explainer.explain(x, target)
+            explanation = self._explainer(kwargs).explain(x, target, tokens=tokens)
         else:
             seeds = [sample_seed(self.seed, int(i)) for i in indices]
             explanation = _concatenate(
                 [
-                    get_explainer(self.method, self.model, **self.options, seed=s).explain(
+                    self._explainer(
+                        {name: value[i : i + 1] for name, value in kwargs.items()}, s
+                    ).explain(
                         x[i : i + 1],
                         target[i : i + 1] if isinstance(target, torch.Tensor) else target,
+                        tokens=None if tokens is None else tokens[i : i + 1],
                     )
                     for i, s in enumerate(seeds)
                 ]
@@ -542,6 +755,36 @@ def _check_target(target: Any) -> str | int | None:
     return int(target)
 
 
+def _forward_record(
+    spec: _ForwardSpec, name: str, edges: tuple[torch.Tensor, torch.Tensor]
+) -> dict[str, Any]:
+    """How forward argument ``name`` is recorded in the run's settings: its field index and a
+    digest of its first and last samples, or a tensor's shape, dtype and digest."""
+    if name in spec.tensors:
+        record: dict[str, Any] = _option_record(spec.tensors[name])
+        return record
+    return {"field": spec.fields[name], "data": f"{_digest(edges[0])}-{_digest(edges[1])}"}
+
+
+def _warn_unmasked(model: nn.Module, spec: _ForwardSpec) -> None:
+    """Warn when token ids go to a model whose forward takes an ``attention_mask`` that the
+    run does not pass: every position, padding included, would be read and explained as a
+    token (perturbation methods replace [PAD] with [MASK] and attribute the padding)."""
+    try:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # a forward without a signature: nothing to tell
+        return
+    if "attention_mask" in parameters and "attention_mask" not in spec.names:
+        message = (
+            "explain_dataset: the data are token ids and the model's forward takes an "
+            "attention_mask, but model_kwargs passes none: every position, padding included, "
+            "is read and explained as a token. Pass model_kwargs={'attention_mask': FIELD} "
+            "(the index of the mask in each sample tuple) or {'attention_mask': mask} (one row "
+            "per sample)."
+        )
+        warnings.warn(message, stacklevel=3)
+
+
 def _run_device(device: Any, model: nn.Module) -> torch.device:
     if device is None:
         return model_device(model)
@@ -564,6 +807,8 @@ def explain_dataset(
     seed: int | None = None,
     device: str | torch.device | None = None,
     feature_names: list[str] | None = None,
+    model_kwargs: Mapping[str, int | torch.Tensor] | None = None,
+    tokens: Callable[[torch.Tensor], Sequence[Sequence[str]]] | None = None,
     **options: Any,
 ) -> DatasetExplanation:
     """Explain every sample of ``data`` with ``method``, streaming the results to ``out``.
@@ -577,9 +822,9 @@ def explain_dataset(
     Args:
         model: any ``torch.nn.Module``.
         data: a map-style ``Dataset``, a ``DataLoader`` that reads in order (its collate
-            function, workers and batch size are used), or tensors ``(X, y)`` (or ``X``).
-            Samples may be tuples ``(x, y, ...)``: the first element is the input, the
-            second the label.
+            function, workers and batch size are used), or tensors ``(X, y, ...)`` (or
+            ``X``) with one row per sample. Samples may be tuples ``(x, y, ...)``: the first
+            element is the input, the second the label (unless ``model_kwargs`` names it).
         method: one of :func:`xai.available_explainers`.
         out: the run's folder (created when missing). A folder holding files xai did not
             write is refused.
@@ -600,6 +845,18 @@ def explain_dataset(
             GPUs: ``cuda:LOCAL_RANK``), ``"cpu"``, ``"cuda:N"``. The model is moved there for
             the run and back afterwards.
         feature_names: names of tabular features, stored for figures and summaries.
+        model_kwargs: the model's per-sample forward arguments, by name: ``{"attention_mask":
+            3}`` reads field 3 of each sample tuple (of the Dataset, the DataLoader's or the
+            tensors ``(X, y, ...)``; field 0 is the input, so indices start at 1; a field
+            named here is not read as the label), ``{"attention_mask": mask}`` takes row
+            ``i`` of a tensor with one row per sample of the data for sample ``i``. Every
+            batch is explained, and its predictions and confidence computed, with its rows of
+            them (as ``xai.explain(..., model_kwargs=...)``; the seeded per-sample path with
+            each sample's row). Constant arguments are not taken: bind them in the model.
+            Part of the run's settings; shards record only their names and shapes.
+        tokens: for token ids: a callable ``ids (n, L) -> one list of L strings per row``
+            (ids on the CPU), called per batch; the shards keep the strings
+            (:attr:`xai.Explanation.tokens`). Not part of the run's settings.
         **options: the method's options (``n_steps``, ``layer``, ``nsamples`` ...), as for
             :func:`xai.explain`.
 
@@ -639,8 +896,25 @@ def explain_dataset(
         raise InputError(
             "seed", f"method {method!r} is deterministic and takes no seed; leave seed=None."
         )
+    spec = _check_forward_spec(model_kwargs)
+    if tokens is not None and not callable(tokens):
+        raise InputTypeError(
+            "tokens",
+            "expected None or a callable ids (n, L) -> one list of L strings per row, e.g. "
+            "lambda ids: [[vocabulary[i] for i in row] for row in ids.tolist()]; got "
+            f"{type(tokens).__name__}.",
+        )
     get_explainer(method, model, **options)  # option names checked before any work
-    source, size = _source(data, batch_size)
+    source, size = _source(data, batch_size, spec)
+    token_ids = not source.first.is_floating_point() and source.first.ndim == 1
+    if tokens is not None and not token_ids:
+        raise InputError(
+            "tokens",
+            f"token strings go with token ids (integer samples (L,)); the data's samples have "
+            f"shape {tuple(source.first.shape)} and dtype {source.first.dtype}. Leave tokens=None.",
+        )
+    if token_ids:
+        _warn_unmasked(model, spec)
     if not cls.accepts(source.first.unsqueeze(0)):
         raise InputError(
             "method",
@@ -649,7 +923,13 @@ def explain_dataset(
         )
     if target_spec == "label" and not source.has_labels:
         raise InputError(
-            "target", "'label' needs labels, but the data's samples have none; pass (X, y)."
+            "target",
+            "'label' needs labels, but the data's samples have none; pass (X, y)."
+            + (
+                " Field 1 of the samples is a forward argument here (model_kwargs)."
+                if 1 in spec.fields.values()
+                else ""
+            ),
         )
     out = Path(out)
     run_device = _run_device(device, model)
@@ -667,6 +947,10 @@ def explain_dataset(
         "data": f"{_digest(source.first)}-{_digest(source.last)}",
         "model": _model_fingerprint(model),
     }
+    if spec:  # recorded only when given: runs written before model_kwargs existed resume
+        config["model_kwargs"] = {
+            name: _forward_record(spec, name, source.edges[name]) for name in spec.names
+        }
     fingerprint = hashlib.sha256(dumps_json(config).encode()).hexdigest()[:16]
     moved = run_device != original_device
     if moved:
@@ -701,6 +985,7 @@ def explain_dataset(
             fingerprint=fingerprint,
             feature_names=list(feature_names) if feature_names else None,
             rank=context.rank,
+            tokens=tokens,
         )
         _collective(
             context,
@@ -735,9 +1020,9 @@ def _work(
     # only rank 0 shows progress (of its own share of the batches)
     with Tracker(show if context.is_main else False, what, len(mine), unit="batch") as tracker:
         batches = source.batches(ranges)
-        for batch, (start, stop), (x, labels) in zip(mine, ranges, batches, strict=True):
+        for batch, (start, stop), (x, labels, kwargs) in zip(mine, ranges, batches, strict=True):
             tracker.begin(f"batch {batch} (samples {start}..{stop - 1})")
-            explanation = run.explain(batch, start, x, labels)
+            explanation = run.explain(batch, start, x, labels, kwargs)
             explanation.save(out / _shards.shard_name(batch))
             tracker.end(f"batch {batch}: {len(explanation)} samples")
             if context.is_main and time.monotonic() - last_index > _INDEX_EVERY_SECONDS:
@@ -798,6 +1083,14 @@ class DatasetExplanation:
     def options(self) -> dict[str, Any]:
         """The options the run was started with (tensors recorded by shape and digest)."""
         return dict(self.index["run"]["options"])
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """The run's per-sample forward arguments as recorded: by name, ``{"field": 3,
+        "data": ...}`` for a field of the samples, a tensor's shape and digest otherwise (``{}``
+        for a run without them). The shards keep their names and shapes only: pass the
+        tensors again (``model_kwargs=``) to the metrics that rerun the model."""
+        return dict(self.index["run"].get("model_kwargs", {}))
 
     @property
     def params(self) -> dict[str, Any] | None:
