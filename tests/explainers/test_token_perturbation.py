@@ -65,7 +65,13 @@ def test_lime_on_token_ids_equals_lime_text_explainer() -> None:
     model, ids, _, mask = text_model()
     ids, mask = ids[:3], mask[:3]
     expl = xai.explain(
-        model, ids, method="lime", model_kwargs={"attention_mask": mask}, num_samples=300, seed=4
+        model,
+        ids,
+        method="lime",
+        model_kwargs={"attention_mask": mask},
+        num_samples=300,
+        seed=4,
+        sampler="lime",
     )
     assert expl.params["mask_token"] == 1 and expl.params["kernel_width"] == 25.0
     vocabulary = {word: i for i, word in enumerate(TEXT_VOCABULARY)}
@@ -105,13 +111,36 @@ def test_lime_on_token_ids_is_seeded_per_sample_and_finds_the_keywords() -> None
     assert float(hits) >= 0.9
 
 
+def test_lime_fast_sampler_draws_lime_texts_neighbourhood() -> None:
+    """The default sampler: removed-set sizes uniform on 1..d, each set uniform among those of
+    its size (so every word is removed with probability (d + 1) / (2 d)); and its weights
+    estimate the same surrogate as lime's own draws (correlation over the tokens)."""
+    from xai.explainers.lime.text import _fast_draws
+
+    data = _fast_draws(0, 8, 40001)
+    assert bool((data[0] == 1).all())
+    removed = (data[1:] == 0).sum(axis=1)
+    counts = np.bincount(removed, minlength=9)[1:] / len(removed)
+    np.testing.assert_allclose(counts, np.full(8, 1 / 8), atol=0.006)
+    np.testing.assert_allclose((data[1:] == 0).mean(axis=0), np.full(8, 9 / 16), atol=0.008)
+    model, ids, _, mask = text_model()
+    options = {"model_kwargs": {"attention_mask": mask[:4]}, "num_samples": 3000, "seed": 1}
+    fast = xai.explain(model, ids[:4], method="lime", **options)
+    lime = xai.explain(model, ids[:4], method="lime", sampler="lime", **options)
+    assert fast.params["sampler"] == "fast"
+    for j in range(4):
+        on = mask[j].bool()
+        pair = torch.stack([fast.attributions[j][on], lime.attributions[j][on]]).double()
+        assert float(torch.corrcoef(pair)[0, 1]) > 0.95
+
+
 def test_lime_options_that_do_not_apply_to_token_ids_are_named() -> None:
     model, ids, _, _ = text_model()
     for option, value in (("background", torch.zeros(1, 24)), ("hide_color", 1.0)):
         with pytest.raises(ValueError, match=rf"{option}: not used by LIME on token ids"):
             xai.explain(model, ids[:2], method="lime", num_samples=20, **{option: value})
-    with pytest.raises(ValueError, match=r"sampler: token ids are perturbed with lime_text"):
-        xai.explain(model, ids[:2], method="lime", num_samples=20, sampler="fast")
+    with pytest.raises(ValueError, match=r"sampler"):
+        xai.explain(model, ids[:2], method="lime", num_samples=20, sampler="quick")
 
 
 # ----------------------------------------------------------------------------- Kernel SHAP

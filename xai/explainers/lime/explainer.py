@@ -45,7 +45,8 @@ class LIME(Explainer):
     ``hide_color``. Tabular ``(N, F)``: features are the columns. Token ids ``(N, L)``
     (integers): features are the real tokens (attention mask 1), switched off by replacing
     them with ``mask_token``; lime's ``LimeTextExplainer`` over word positions
-    (``bow=False``), batched: the same draws and fit for the same seed.
+    (``bow=False``), batched (with ``sampler="lime"``, the same draws and fit for the same
+    seed).
 
     Options:
         num_samples: perturbed samples per explained input (default 1000 for images, 5000
@@ -70,11 +71,12 @@ class LIME(Explainer):
             config's ``mask_token_id``, else its ``pad_token_id``, else 0), recorded in
             ``params``.
         batch_size: rows per model call (default: automatic, large; lime's own default is 10).
-        sampler: tabular only. ``"fast"`` (default): lime_tabular's sampling scheme drawn
-            with other random numbers in a few tensor operations, statistically equivalent to
-            lime's (same distribution; tested against lime_tabular). ``"lime"``: lime's own
-            objects and random stream, so the result equals lime_tabular's for the same seed
-            (slower). Images always use lime's own draws (already vectorised).
+        sampler: tabular rows and token ids. ``"fast"`` (default): lime_tabular's
+            (lime_text's) sampling scheme drawn with other random numbers in a few array
+            operations, statistically equivalent to lime's (same distribution; tested against
+            lime). ``"lime"``: lime's own objects and random stream, so the result equals
+            lime_tabular's (``LimeTextExplainer``'s) for the same seed (slower). Images always
+            use lime's own draws (already vectorised).
         seed: random seed; each sample is explained with the same seed, so the same seed gives
             identical attributions and a sample's result does not depend on the batch.
 
@@ -136,7 +138,7 @@ class LIME(Explainer):
 
     def _runs_library_code(self, inputs: torch.Tensor, params: dict[str, Any]) -> bool:
         # lime's explainers (images, and sampler="lime"); the fast tabular sampler is xai's
-        return inputs.ndim == 4 or params["sampler"] == "lime" or not inputs.is_floating_point()
+        return inputs.ndim == 4 or params["sampler"] == "lime"
 
     def attribute(
         self,
@@ -319,13 +321,9 @@ class LIME(Explainer):
                     "not used by LIME on token ids, whose switched-off tokens are replaced by "
                     "mask_token.",
                 )
-        if params["sampler"] not in (None, "lime"):
-            raise InputError(
-                "sampler",
-                f"token ids are perturbed with lime_text's own random draws, got "
-                f"{params['sampler']!r}; leave sampler unset or pass sampler='lime'.",
-            )
-        params["sampler"] = "lime"
+        if params["sampler"] is None:
+            params["sampler"] = "fast"
+        sampler = check_choice("sampler", params["sampler"], SAMPLERS)
         length = ids.shape[1]
         check_memory(
             "num_samples",
@@ -351,6 +349,7 @@ class LIME(Explainer):
             batch_size,
             kernel_width,
             params["seed"],
+            sampler,
         )
 
     @staticmethod

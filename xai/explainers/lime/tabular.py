@@ -241,7 +241,7 @@ def fast_lime_tabular(
     labels = _scores(function, inputs, outputs, target, neighbourhood, rows_per_pass)
     # lime's kernel: sqrt(exp(-d^2 / width^2))
     weights = torch.exp(-(neighbourhood.distances**2) / (2 * kernel_width**2))
-    return _weighted_ridge(neighbourhood.data, labels, weights, neighbourhood.shift)
+    return weighted_ridge(neighbourhood.data, labels, weights, neighbourhood.shift)
 
 
 # ------------------------------------------------------------------------------ lime sampler
@@ -368,7 +368,7 @@ def lime_tabular(
     distances = neighbourhood.distances.numpy()
     if n_features > 6 and explainer.feature_selection == "auto":
         kernel = torch.from_numpy(np.stack([explainer.base.kernel_fn(d) for d in distances]))
-        return _weighted_ridge(neighbourhood.data, labels, kernel, neighbourhood.shift)
+        return weighted_ridge(neighbourhood.data, labels, kernel, neighbourhood.shift)
     # lime's own fit (forward selection up to 6 features), one row at a time
     datas = neighbourhood.data
     if neighbourhood.shift is not None:
@@ -426,7 +426,7 @@ def _scores(
     return scores.view(n, -1)
 
 
-def _weighted_ridge(
+def weighted_ridge(
     data: torch.Tensor,
     labels: torch.Tensor,
     weights: torch.Tensor,

@@ -20,10 +20,32 @@ import torch
 from xai._batching import chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
-from xai.explainers.lime.tabular import check_kernel
+from xai.explainers.lime.tabular import check_kernel, weighted_ridge
 
 #: lime_text's default kernel width (of 100 x the cosine distance between on/off vectors).
 TEXT_KERNEL_WIDTH = 25.0
+
+
+def _lime_draws(explainer: Any, words: int, num_samples: int) -> np.ndarray:
+    """lime_text's neighbourhood from the explainer's random state: row 0 is the sentence,
+    each other row removes a random number (1 to all) of distinct words."""
+    state = explainer.random_state
+    sizes = state.randint(1, words + 1, num_samples - 1)
+    data = np.ones((num_samples, words))
+    for i, size in enumerate(sizes, start=1):
+        data[i, state.choice(range(words), size, replace=False)] = 0
+    return data
+
+
+def _fast_draws(seed: int, words: int, num_samples: int) -> np.ndarray:
+    """The same neighbourhood as :func:`_lime_draws` (sizes uniform on 1..words, then a
+    uniformly random set of that many words removed), drawn in a few array operations."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, words + 1, num_samples - 1)
+    ranks = rng.random((num_samples - 1, words)).argsort(axis=1).argsort(axis=1)
+    data = np.ones((num_samples, words))
+    data[1:][ranks < sizes[:, None]] = 0
+    return data
 
 
 def explain_tokens(
@@ -36,10 +58,17 @@ def explain_tokens(
     batch_size: int,
     kernel_width: float,
     seed: int,
+    sampler: str = "fast",
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Token weights ``(N, L)`` (0 where ``real`` is False), with the surrogates' intercepts
-    and R^2 scores; each row is explained with ``seed``, as lime would explain it alone."""
-    import sklearn.metrics
+    and R^2 scores; each row is explained with ``seed``, as lime would explain it alone.
+
+    ``sampler="lime"`` draws the neighbourhood with lime's own random stream (the weights
+    equal ``LimeTextExplainer``'s); ``"fast"`` draws the same distribution in array
+    operations. With more than 6 words, lime's ``"auto"`` feature selection keeps every word
+    and its fit is a weighted ridge regression (alpha 1), solved here directly; with fewer,
+    lime's forward selection runs as lime runs it.
+    """
     from lime.lime_text import LimeTextExplainer
 
     weights = torch.zeros(ids.shape, dtype=torch.float64)
@@ -52,17 +81,12 @@ def explain_tokens(
             fit_scores.append(float("nan"))
             continue
         explainer = LimeTextExplainer(kernel_width=kernel_width, bow=False, random_state=seed)
-        state = explainer.random_state
-        # lime_text's neighbourhood: row 0 is the sentence, each other row removes a random
-        # number (1 to all) of distinct words
-        sizes = state.randint(1, words + 1, num_samples - 1)
-        data = np.ones((num_samples, words))
-        for i, size in enumerate(sizes, start=1):
-            data[i, state.choice(range(words), size, replace=False)] = 0
-        with one_blas_thread():
-            distances = (
-                sklearn.metrics.pairwise_distances(data, data[:1], metric="cosine").ravel() * 100
-            )
+        if sampler == "lime":
+            data = _lime_draws(explainer, words, num_samples)
+        else:
+            data = _fast_draws(seed, words, num_samples)
+        # lime's cosine distance to the sentence (all ones), times 100: 1 - sqrt(on / words)
+        distances = (1.0 - np.sqrt(data.sum(axis=1) / words)) * 100
         check_kernel(torch.from_numpy(distances), kernel_width, TEXT_KERNEL_WIDTH)
         keep = torch.from_numpy(data).to(device=ids.device, dtype=torch.bool)
         sentence = ids[j]
@@ -73,20 +97,29 @@ def explain_tokens(
                 rows = sentence.repeat(part.stop - part.start, 1)
                 rows[:, columns] = torch.where(keep[part], sentence[columns], mask_token)
                 owners = torch.full((rows.shape[0],), j, dtype=torch.long)
-                scores.append(function(rows, rows=owners).double().cpu())
-        labels = torch.cat(scores).numpy()
-        with one_blas_thread():
-            intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
-                data,
-                labels,
-                distances,
-                int(target[j]),
-                words,
-                model_regressor=None,
-                feature_selection=explainer.feature_selection,
-            )
-        for feature, weight in local_exp:
-            weights[j, int(positions[feature])] = weight
+                picked = function(rows, rows=owners)[:, int(target[j])]
+                scores.append(picked.double().cpu())
+        labels = torch.cat(scores)
+        if words > 6:  # "auto" selects every word: the fit is lime's weighted ridge
+            kernel = torch.from_numpy(np.sqrt(np.exp(-(distances**2) / kernel_width**2)))
+            (fit,) = weighted_ridge(torch.from_numpy(data), labels[None], kernel)
+            local = fit.weights
+            intercept, score = fit.intercept, fit.score
+        else:
+            with one_blas_thread():
+                intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
+                    data,
+                    labels.numpy()[:, None],
+                    distances,
+                    0,
+                    words,
+                    model_regressor=None,
+                    feature_selection=explainer.feature_selection,
+                )
+            local = np.zeros(words)
+            for feature, weight in local_exp:
+                local[feature] = weight
+        weights[j, positions.cpu()] = torch.from_numpy(np.asarray(local, dtype=np.float64))
         intercepts.append(float(intercept))
         fit_scores.append(float(score))
     return weights, {
