@@ -132,6 +132,14 @@ def test_explain_a_module_factory_model(tmp_path: Path, monkeypatch: pytest.Monk
             "gradcam: target: class index 12",
         ),
         (["breast_cancer_mlp", "--method", "gradcam"], "gradcam: inputs: method 'gradcam' expects"),
+        (
+            ["keywords_text_cnn", "--method", "lime", "--option", 'model_kwargs={"a": 1}'],
+            "--option: model_kwargs is not a method option here",
+        ),
+        (
+            ["keywords_text_cnn", "--all", "--method", "occlusion", "--option", "tokens=1"],
+            "--option: tokens is not a method option here",
+        ),
     ],
 )
 def test_explain_errors(

@@ -69,6 +69,10 @@ def _indices(text: str) -> list[int]:
     return values
 
 
+#: Arguments of xai.explain / explain_dataset that xai explain fills from the data.
+_FROM_THE_DATA = {"model_kwargs", "tokens"}
+
+
 def _methods(args: argparse.Namespace, sample: Any) -> tuple[list[str], dict[str, Any], str]:
     """The methods (``--method``, else those that apply to ``sample``), the ``--option``s, and
     the problem with them (empty when there is none)."""
@@ -86,6 +90,14 @@ def _methods(args: argparse.Namespace, sample: Any) -> tuple[list[str], dict[str
             methods,
             options,
             "--option: applies to one method; pass exactly one --method with it.",
+        )
+    given = sorted(_FROM_THE_DATA & set(options))
+    if given:
+        return (
+            methods,
+            options,
+            f"--option: {given[0]} is not a method option here: xai explain passes the data's "
+            "own (the attention masks of a text model, its tokens).",
         )
     return methods, options, ""
 
