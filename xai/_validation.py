@@ -107,6 +107,12 @@ def check_ndim(inputs: torch.Tensor, allowed: Sequence[int], method: str, hint: 
     message = f"method {method!r} expects a {expected} batch, got shape {_shape(inputs)}."
     if inputs.ndim + 1 in allowed:
         message += " If this is a single sample, add a batch dimension with inputs.unsqueeze(0)."
+    if inputs.ndim == 3 and inputs.is_floating_point():
+        message += (
+            " If these are the embeddings (N, L, D) of token ids, pass the token ids (N, L) "
+            "themselves (integers) with the model that embeds them: every method explains "
+            "token ids (see docs/text.md)."
+        )
     if hint:
         message += " " + hint
     raise InputError("inputs", message)

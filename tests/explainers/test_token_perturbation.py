@@ -274,3 +274,11 @@ def test_gradcam_on_token_ids_names_a_layer_that_is_not_a_1d_convolution() -> No
     model, ids, _, _ = text_model()
     with pytest.raises(ValueError, match=r"layer: 'embedding' is a Embedding; .*nn.Conv1d"):
         xai.explain(model, ids[:2], method="gradcam", layer="embedding")
+
+
+def test_embeddings_given_to_lime_point_to_the_token_ids() -> None:
+    """The issue's first failure: an (N, L, D) embedding batch was met with a hint about a
+    missing batch dimension only; the error now also says to pass the token ids."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8 * 4, 2))
+    with pytest.raises(ValueError, match=r"embeddings \(N, L, D\) of token ids, pass the token"):
+        xai.explain(model, torch.randn(2, 8, 4), method="lime")
