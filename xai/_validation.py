@@ -9,7 +9,7 @@ One place per concept: the user's target (:func:`normalize_target`, :func:`resol
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -356,3 +356,22 @@ def broadcast_reference(
         raise InputError(name, "expected at least one row, got an empty tensor.")
     check_finite(value, name)
     return value
+
+
+def check_model_kwargs(model_kwargs: Any, device: torch.device | None = None) -> dict[str, Any]:
+    """``model_kwargs`` as a dict of forward arguments by name (None: none), with its tensors
+    on ``device`` when given."""
+    if model_kwargs is None:
+        return {}
+    if not isinstance(model_kwargs, Mapping) or not all(isinstance(k, str) for k in model_kwargs):
+        raise InputTypeError(
+            "model_kwargs",
+            "expected None or a dict of the model's extra forward arguments by name "
+            f"(model_kwargs={{'attention_mask': mask}}), got {type(model_kwargs).__name__}.",
+        )
+    return {
+        key: value.detach().to(device)
+        if isinstance(value, torch.Tensor) and device is not None
+        else value
+        for key, value in model_kwargs.items()
+    }

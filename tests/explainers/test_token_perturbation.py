@@ -15,39 +15,14 @@ from torch import nn
 import reference_models
 import xai
 from reference_models.datasets import TEXT_VOCABULARY, decode_tokens
-
-transformers = pytest.importorskip("transformers")
+from tests.explainers.test_token_ids import batch as bert_batch
+from tests.explainers.test_token_ids import bert
 
 
 def text_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
     ref = reference_models.load("keywords_text_cnn")
     ids, _, keywords, mask = ref.data["test"].tensors
     return ref.model, ids, keywords, mask
-
-
-def bert() -> nn.Module:
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        num_labels=2,
-        pad_token_id=0,
-    )
-    return transformers.BertForSequenceClassification(config).eval()
-
-
-def bert_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.randint(3, 50, (3, 8), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(3, 8, dtype=torch.long)
-    mask[0, 5:] = 0
-    ids[0, 5:] = 0  # padding
-    ids[1, 7] = 9  # a token the mask switches off, not a pad
-    mask[1, 7] = 0
-    return ids, mask
 
 
 def scores_of(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from xai._tokens import embedding_view, ids_view, per_token
 from xai._validation import (
     all_finite,
     as_input_batch,
+    check_model_kwargs,
     check_ndim,
     check_options,
     check_seed,
@@ -224,7 +225,7 @@ class Explainer(ABC):
             x = inputs.detach().to(device)
             if x.is_inference():
                 x = x.clone()
-            kwargs = _model_kwargs(params["model_kwargs"], x.shape[0], device)
+            kwargs = check_model_kwargs(params["model_kwargs"], device)
             if token_path == "ids":
                 function, inner = ids_view(model, x, params, kwargs, self.token_reference)
             elif token_path == "layer":  # the method reads a layer the ids go through
@@ -469,23 +470,6 @@ def check_finite_scores(outputs: torch.Tensor, rows: torch.Tensor) -> None:
         f"(rows {_listed(bad.tolist())}); there is nothing to explain. Check these "
         "inputs (range, scaling) and the model on them."
     )
-
-
-def _model_kwargs(value: Any, n: int, device: torch.device) -> dict[str, Any]:
-    """``model_kwargs`` checked (a mapping of argument names) with its tensors on the model's
-    device; tensors whose first dimension is ``n`` are the samples' own (sliced with them)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise InputTypeError(
-            "model_kwargs",
-            "expected None or a dict of the model's extra forward arguments by name "
-            f"(model_kwargs={{'attention_mask': mask}}), got {type(value).__name__}.",
-        )
-    return {
-        key: item.detach().to(device) if isinstance(item, torch.Tensor) else item
-        for key, item in value.items()
-    }
 
 
 def _zero_rows_warning(

@@ -135,21 +135,28 @@ class GradCAM(Explainer):
                 f"expected None or a callable (N, ...) -> (N, C, h, w), got "
                 f"{type(reshape).__name__}.",
             )
-        if not inputs.is_floating_point():
-            return self._tokens(function, inputs, target, params, mode, relu)
-        name, layer = self._pick_layer(function, inputs, params["layer"])
+        token_ids = not inputs.is_floating_point()
+        if token_ids:  # a 1-D Grad-CAM at a 1-D convolution (N, C, L'), upsampled linearly
+            name, layer = self._convolution(function, inputs, params)
+            mode = "linear" if mode == "bilinear" else mode
+            size = inputs.shape[1:]
+        else:
+            name, layer = self._pick_layer(function, inputs, params["layer"])
+            size = inputs.shape[2:]
         params["layer"] = name
-        size = inputs.shape[2:]
-        maps, layer_shape, layout = [], [], ""
+        maps, layer_shape = [], []
+        layout = "1-D convolution (N, C, L)" if token_ids else ""
         for part in chunks(inputs.shape[0], chunk_rows(inputs.shape[1:], inputs.device)):
             output, logits = self._forward(function, inputs, part, name, layer)
             indices = target.resolve(logits.detach(), part)
             score = logits.gather(1, indices[:, None]).sum()
             gradient = input_gradient(score, output, self.name)
-            as_map, layout = self._as_map(function, inputs, name, layer, output, reshape)
-            activation, gradient = as_map(output), as_map(gradient)
+            activation = output
+            if not token_ids:
+                as_map, layout = self._as_map(function, inputs, name, layer, output, reshape)
+                activation, gradient = as_map(output), as_map(gradient)
             # captum's LayerGradCam: channel weights = mean gradient over space
-            weights = gradient.mean(dim=(2, 3), keepdim=True)
+            weights = gradient.mean(dim=tuple(range(2, gradient.ndim)), keepdim=True)
             layer_map = (weights * activation).sum(dim=1, keepdim=True).detach()
             if relu:
                 layer_map = F.relu(layer_map)
@@ -159,66 +166,30 @@ class GradCAM(Explainer):
                     layer_map,
                     size=size,
                     mode=mode,
-                    align_corners=False if mode in ("bilinear", "bicubic") else None,
+                    align_corners=False if mode in ("linear", "bilinear", "bicubic") else None,
                 )
             )
         extras = {"layer": name, "layer_shape": layer_shape, "layer_layout": layout}
-        return torch.cat(maps), extras
+        attributions = torch.cat(maps)
+        return (attributions[:, 0] if token_ids else attributions), extras
 
-    def _tokens(
-        self,
-        function: ModelFunction,
-        ids: torch.Tensor,
-        target: Target,
-        params: dict[str, Any],
-        mode: str,
-        relu: bool,
-    ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """1-D Grad-CAM of token ids at a 1-D convolution ``(N, C, L')`` (captum's
-        ``LayerGradCam`` there), upsampled linearly to the ``L`` tokens."""
+    def _convolution(
+        self, function: ModelFunction, ids: torch.Tensor, params: dict[str, Any]
+    ) -> tuple[str, nn.Module]:
+        """The 1-D convolution Grad-CAM reads for token ids: ``layer``, else the last one
+        called once in a forward pass; the options that do not apply to ids are refused."""
         if params["reshape"] is not None:
             raise InputError(
                 "reshape",
                 "not used for token ids: Grad-CAM reads a 1-D convolution's (N, C, L) output.",
             )
-        if mode == "bicubic":
+        if params["interpolate_mode"] == "bicubic":
             raise InputError(
                 "interpolate_mode",
                 "'bicubic' upsamples 2-D maps; for token ids use 'bilinear' (linear in 1-D), "
                 "'nearest' or 'area'.",
             )
-        name, layer = self._convolution(function, ids, params["layer"])
-        params["layer"] = name
-        maps, length = [], int(ids.shape[1])
-        for part in chunks(ids.shape[0], chunk_rows(ids.shape[1:], ids.device)):
-            output, logits = self._forward(function, ids, part, name, layer)
-            indices = target.resolve(logits.detach(), part)
-            score = logits.gather(1, indices[:, None]).sum()
-            gradient = input_gradient(score, output, self.name)
-            weights = gradient.mean(dim=2, keepdim=True)
-            layer_map = (weights * output).sum(dim=1, keepdim=True).detach()
-            if relu:
-                layer_map = F.relu(layer_map)
-            one_d = "linear" if mode == "bilinear" else mode
-            upsampled = F.interpolate(
-                layer_map,
-                size=length,
-                mode=one_d,
-                align_corners=False if one_d == "linear" else None,
-            )
-            maps.append(upsampled[:, 0])
-        extras = {
-            "layer": name,
-            "layer_shape": [int(output.shape[2])],
-            "layer_layout": "1-D convolution (N, C, L)",
-        }
-        return torch.cat(maps), extras
-
-    def _convolution(
-        self, function: ModelFunction, ids: torch.Tensor, layer: Any
-    ) -> tuple[str, nn.Module]:
-        """The 1-D convolution Grad-CAM reads for token ids: ``layer``, else the last one
-        called once in a forward pass."""
+        layer = params["layer"]
         if layer is not None:
             name, module = resolve_layer(function.model, layer)
             if not isinstance(module, nn.Conv1d):

@@ -11,7 +11,13 @@ from typing import Any
 
 import torch
 
-from xai._validation import all_finite, as_input_batch, check_target_range, normalize_target
+from xai._validation import (
+    all_finite,
+    as_input_batch,
+    check_model_kwargs,
+    check_target_range,
+    normalize_target,
+)
 from xai.errors import InputError, InputTypeError
 
 __all__ = [
@@ -129,25 +135,6 @@ NOISE_ON_IDS = (
     "ids plus noise are not tokens. Deletion/insertion (deletion_auc, insertion_auc) measure "
     "faithfulness on tokens."
 )
-
-
-def check_model_kwargs(model_kwargs: Any, device: torch.device | None = None) -> dict[str, Any]:
-    """``model_kwargs`` as a dict of forward arguments by name (None: none), with its tensors
-    on ``device`` when given."""
-    if model_kwargs is None:
-        return {}
-    if not isinstance(model_kwargs, Mapping) or not all(isinstance(k, str) for k in model_kwargs):
-        raise InputTypeError(
-            "model_kwargs",
-            "expected None or a dict of the model's extra forward arguments by name "
-            f"(model_kwargs={{'attention_mask': mask}}), got {type(model_kwargs).__name__}.",
-        )
-    return {
-        key: value.detach().to(device)
-        if isinstance(value, torch.Tensor) and device is not None
-        else value
-        for key, value in model_kwargs.items()
-    }
 
 
 def attention_mask_of(model_kwargs: Mapping[str, Any] | None, ids: torch.Tensor) -> Any:

@@ -373,22 +373,32 @@ def lime_tabular(
     datas = neighbourhood.data
     if neighbourhood.shift is not None:
         datas = datas + neighbourhood.shift[:, None, :]
-    fits = []
-    for data, scores, distance in zip(datas, labels, distances, strict=True):
-        intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
-            data.numpy(),
-            scores.numpy()[:, None],
-            distance,
-            0,
-            n_features,
-            model_regressor=None,
-            feature_selection=explainer.feature_selection,
-        )
-        weights = np.zeros(n_features)
-        for feature, weight in local_exp:
-            weights[feature] = weight
-        fits.append(LocalFit(weights, float(intercept), float(score)))
-    return fits
+    return [
+        lime_fit(explainer, data.numpy(), scores.numpy(), distance)
+        for data, scores, distance in zip(datas, labels, distances, strict=True)
+    ]
+
+
+def lime_fit(
+    explainer: Any, data: np.ndarray, scores: np.ndarray, distances: np.ndarray
+) -> LocalFit:
+    """lime's own surrogate (``explain_instance_with_data`` with the explainer's feature
+    selection) of one neighbourhood: ``data`` ``(S, F)``, target ``scores`` ``(S,)``; every
+    feature gets its weight (0 where the selection left it out)."""
+    n_features = data.shape[1]
+    intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
+        data,
+        scores[:, None],
+        distances,
+        0,
+        n_features,
+        model_regressor=None,
+        feature_selection=explainer.feature_selection,
+    )
+    weights = np.zeros(n_features)
+    for feature, weight in local_exp:
+        weights[feature] = weight
+    return LocalFit(weights, float(intercept), float(score))
 
 
 # ---------------------------------------------------------------------------------- shared

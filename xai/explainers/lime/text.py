@@ -20,7 +20,7 @@ import torch
 from xai._batching import chunks
 from xai._model import ModelFunction
 from xai._threads import one_blas_thread
-from xai.explainers.lime.tabular import check_kernel, weighted_ridge
+from xai.explainers.lime.tabular import check_kernel, lime_fit, weighted_ridge
 
 #: lime_text's default kernel width (of 100 x the cosine distance between on/off vectors).
 TEXT_KERNEL_WIDTH = 25.0
@@ -103,25 +103,12 @@ def explain_tokens(
         if words > 6:  # "auto" selects every word: the fit is lime's weighted ridge
             kernel = torch.from_numpy(np.sqrt(np.exp(-(distances**2) / kernel_width**2)))
             (fit,) = weighted_ridge(torch.from_numpy(data), labels[None], kernel)
-            local = fit.weights
-            intercept, score = fit.intercept, fit.score
         else:
             with one_blas_thread():
-                intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
-                    data,
-                    labels.numpy()[:, None],
-                    distances,
-                    0,
-                    words,
-                    model_regressor=None,
-                    feature_selection=explainer.feature_selection,
-                )
-            local = np.zeros(words)
-            for feature, weight in local_exp:
-                local[feature] = weight
-        weights[j, positions.cpu()] = torch.from_numpy(np.asarray(local, dtype=np.float64))
-        intercepts.append(float(intercept))
-        fit_scores.append(float(score))
+                fit = lime_fit(explainer, data, labels.numpy(), distances)
+        weights[j, positions.cpu()] = torch.from_numpy(np.asarray(fit.weights, dtype=np.float64))
+        intercepts.append(fit.intercept)
+        fit_scores.append(fit.score)
     return weights, {
         "intercept": torch.tensor(intercepts, dtype=torch.float64),
         "score": torch.tensor(fit_scores, dtype=torch.float64),
