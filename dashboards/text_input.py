@@ -402,85 +402,6 @@ def _common_token(
     return ()
 
 
-def _text_arrays(
-    arrays: dict[str, np.ndarray], inputs: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor | None, list[str] | None]:
-    """The ids, attention mask and vocabulary of an ``.npz`` of token ids, checked."""
-    ids = torch.as_tensor(arrays["x"]).long()
-    shape = tuple(ids.shape)
-    if ids.numel() and int(ids.min()) < 0:
-        raise InputError(
-            "data", f"'x' holds token ids, which must be >= 0, got a minimum of {int(ids.min())}."
-        )
-    mask = None
-    if "attention_mask" in arrays:
-        raw = torch.as_tensor(arrays["attention_mask"])
-        if tuple(raw.shape) != shape or raw.is_complex():
-            raise InputError(
-                "data",
-                f"'attention_mask' must have the shape of 'x' {shape} (1 at real tokens, 0 at "
-                f"padding), got {tuple(raw.shape)}.",
-            )
-        if not bool(((raw == 0) | (raw == 1)).all()):
-            raise InputError(
-                "data", "'attention_mask' must hold 0 and 1 only (1 at real tokens, 0 at padding)."
-            )
-        mask = raw.long()
-    vocabulary = None
-    if "vocabulary" in arrays:
-        words = arrays["vocabulary"]
-        if words.dtype.kind != "U" or words.ndim != 1:
-            raise InputError(
-                "data",
-                "'vocabulary' must be a 1-D string array (np.array(tokens), index = token id), "
-                f"got dtype {words.dtype} and shape {words.shape}.",
-            )
-        vocabulary = [str(word) for word in words]
-        if ids.numel() and int(ids.max()) >= len(vocabulary):
-            raise InputError(
-                "data",
-                f"'x' holds token id {int(ids.max())}, but 'vocabulary' has {len(vocabulary)} "
-                "tokens; expected one string per id.",
-            )
-    del inputs  # the float copy the shared reader made: the ids are read as integers
-    return ids, mask, vocabulary
-
-
-def _check_text_model(
-    model: nn.Module,
-    ids: torch.Tensor,
-    mask: torch.Tensor | None,
-    labels: torch.Tensor,
-    spec: str,
-) -> int:
-    """Run the model on two samples; returns its number of classes."""
-    try:
-        scores = model_scores(model, ids[:2], None if mask is None else mask[:2])
-    except InputError as error:
-        raise InputError(
-            "model",
-            f"{spec} should return logits of shape (N, classes) (a tensor, or an output with "
-            f".logits), but: {error}",
-        ) from error
-    except Exception as error:
-        given = " and 'attention_mask'" if mask is not None else ""
-        raise InputError(
-            "data",
-            f"the model of {spec} cannot run on the token ids 'x' of shape {tuple(ids.shape)}"
-            f"{given}: {type(error).__name__}: {error}. Save the ids the model takes "
-            "(model(input_ids, attention_mask=...)).",
-        ) from error
-    columns = int(scores.shape[1])
-    classes = max(columns, 2)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise InputError(
-            "data",
-            f"labels 'y' range over {int(labels.min())}..{int(labels.max())} but the model "
-            f"has {columns} output column(s); expected labels in 0..{classes - 1}.",
-        )
-    return classes
-
-
 def user_text_subject(
     spec: str, weights: FileLike, data: FileLike, *, max_data_bytes: int | None = None
 ) -> TextSubject:
@@ -491,59 +412,17 @@ def user_text_subject(
     ``class_names``. The model is called as ``model(input_ids, attention_mask=mask)`` (without
     the mask when there is none) and may return a tensor or a Hugging Face output.
 
-    Both files are read and checked before the module is imported (as
-    :func:`xai.suite.subject.user_subject`).
+    Read and checked by :func:`xai.suite.subject.user_subject` (both files before the module
+    is imported), then made a :class:`TextSubject`.
 
     Raises:
         InputError: the reasons :func:`~xai.suite.subject.user_subject` gives, and ids below
             0 or beyond the vocabulary, an attention mask of another shape or not 0/1.
         InputTypeError: a factory that does not return an ``nn.Module``.
     """
-    _subject.parse_spec(spec)
-    _subject._check_exists("weights", weights, ".safetensors", spec)
-    _subject._check_exists("data", data, ".npz", spec)
-    state_dict = _subject._load_weights(weights)
-    inputs, labels, arrays = _subject._read_data(data, max_data_bytes)
-    ids, mask, vocabulary = _text_arrays(arrays, inputs)
-    masks = None
-    if "masks" in arrays:
-        masks = torch.as_tensor(arrays["masks"]).bool()
-        if tuple(masks.shape) != tuple(ids.shape):
-            raise InputError(
-                "data",
-                f"'masks' of token ids mark the tokens that decide the class, shape "
-                f"{tuple(ids.shape)} as 'x', got {tuple(masks.shape)}.",
-            )
-    class_names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
-
-    # Only now, with both files read, is the user's code run.
-    model = _subject._built_model(spec, state_dict, weights)
-
-    classes = _check_text_model(model, ids, mask, labels, spec)
-    if class_names is not None and len(class_names) != classes:
-        raise InputError(
-            "data",
-            f"'class_names' has {len(class_names)} names but the model has {classes} "
-            "classes; expected one name per class.",
-        )
-    base = Subject(
-        name=spec,
-        model=model,
-        inputs=ids,
-        labels=labels,
-        masks=masks,
-        class_names=class_names,
-        feature_names=None,
-        history=None if isinstance(weights, bytes) else _subject._history_beside(weights),
-        info={
-            "task": "text-classification",
-            "num_classes": classes,
-            "source": f"{spec} ({_subject._file_name(weights)}, {_subject._file_name(data)})",
-        },
-        model_kwargs={} if mask is None else {"attention_mask": mask},
-        vocabulary=vocabulary,
+    return as_text_subject(
+        _subject.user_subject(spec, weights, data, max_data_bytes=max_data_bytes)
     )
-    return as_text_subject(base)
 
 
 # --- showing user text ------------------------------------------------------------------------

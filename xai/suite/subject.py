@@ -416,17 +416,33 @@ def _check_model_fits_data(
 ) -> int:
     """Run the model on two samples; returns its number of output columns."""
     extra = {key: value[:2] for key, value in (model_kwargs or {}).items()}
+    text = not inputs.is_floating_point()
     try:
         with torch.no_grad():
             raw = model(inputs[:2], **extra)
     except Exception as error:
+        if text:
+            given = " and 'attention_mask'" if extra else ""
+            raise InputError(
+                "data",
+                f"the model of {spec} cannot run on the token ids 'x' of shape "
+                f"{tuple(inputs.shape)}{given}: {type(error).__name__}: {error}. Save the ids "
+                "the model takes (model(input_ids, attention_mask=...)).",
+            ) from error
         raise InputError(
             "data",
             f"the model of {spec} cannot run on 'x' of shape {tuple(inputs.shape)} "
             f"(one sample {tuple(inputs.shape[1:])}): {type(error).__name__}: {error}. "
             "Save inputs in the layout the model takes, e.g. (N, C, H, W) for images.",
         ) from error
-    output = select_output(raw, automatic_selector(raw))  # the logits of a ModelOutput
+    try:
+        output = select_output(raw, automatic_selector(raw))  # the logits of a ModelOutput
+    except InputError as error:
+        raise InputError(
+            "model",
+            f"{spec} should return logits of shape (N, classes) (a tensor, or an output with "
+            f".logits), but: {error}",
+        ) from error
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise InputError(
@@ -441,6 +457,55 @@ def _check_model_fits_data(
             f"has {columns} output column(s); expected labels in 0..{classes - 1}.",
         )
     return classes
+
+
+def _token_arrays(
+    arrays: dict[str, np.ndarray], ids: torch.Tensor, masks: torch.Tensor | None
+) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """The forward arguments (``attention_mask``) and the vocabulary of an ``.npz`` of token
+    ids ``ids``, checked with its ground-truth ``masks``."""
+    shape = tuple(ids.shape)
+    if ids.numel() and int(ids.min()) < 0:
+        raise InputError(
+            "data", f"'x' holds token ids, which must be >= 0, got a minimum of {int(ids.min())}."
+        )
+    if masks is not None and tuple(masks.shape) != shape:
+        raise InputError(
+            "data",
+            f"'masks' of token ids mark the tokens that decide the class, shape {shape} as "
+            f"'x', got {tuple(masks.shape)}.",
+        )
+    model_kwargs = {}
+    if "attention_mask" in arrays:
+        raw = torch.as_tensor(arrays["attention_mask"])
+        if tuple(raw.shape) != shape or raw.is_complex():
+            raise InputError(
+                "data",
+                f"'attention_mask' must have the shape of 'x' {shape} (1 at real tokens, 0 at "
+                f"padding), got {tuple(raw.shape)}.",
+            )
+        if not bool(((raw == 0) | (raw == 1)).all()):
+            raise InputError(
+                "data", "'attention_mask' must hold 0 and 1 only (1 at real tokens, 0 at padding)."
+            )
+        model_kwargs["attention_mask"] = raw.long()
+    vocabulary = None
+    if "vocabulary" in arrays:
+        words = arrays["vocabulary"]
+        if words.dtype.kind != "U" or words.ndim != 1:
+            raise InputError(
+                "data",
+                "'vocabulary' must be a 1-D string array (np.array(tokens), index = token id), "
+                f"got dtype {words.dtype} and shape {words.shape}.",
+            )
+        vocabulary = [str(word) for word in words]
+        if ids.numel() and int(ids.max()) >= len(vocabulary):
+            raise InputError(
+                "data",
+                f"'x' holds token id {int(ids.max())}, but 'vocabulary' has {len(vocabulary)} "
+                "tokens; expected one string per id.",
+            )
+    return model_kwargs, vocabulary
 
 
 def _built_model(
@@ -551,8 +616,9 @@ def user_subject(
     ``weights`` a safetensors file of its state dict, ``data`` an ``.npz`` file with arrays
     ``x`` (inputs) and ``y`` (labels), optionally ``masks``, ``class_names`` and
     ``feature_names`` (string arrays). Files are paths or their bytes. An integer ``x``
-    ``(N, L)`` holds token ids, kept as integers, with optionally ``attention_mask`` (read into
-    :attr:`Subject.model_kwargs`) and ``vocabulary`` (the token strings, index = id).
+    ``(N, L)`` holds token ids, kept as integers, with optionally ``attention_mask`` (``(N, L)``,
+    0/1, read into :attr:`Subject.model_kwargs`), ``vocabulary`` (the token strings, index =
+    id) and ``masks`` ``(N, L)`` (the tokens that decide the class).
 
     Both files are read and checked before the module is imported and the factory called, so
     a bad upload runs no code. ``max_data_bytes`` bounds the arrays of ``data`` once
@@ -571,17 +637,7 @@ def user_subject(
     inputs, labels, arrays = _read_data(data, max_data_bytes)
     masks = torch.as_tensor(arrays["masks"]).bool() if "masks" in arrays else None
     text = not inputs.is_floating_point()
-    model_kwargs = {}
-    if text and "attention_mask" in arrays:
-        attention = torch.as_tensor(arrays["attention_mask"]).long()
-        if attention.shape != inputs.shape:
-            raise InputError(
-                "data",
-                f"'attention_mask' has shape {tuple(attention.shape)}; expected the token ids' "
-                f"{tuple(inputs.shape)}.",
-            )
-        model_kwargs["attention_mask"] = attention
-    vocabulary = [str(v) for v in arrays["vocabulary"]] if text and "vocabulary" in arrays else None
+    model_kwargs, vocabulary = _token_arrays(arrays, inputs, masks) if text else ({}, None)
     class_names = [str(n) for n in arrays["class_names"]] if "class_names" in arrays else None
     feature_names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
 
