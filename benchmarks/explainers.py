@@ -126,7 +126,9 @@ def _model_costs(
     best: dict[str, tuple[float, Callable[[], None], int]] = {}
     by_batch_size: dict[str, dict[int, float]] = {"forward": {}, "forward_backward": {}}
     if batch_sizes is None:
-        batch_sizes = (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
+        batch_sizes = (
+            (1, 16, 64, 256, 1024, 4096) if samples.ndim == 2 else (1, 16, 64, 128, 256, 1024)
+        )
     for batch_size in batch_sizes:
         repeats = -(-batch_size // samples.shape[0])
         batch = samples.repeat(repeats, *([1] * (samples.ndim - 1)))[:batch_size].clone()

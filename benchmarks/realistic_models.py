@@ -19,10 +19,6 @@ Run: ``python -m benchmarks realistic_models [--quick] [--out DIR]``.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import xai
-from benchmarks.explainers import _alternating_medians, _evaluations, _model_costs, _peers
-from xai._provenance import library_versions
+from benchmarks._rows import HEADER, print_row, timed_row, write_rows
+from benchmarks.explainers import _evaluations, _model_costs, _peers
 
 METHODS = ("gradcam", "integrated_gradients", "shap", "lime")
 
@@ -118,10 +114,7 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
     budget = 2.0 if quick else 8.0
     n = 1 if quick else 2
     rows: list[dict[str, Any]] = []
-    print(
-        f"{'model':<12}{'method':<22}{'n':>3}{'evals':>7}{'xai ms':>10}{'peer ms':>10}"
-        f"{'floor ms':>10}{'xai/floor':>11}{'peer/floor':>11}{'peer/xai':>10}"
-    )
+    print(f"{'model':<12}" + HEADER)
     for name, build in (("resnet18_64", resnet18), ("tiny_vit", tiny_vit)):
         model, x_all = build()
         logits_model = Logits(model).eval()
@@ -150,46 +143,20 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
                 peer = _peers(logits_model, method, x, ours.target, background, ours)
             evaluations, kind = _evaluations(method, ours, background.shape[0])
             _, model_call, model_batch = costs[kind]
-            with contextlib.redirect_stderr(io.StringIO()):  # lime_image's progress bars
-                medians = _alternating_medians(
-                    {"xai": ours_call, "peer": peer, "model": model_call},
-                    budget,
-                    min_rounds=2 if quick else 3,
-                    max_rounds=3 if quick else 5,
-                )
-            xai_seconds, peer_seconds = medians["xai"] / n, medians["peer"] / n
-            floor = evaluations * medians["model"] / model_batch
-            row = {
-                "model": name,
-                "method": method,
-                "n": n,
-                "evaluations_per_sample": evaluations,
-                "evaluation": kind,
-                "layer": ours.params.get("layer"),
-                "xai_ms": xai_seconds * 1e3,
-                "peer_ms": peer_seconds * 1e3,
-                "floor_ms": floor * 1e3,
-                "xai_over_floor": xai_seconds / floor,
-                "peer_over_floor": peer_seconds / floor,
-                "peer_over_xai": peer_seconds / xai_seconds,
-            }
-            rows.append(row)
-            print(
-                f"{name:<12}{method:<22}{n:>3}{evaluations:>7.0f}{row['xai_ms']:>10.1f}"
-                f"{row['peer_ms']:>10.1f}{row['floor_ms']:>10.1f}{row['xai_over_floor']:>11.2f}"
-                f"{row['peer_over_floor']:>11.2f}{row['peer_over_xai']:>10.2f}",
-                flush=True,
+            row = timed_row(
+                ours_call,
+                peer,
+                model_call,
+                n=n,
+                evaluations=evaluations,
+                model_batch=model_batch,
+                budget=budget,
+                quick=quick,
+                model=name,
+                method=method,
+                evaluation=kind,
+                layer=ours.params.get("layer"),
             )
-    result = {
-        "rows": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_threads": torch.get_num_threads(),
-            "device": "cpu",
-            "library_versions": library_versions(),
-        },
-        "quick": quick,
-    }
-    (out / "realistic_models.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {out / 'realistic_models.json'}")
-    return result
+            rows.append(row)
+            print_row(row, 12)
+    return write_rows(out, "realistic_models", rows, quick)

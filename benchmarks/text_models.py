@@ -25,10 +25,6 @@ Run: ``python -m benchmarks text_models [--quick] [--out DIR]``.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,9 +35,8 @@ from torch import nn
 
 import reference_models
 import xai
-from benchmarks.explainers import _alternating_medians
+from benchmarks._rows import HEADER, print_row, timed_row, write_rows
 from reference_models.datasets import TEXT_VOCABULARY
-from xai._provenance import library_versions
 
 MASK_ID = 1
 
@@ -228,10 +223,7 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
     """Measure each method on both models, print the table, write ``out/text_models.json``."""
     budget = 2.0 if quick else 8.0
     rows: list[dict[str, Any]] = []
-    print(
-        f"{'model':<18}{'method':<22}{'n':>3}{'evals':>8}{'xai ms':>10}{'peer ms':>10}"
-        f"{'floor ms':>10}{'xai/floor':>11}{'peer/floor':>11}{'peer/xai':>10}"
-    )
+    print(f"{'model':<18}" + HEADER)
     for name, build in (("keywords_text_cnn", text_cnn), ("tiny_bert", tiny_bert)):
         model, all_ids, all_mask = build()
         costs = _row_costs(model, all_ids, all_mask, budget)
@@ -256,45 +248,19 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
             peer = _peer(method, model, ids, mask, ours.target, ours)
             evaluations, kind = _evaluations(method, ours, mask)
             _, model_call, model_batch = costs[kind]
-            with contextlib.redirect_stderr(io.StringIO()):
-                medians = _alternating_medians(
-                    {"xai": ours_call, "peer": peer, "model": model_call},
-                    budget,
-                    min_rounds=2 if quick else 3,
-                    max_rounds=3 if quick else 5,
-                )
-            xai_seconds, peer_seconds = medians["xai"] / n, medians["peer"] / n
-            floor = evaluations * medians["model"] / model_batch
-            row = {
-                "model": name,
-                "method": method,
-                "n": n,
-                "evaluations_per_sample": evaluations,
-                "evaluation": kind,
-                "xai_ms": xai_seconds * 1e3,
-                "peer_ms": peer_seconds * 1e3,
-                "floor_ms": floor * 1e3,
-                "xai_over_floor": xai_seconds / floor,
-                "peer_over_floor": peer_seconds / floor,
-                "peer_over_xai": peer_seconds / xai_seconds,
-            }
-            rows.append(row)
-            print(
-                f"{name:<18}{method:<22}{n:>3}{evaluations:>8.0f}{row['xai_ms']:>10.1f}"
-                f"{row['peer_ms']:>10.1f}{row['floor_ms']:>10.1f}{row['xai_over_floor']:>11.2f}"
-                f"{row['peer_over_floor']:>11.2f}{row['peer_over_xai']:>10.2f}",
-                flush=True,
+            row = timed_row(
+                ours_call,
+                peer,
+                model_call,
+                n=n,
+                evaluations=evaluations,
+                model_batch=model_batch,
+                budget=budget,
+                quick=quick,
+                model=name,
+                method=method,
+                evaluation=kind,
             )
-    result = {
-        "rows": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_threads": torch.get_num_threads(),
-            "device": "cpu",
-            "library_versions": library_versions(),
-        },
-        "quick": quick,
-    }
-    (out / "text_models.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {out / 'text_models.json'}")
-    return result
+            rows.append(row)
+            print_row(row, 18)
+    return write_rows(out, "text_models", rows, quick)
